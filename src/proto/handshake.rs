@@ -1,0 +1,707 @@
+//! The connection phase: initial handshake, handshake response, and the
+//! authentication exchange (plugin switch, more-data), as a state machine.
+//!
+//! The IO shell reads a packet, passes it to [`Handshake::on_packet`], and
+//! does what the returned [`Step`] says. No IO happens here.
+
+use super::auth::{self, AuthPlugin};
+use super::codec::{Reader, has_nul, put_lenenc_bytes, put_lenenc_int, put_null_terminated};
+use super::consts::{UTF8MB4_GENERAL_CI, caps};
+use super::error::{ProtoError, ProtoResult};
+use super::packets::{ErrPacket, parse_err, parse_ok};
+
+/// What the server says about itself in its first packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerHello {
+    /// Protocol version (always 10).
+    pub protocol_version: u8,
+    /// Version string as sent (MariaDB may prefix it with `5.5.5-`).
+    pub server_version: String,
+    /// The server's thread id for this connection.
+    pub connection_id: u32,
+    /// The 20-byte authentication challenge.
+    pub scramble: Vec<u8>,
+    /// The server's capability flags (lower 32 bits).
+    pub capabilities: u32,
+    /// MariaDB extended capabilities (0 for MySQL).
+    pub mariadb_capabilities: u32,
+    /// The server's default collation id.
+    pub collation: u8,
+    /// Server status flags.
+    pub status: u16,
+    /// The server's default authentication plugin.
+    pub auth_plugin: Vec<u8>,
+}
+
+impl ServerHello {
+    /// True for MariaDB, which clears the `CLIENT_MYSQL` bit.
+    pub fn is_mariadb(&self) -> bool {
+        self.capabilities & caps::LONG_PASSWORD == 0 || self.server_version.contains("MariaDB")
+    }
+
+    /// The version with MariaDB's `5.5.5-` compatibility prefix removed.
+    pub fn version(&self) -> &str {
+        self.server_version
+            .strip_prefix("5.5.5-")
+            .unwrap_or(&self.server_version)
+    }
+}
+
+/// Parses the initial handshake packet (protocol v10).
+pub fn parse_hello(payload: &[u8]) -> ProtoResult<ServerHello> {
+    let mut r = Reader::new(payload);
+    let protocol_version = r.u8("handshake protocol version")?;
+    if protocol_version != 10 {
+        return Err(ProtoError::Unsupported(format!(
+            "handshake protocol version {protocol_version} (only version 10 is supported)"
+        )));
+    }
+    let server_version = String::from_utf8_lossy(r.null_terminated("server version")?).into_owned();
+    let connection_id = r.u32("connection id")?;
+    let mut scramble = r.take(8, "auth data part 1")?.to_vec();
+    r.skip(1, "handshake filler")?;
+    let mut capabilities = u32::from(r.u16("capability flags")?);
+    let mut hello = ServerHello {
+        protocol_version,
+        server_version,
+        connection_id,
+        scramble: Vec::new(),
+        capabilities,
+        mariadb_capabilities: 0,
+        collation: 0,
+        status: 0,
+        auth_plugin: auth::NATIVE_PASSWORD.as_bytes().to_vec(),
+    };
+    if r.is_empty() {
+        hello.scramble = scramble;
+        return Ok(hello);
+    }
+    hello.collation = r.u8("server collation")?;
+    hello.status = r.u16("server status")?;
+    capabilities |= u32::from(r.u16("capability flags (upper)")?) << 16;
+    hello.capabilities = capabilities;
+    let auth_len = r.u8("auth data length")?;
+    r.skip(6, "handshake reserved")?;
+    let ext = r.u32("MariaDB capabilities")?;
+    if capabilities & caps::LONG_PASSWORD == 0 {
+        hello.mariadb_capabilities = ext;
+    }
+    if capabilities & caps::SECURE_CONNECTION != 0 {
+        let n = usize::from(auth_len).saturating_sub(8).max(13);
+        let part2 = r.take(n, "auth data part 2")?;
+        let part2 = part2.strip_suffix(&[0]).unwrap_or(part2);
+        scramble.extend_from_slice(part2);
+    }
+    hello.scramble = scramble;
+    if capabilities & caps::PLUGIN_AUTH != 0 && !r.is_empty() {
+        // Some servers omit the final NUL.
+        let rest = r.rest();
+        let name = rest.split(|&b| b == 0).next().unwrap_or(rest);
+        hello.auth_plugin = name.to_vec();
+    }
+    Ok(hello)
+}
+
+/// What the client brings to the handshake.
+#[derive(Clone)]
+pub struct HandshakeOpts {
+    /// User name.
+    pub user: String,
+    /// Password (never printed).
+    pub password: Vec<u8>,
+    /// Database to select, if any.
+    pub database: Option<String>,
+    /// Largest packet the client accepts.
+    pub max_packet: u32,
+    /// Extra capability flags wanted (e.g. `MULTI_STATEMENTS`, `FOUND_ROWS`).
+    pub extra_capabilities: u32,
+    /// True over TLS or a Unix socket: the password may be sent in clear.
+    pub secure_transport: bool,
+    /// Allow `mysql_clear_password` over an insecure transport.
+    pub allow_cleartext_password: bool,
+    /// Connection attributes (`_client_name` etc. are added automatically).
+    pub attributes: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for HandshakeOpts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandshakeOpts")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("database", &self.database)
+            .field("max_packet", &self.max_packet)
+            .field("secure_transport", &self.secure_transport)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the IO shell must do after feeding a packet to the handshake.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Send the payload written to `out`, then read the next packet.
+    Send,
+    /// Read the next packet; nothing to send.
+    Read,
+    /// Connected: the connection is ready for commands.
+    Done,
+}
+
+/// Why the handshake failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandshakeError {
+    /// A malformed or unexpected packet.
+    Proto(ProtoError),
+    /// The server refused (wrong password, unknown database, too many connections...).
+    Server {
+        /// Server error code.
+        code: u16,
+        /// SQLSTATE.
+        sql_state: [u8; 5],
+        /// Server message.
+        message: String,
+    },
+    /// Authentication cannot proceed safely or is not supported.
+    Auth(String),
+}
+
+impl From<ProtoError> for HandshakeError {
+    fn from(e: ProtoError) -> Self {
+        HandshakeError::Proto(e)
+    }
+}
+
+impl From<ErrPacket<'_>> for HandshakeError {
+    fn from(e: ErrPacket<'_>) -> Self {
+        HandshakeError::Server {
+            code: e.code,
+            sql_state: e.sql_state,
+            message: String::from_utf8_lossy(e.message).into_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    AwaitHello,
+    AwaitAuthResult,
+    AwaitOkAfterFastAuth,
+    Done,
+}
+
+/// The connection-phase state machine.
+#[derive(Debug)]
+pub struct Handshake {
+    opts: HandshakeOpts,
+    state: State,
+    hello: Option<ServerHello>,
+    capabilities: u32,
+    plugin: AuthPlugin,
+    scramble: Vec<u8>,
+    switched: bool,
+}
+
+/// Capabilities this client always asks for (when the server has them).
+const BASE_CAPS: u32 = caps::LONG_PASSWORD
+    | caps::LONG_FLAG
+    | caps::PROTOCOL_41
+    | caps::SECURE_CONNECTION
+    | caps::PLUGIN_AUTH
+    | caps::PLUGIN_AUTH_LENENC_CLIENT_DATA
+    | caps::MULTI_RESULTS
+    | caps::PS_MULTI_RESULTS
+    | caps::DEPRECATE_EOF
+    | caps::CONNECT_ATTRS;
+
+impl Handshake {
+    /// A handshake that will authenticate with `opts`.
+    pub fn new(opts: HandshakeOpts) -> Self {
+        Handshake {
+            opts,
+            state: State::AwaitHello,
+            hello: None,
+            capabilities: 0,
+            plugin: AuthPlugin::Native,
+            scramble: Vec::new(),
+            switched: false,
+        }
+    }
+
+    /// The server's greeting, once received.
+    pub fn hello(&self) -> Option<&ServerHello> {
+        self.hello.as_ref()
+    }
+
+    /// The negotiated capability flags, once the response was sent.
+    pub fn capabilities(&self) -> u32 {
+        self.capabilities
+    }
+
+    /// The plugin that is (or was last) used to authenticate.
+    pub fn plugin(&self) -> &AuthPlugin {
+        &self.plugin
+    }
+
+    /// Feeds one packet from the server; writes any reply payload into `out`
+    /// (which is cleared first).
+    pub fn on_packet(&mut self, payload: &[u8], out: &mut Vec<u8>) -> Result<Step, HandshakeError> {
+        out.clear();
+        match self.state {
+            State::AwaitHello => {
+                if payload.first() == Some(&0xFF) {
+                    // E.g. "Too many connections" or "Host is blocked".
+                    return Err(parse_err(payload)?.into());
+                }
+                let hello = parse_hello(payload)?;
+                self.start(hello, out)?;
+                self.state = State::AwaitAuthResult;
+                Ok(Step::Send)
+            }
+            State::AwaitAuthResult => self.on_auth_result(payload, out),
+            State::AwaitOkAfterFastAuth => match payload.first() {
+                Some(0x00) => {
+                    parse_ok(payload, self.capabilities)?;
+                    self.state = State::Done;
+                    Ok(Step::Done)
+                }
+                Some(0xFF) => Err(parse_err(payload)?.into()),
+                b => Err(ProtoError::Unexpected {
+                    expected: "OK after fast authentication",
+                    first_byte: b.copied(),
+                }
+                .into()),
+            },
+            State::Done => Err(ProtoError::Unexpected {
+                expected: "nothing (handshake is complete)",
+                first_byte: payload.first().copied(),
+            }
+            .into()),
+        }
+    }
+
+    fn start(&mut self, hello: ServerHello, out: &mut Vec<u8>) -> Result<(), HandshakeError> {
+        if hello.capabilities & caps::PROTOCOL_41 == 0 {
+            return Err(ProtoError::Unsupported(format!(
+                "server {} does not speak protocol 4.1",
+                hello.server_version
+            ))
+            .into());
+        }
+        if has_nul(self.opts.user.as_bytes()) {
+            return Err(HandshakeError::Auth(
+                "the user name contains a NUL byte".into(),
+            ));
+        }
+        let mut want = BASE_CAPS | self.opts.extra_capabilities;
+        if self.opts.database.is_some() {
+            want |= caps::CONNECT_WITH_DB;
+        }
+        let mut negotiated = want & hello.capabilities;
+        let mariadb = hello.capabilities & caps::LONG_PASSWORD == 0;
+        if mariadb {
+            // MariaDB reads the extended capabilities only when CLIENT_MYSQL is clear.
+            negotiated &= !caps::LONG_PASSWORD;
+        }
+        self.capabilities = negotiated;
+        self.scramble = hello.scramble.clone();
+        self.plugin = AuthPlugin::from_name(&hello.auth_plugin);
+        let auth_response = match self.auth_response() {
+            Ok(r) => r,
+            // An unknown default plugin: answer with native and let the server switch us.
+            Err(_) if !matches!(self.plugin, AuthPlugin::Native) => {
+                self.plugin = AuthPlugin::Native;
+                self.auth_response()?
+            }
+            Err(e) => return Err(e),
+        };
+
+        out.extend_from_slice(&negotiated.to_le_bytes());
+        out.extend_from_slice(&self.opts.max_packet.to_le_bytes());
+        out.push(UTF8MB4_GENERAL_CI);
+        out.extend_from_slice(&[0; 19]);
+        out.extend_from_slice(&0u32.to_le_bytes()); // MariaDB extended capabilities: none requested yet
+        put_null_terminated(out, self.opts.user.as_bytes());
+        if negotiated & caps::PLUGIN_AUTH_LENENC_CLIENT_DATA != 0 {
+            put_lenenc_bytes(out, &auth_response);
+        } else {
+            out.push(auth_response.len() as u8);
+            out.extend_from_slice(&auth_response);
+        }
+        if negotiated & caps::CONNECT_WITH_DB != 0 {
+            let db = self.opts.database.as_deref().unwrap_or("");
+            if has_nul(db.as_bytes()) {
+                return Err(HandshakeError::Auth(
+                    "the database name contains a NUL byte".into(),
+                ));
+            }
+            put_null_terminated(out, db.as_bytes());
+        }
+        if negotiated & caps::PLUGIN_AUTH != 0 {
+            put_null_terminated(out, self.plugin.name().as_bytes());
+        }
+        if negotiated & caps::CONNECT_ATTRS != 0 {
+            let mut attrs = Vec::with_capacity(128);
+            let pid = std::process::id().to_string();
+            let builtin = [
+                ("_client_name", "mysql-uring"),
+                ("_client_version", env!("CARGO_PKG_VERSION")),
+                ("_os", std::env::consts::OS),
+                ("_platform", std::env::consts::ARCH),
+                ("_pid", pid.as_str()),
+            ];
+            for (k, v) in builtin.iter().map(|(k, v)| (*k, *v)).chain(
+                self.opts
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            ) {
+                put_lenenc_bytes(&mut attrs, k.as_bytes());
+                put_lenenc_bytes(&mut attrs, v.as_bytes());
+            }
+            put_lenenc_int(out, attrs.len() as u64);
+            out.extend_from_slice(&attrs);
+        }
+        self.hello = Some(hello);
+        Ok(())
+    }
+
+    fn auth_response(&self) -> Result<Vec<u8>, HandshakeError> {
+        let pw = &self.opts.password;
+        match &self.plugin {
+            AuthPlugin::Native => Ok(auth::scramble_native(pw, &self.scramble)),
+            AuthPlugin::CachingSha2 => Ok(auth::scramble_sha256(pw, &self.scramble)),
+            AuthPlugin::Clear => {
+                if !self.opts.secure_transport && !self.opts.allow_cleartext_password {
+                    return Err(HandshakeError::Auth(
+                        "the server asks for mysql_clear_password, which would send the password \
+                         unencrypted over TCP; use TLS or a Unix socket, or allow it explicitly"
+                            .into(),
+                    ));
+                }
+                let mut v = pw.clone();
+                v.push(0);
+                Ok(v)
+            }
+            AuthPlugin::Other(name) => Err(HandshakeError::Auth(format!(
+                "the server asks for authentication plugin '{name}', which this client does not support \
+                 (supported: mysql_native_password, caching_sha2_password, mysql_clear_password)"
+            ))),
+        }
+    }
+
+    fn on_auth_result(
+        &mut self,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Step, HandshakeError> {
+        match payload.first() {
+            Some(0x00) => {
+                parse_ok(payload, self.capabilities)?;
+                self.state = State::Done;
+                Ok(Step::Done)
+            }
+            Some(0xFF) => Err(parse_err(payload)?.into()),
+            Some(0xFE) => {
+                // Auth switch request: plugin name, then the new challenge.
+                if self.switched {
+                    return Err(HandshakeError::Auth(
+                        "the server asked to switch authentication plugin twice".into(),
+                    ));
+                }
+                self.switched = true;
+                let mut r = Reader::new(&payload[1..]);
+                if r.is_empty() {
+                    return Err(HandshakeError::Auth(
+                        "the server asks for the pre-4.1 password scheme (mysql_old_password), \
+                         which is insecure and not supported"
+                            .into(),
+                    ));
+                }
+                let name = r.null_terminated("auth switch plugin name")?;
+                let data = r.rest();
+                self.plugin = AuthPlugin::from_name(name);
+                self.scramble = data.strip_suffix(&[0]).unwrap_or(data).to_vec();
+                out.extend_from_slice(&self.auth_response()?);
+                Ok(Step::Send)
+            }
+            Some(0x01) => self.on_more_data(&payload[1..], out),
+            b => Err(ProtoError::Unexpected {
+                expected: "authentication result",
+                first_byte: b.copied(),
+            }
+            .into()),
+        }
+    }
+
+    fn on_more_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<Step, HandshakeError> {
+        if self.plugin != AuthPlugin::CachingSha2 {
+            return Err(HandshakeError::Auth(format!(
+                "unexpected extra authentication data for plugin {}",
+                self.plugin.name()
+            )));
+        }
+        match data {
+            // Fast authentication succeeded; an OK follows.
+            [0x03] => {
+                self.state = State::AwaitOkAfterFastAuth;
+                Ok(Step::Read)
+            }
+            // Full authentication: the password must be sent.
+            [0x04] => {
+                if self.opts.secure_transport {
+                    out.extend_from_slice(&self.opts.password);
+                    out.push(0);
+                    Ok(Step::Send)
+                } else {
+                    Err(HandshakeError::Auth(
+                        "caching_sha2_password needs full authentication (the server has no cached \
+                         entry for this user), which requires TLS or a Unix socket with this client; \
+                         connect once over TLS or a socket, or use mysql_native_password"
+                            .into(),
+                    ))
+                }
+            }
+            _ => Err(ProtoError::Invalid {
+                what: "caching_sha2_password status",
+                detail: format!("{} bytes starting {:?}", data.len(), data.first()),
+            }
+            .into()),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A MariaDB-like greeting announcing `plugin`.
+    pub(crate) fn hello_packet(plugin: &str, scramble: &[u8; 20], mariadb: bool) -> Vec<u8> {
+        let mut p = vec![10];
+        p.extend_from_slice(b"5.5.5-10.11.19-MariaDB\0");
+        p.extend_from_slice(&42u32.to_le_bytes());
+        p.extend_from_slice(&scramble[..8]);
+        p.push(0);
+        let mut caps_all: u32 = 0xFFFF_FFFF & !caps::COMPRESS & !caps::SSL;
+        if mariadb {
+            caps_all &= !caps::LONG_PASSWORD;
+        }
+        p.extend_from_slice(&(caps_all as u16).to_le_bytes());
+        p.push(45);
+        p.extend_from_slice(&2u16.to_le_bytes());
+        p.extend_from_slice(&((caps_all >> 16) as u16).to_le_bytes());
+        p.push(21);
+        p.extend_from_slice(&[0; 6]);
+        p.extend_from_slice(&(if mariadb { 0x1Fu32 } else { 0 }).to_le_bytes());
+        p.extend_from_slice(&scramble[8..]);
+        p.push(0);
+        p.extend_from_slice(plugin.as_bytes());
+        p.push(0);
+        p
+    }
+
+    pub(crate) fn opts(user: &str, password: &str) -> HandshakeOpts {
+        HandshakeOpts {
+            user: user.into(),
+            password: password.as_bytes().to_vec(),
+            database: Some("test".into()),
+            max_packet: 1 << 24,
+            extra_capabilities: 0,
+            secure_transport: false,
+            allow_cleartext_password: false,
+            attributes: vec![("program_name".into(), "unit".into())],
+        }
+    }
+
+    const SCRAMBLE: [u8; 20] = *b"abcdefghijklmnopqrst";
+
+    /// Pulls the user, auth response, database and plugin back out of a response.
+    fn parse_response(p: &[u8]) -> (u32, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>) {
+        let mut r = Reader::new(p);
+        let c = r.u32("caps").unwrap();
+        r.skip(4 + 1 + 23, "fixed").unwrap();
+        let user = r.null_terminated("user").unwrap().to_vec();
+        let auth = r.lenenc_bytes("auth").unwrap().to_vec();
+        let db = r.null_terminated("db").unwrap().to_vec();
+        let plugin = r.null_terminated("plugin").unwrap().to_vec();
+        let attrs = r.lenenc_bytes("attrs").unwrap();
+        let mut a = Reader::new(attrs);
+        let mut keys = Vec::new();
+        while !a.is_empty() {
+            keys.push(a.lenenc_bytes("k").unwrap().to_vec());
+            a.lenenc_bytes("v").unwrap();
+        }
+        assert!(keys.contains(&b"_client_name".to_vec()));
+        assert!(keys.contains(&b"program_name".to_vec()));
+        r.finish("response").unwrap();
+        (c, user, auth, db, plugin)
+    }
+
+    #[test]
+    fn parses_mariadb_hello() {
+        let h = parse_hello(&hello_packet("mysql_native_password", &SCRAMBLE, true)).unwrap();
+        assert_eq!(h.scramble, SCRAMBLE);
+        assert_eq!(h.connection_id, 42);
+        assert!(h.is_mariadb());
+        assert_eq!(h.version(), "10.11.19-MariaDB");
+        assert_eq!(h.mariadb_capabilities, 0x1F);
+        assert_eq!(h.auth_plugin, b"mysql_native_password");
+    }
+
+    #[test]
+    fn truncated_hello_never_panics() {
+        let p = hello_packet("mysql_native_password", &SCRAMBLE, false);
+        for cut in 0..p.len() {
+            let _ = parse_hello(&p[..cut]);
+        }
+        assert!(parse_hello(&[9, b'x', 0]).is_err());
+    }
+
+    #[test]
+    fn native_password_flow() {
+        let mut hs = Handshake::new(opts("bob", "pw"));
+        let mut out = Vec::new();
+        let step = hs
+            .on_packet(
+                &hello_packet("mysql_native_password", &SCRAMBLE, true),
+                &mut out,
+            )
+            .unwrap();
+        assert_eq!(step, Step::Send);
+        let (c, user, auth, db, plugin) = parse_response(&out);
+        assert_eq!(user, b"bob");
+        assert_eq!(auth, auth::scramble_native(b"pw", &SCRAMBLE));
+        assert_eq!(db, b"test");
+        assert_eq!(plugin, b"mysql_native_password");
+        assert_eq!(
+            c & caps::LONG_PASSWORD,
+            0,
+            "CLIENT_MYSQL must be clear for MariaDB"
+        );
+        assert_ne!(c & caps::DEPRECATE_EOF, 0);
+        assert_eq!(
+            hs.on_packet(&[0, 0, 0, 2, 0, 0, 0], &mut out).unwrap(),
+            Step::Done
+        );
+    }
+
+    #[test]
+    fn auth_switch_to_native() {
+        let mut hs = Handshake::new(opts("bob", "pw"));
+        let mut out = Vec::new();
+        hs.on_packet(
+            &hello_packet("caching_sha2_password", &SCRAMBLE, false),
+            &mut out,
+        )
+        .unwrap();
+        let new_scramble = *b"ABCDEFGHIJKLMNOPQRST";
+        let mut switch = vec![0xFE];
+        switch.extend_from_slice(b"mysql_native_password\0");
+        switch.extend_from_slice(&new_scramble);
+        switch.push(0);
+        assert_eq!(hs.on_packet(&switch, &mut out).unwrap(), Step::Send);
+        assert_eq!(out, auth::scramble_native(b"pw", &new_scramble));
+        assert_eq!(
+            hs.on_packet(&[0, 0, 0, 2, 0, 0, 0], &mut out).unwrap(),
+            Step::Done
+        );
+    }
+
+    #[test]
+    fn caching_sha2_fast_path() {
+        let mut hs = Handshake::new(opts("bob", "pw"));
+        let mut out = Vec::new();
+        hs.on_packet(
+            &hello_packet("caching_sha2_password", &SCRAMBLE, false),
+            &mut out,
+        )
+        .unwrap();
+        let (_, _, auth, _, plugin) = parse_response(&out);
+        assert_eq!(plugin, b"caching_sha2_password");
+        assert_eq!(auth, auth::scramble_sha256(b"pw", &SCRAMBLE));
+        assert_eq!(hs.on_packet(&[0x01, 0x03], &mut out).unwrap(), Step::Read);
+        assert_eq!(
+            hs.on_packet(&[0, 0, 0, 2, 0, 0, 0], &mut out).unwrap(),
+            Step::Done
+        );
+    }
+
+    #[test]
+    fn caching_sha2_full_auth_needs_secure_transport() {
+        let mut hs = Handshake::new(opts("bob", "pw"));
+        let mut out = Vec::new();
+        hs.on_packet(
+            &hello_packet("caching_sha2_password", &SCRAMBLE, false),
+            &mut out,
+        )
+        .unwrap();
+        assert!(matches!(
+            hs.on_packet(&[0x01, 0x04], &mut out),
+            Err(HandshakeError::Auth(_))
+        ));
+        assert!(out.is_empty(), "the password must not be written");
+
+        let mut o = opts("bob", "pw");
+        o.secure_transport = true;
+        let mut hs = Handshake::new(o);
+        hs.on_packet(
+            &hello_packet("caching_sha2_password", &SCRAMBLE, false),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(hs.on_packet(&[0x01, 0x04], &mut out).unwrap(), Step::Send);
+        assert_eq!(out, b"pw\0");
+    }
+
+    #[test]
+    fn clear_password_refused_over_plain_tcp() {
+        let mut hs = Handshake::new(opts("bob", "pw"));
+        let mut out = Vec::new();
+        hs.on_packet(
+            &hello_packet("mysql_native_password", &SCRAMBLE, false),
+            &mut out,
+        )
+        .unwrap();
+        let switch = b"\xFEmysql_clear_password\0";
+        assert!(matches!(
+            hs.on_packet(switch, &mut out),
+            Err(HandshakeError::Auth(_))
+        ));
+    }
+
+    #[test]
+    fn server_error_in_greeting_and_after_auth() {
+        let mut hs = Handshake::new(opts("bob", "pw"));
+        let mut out = Vec::new();
+        let err = hs
+            .on_packet(b"\xFF\x10\x04Too many connections", &mut out)
+            .unwrap_err();
+        assert!(matches!(err, HandshakeError::Server { code: 1040, .. }));
+
+        let mut hs = Handshake::new(opts("bob", "bad"));
+        hs.on_packet(
+            &hello_packet("mysql_native_password", &SCRAMBLE, true),
+            &mut out,
+        )
+        .unwrap();
+        let err = hs
+            .on_packet(b"\xFF\x15\x04#28000Access denied for user 'bob'", &mut out)
+            .unwrap_err();
+        match err {
+            HandshakeError::Server {
+                code,
+                sql_state,
+                message,
+            } => {
+                assert_eq!(code, 1045);
+                assert_eq!(&sql_state, b"28000");
+                assert!(message.contains("Access denied"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn password_is_not_in_debug_output() {
+        let hs = Handshake::new(opts("bob", "hunter2-secret"));
+        assert!(!format!("{hs:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,25 @@
+//! The sans-IO MySQL protocol: bytes in, events out.
+//!
+//! Nothing here performs IO, awaits, or allocates per row. Every decoder
+//! returns a [`ProtoError`] on malformed input instead of panicking, which the
+//! unit tests beside each module and the fuzz targets in `fuzz/` check.
+//!
+//! - [`framer`]: packet headers, sequence ids, 16 MiB continuation.
+//! - [`handshake`]: the connection phase and authentication state machine.
+//! - [`result`]: the response to a command as a state machine.
+//! - [`packets`], [`column`], [`row`]: decoders for OK/ERR/EOF, column definitions, text rows.
+//! - [`command`]: encoders for `COM_*` commands.
+
+pub mod auth;
+pub mod codec;
+pub mod column;
+pub mod command;
+pub mod consts;
+pub mod error;
+pub mod framer;
+pub mod handshake;
+pub mod packets;
+pub mod result;
+pub mod row;
+
+pub use error::{ProtoError, ProtoResult};
