@@ -1,2 +1,51 @@
-//! placeholder
+//! # mysql-uring
+//!
+//! A MySQL and MariaDB client driver built on io_uring, with the model of
+//! MySQL Connector/Python's asyncio API: `connect`, `cursor`, `execute`,
+//! `fetch_one`/`fetch_many`/`fetch_all`, `cmd_query` + `get_rows`, `close`.
+//!
+//! ```no_run
+//! use mysql_uring::{connect, Result};
+//!
+//! fn main() -> Result<()> {
+//!     mysql_uring::start(async {
+//!         let mut cnx = connect("mysql://root@127.0.0.1:3306/test").await?;
+//!         let mut cur = cnx.cursor();
+//!         cur.execute("SELECT version()").await?;
+//!         let rows = cur.fetch_all().await?;
+//!         println!("{}", rows[0].get::<&str>(0)?);
+//!         cnx.close().await
+//!     })
+//! }
+//! ```
+//!
+//! ## Layers
+//! - [`proto`]: the sans-IO protocol (bytes in, events out), no sockets, no async.
+//! - [`io`]: the io_uring shell: sockets, reused buffers, framing.
+//! - The API: [`Connection`], [`Cursor`], [`Row`], [`Opts`], [`Error`].
+//! - [`runtime`]: starting io_uring runtimes.
+//!
+//! Rows are zero-copy: a [`Row`] is the received packet plus value offsets,
+//! and [`RowRef`] (from [`Connection::next_row`] / [`Cursor::next_row`])
+//! borrows the read buffer itself.
+#![warn(missing_docs)]
+
+pub mod column;
+pub mod conn;
+pub mod cursor;
+pub mod error;
+pub mod io;
+pub mod opts;
 pub mod proto;
+pub mod row;
+pub mod runtime;
+pub mod value;
+
+pub use column::{Column, ColumnType};
+pub use conn::{Connection, Outcome, QueryResult, connect};
+pub use cursor::Cursor;
+pub use error::{Error, ErrorKind, Result, ServerError};
+pub use opts::{IntoOpts, Opts};
+pub use row::{ColumnIndex, Row, RowRef};
+pub use runtime::{start, try_start};
+pub use value::{ConvError, FromValue};

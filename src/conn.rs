@@ -1,0 +1,665 @@
+//! [`Connection`]: one session with the server.
+
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::column::Column;
+use crate::cursor::Cursor;
+use crate::error::{Error, ErrorKind, Result, ServerError};
+use crate::io::{Channel, Stream};
+use crate::opts::{IntoOpts, Opts};
+use crate::proto::command::{write_init_db, write_query, write_simple};
+use crate::proto::consts::{com, status};
+use crate::proto::handshake::{Handshake, HandshakeError, HandshakeOpts, Step};
+use crate::proto::packets::OkPacket;
+use crate::proto::result::{ResultEvent, ResultMachine};
+use crate::proto::row::text_row_fields;
+use crate::row::{Fields, Row, RowRef};
+
+/// Connects and authenticates. Accepts [`Opts`] or a URL.
+///
+/// Must run inside an io_uring runtime ([`crate::start`] or [`crate::runtime`]).
+///
+/// ```no_run
+/// # async fn f() -> mysql_uring::Result<()> {
+/// let mut cnx = mysql_uring::connect("mysql://root@127.0.0.1:3306/test").await?;
+/// let mut cur = cnx.cursor();
+/// cur.execute("SELECT version()").await?;
+/// let rows = cur.fetch_all().await?;
+/// println!("{:?}", rows);
+/// # Ok(()) }
+/// ```
+pub async fn connect(opts: impl IntoOpts) -> Result<Connection> {
+    Connection::connect(opts).await
+}
+
+/// The outcome of a statement that returned no rows (or of the end of a result set).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Rows inserted, updated or deleted.
+    pub affected_rows: u64,
+    /// The AUTO_INCREMENT id generated, or 0.
+    pub last_insert_id: u64,
+    /// Number of warnings (see `SHOW WARNINGS`).
+    pub warnings: u16,
+    /// Server status flags.
+    pub status: u16,
+    /// The server's info string, e.g. `Records: 3  Duplicates: 0  Warnings: 0`.
+    pub info: String,
+}
+
+impl Outcome {
+    fn from_ok(ok: &OkPacket<'_>) -> Self {
+        Outcome {
+            affected_rows: ok.affected_rows,
+            last_insert_id: ok.last_insert_id,
+            warnings: ok.warnings,
+            status: ok.status,
+            info: if ok.info.is_empty() {
+                String::new()
+            } else {
+                String::from_utf8_lossy(ok.info).into_owned()
+            },
+        }
+    }
+}
+
+/// What [`Connection::cmd_query`] returns: a result set's columns, or the
+/// outcome of a statement without rows.
+#[derive(Debug, Clone)]
+pub enum QueryResult {
+    /// The statement produced rows; read them with [`Connection::get_rows`].
+    Rows(Arc<[Column]>),
+    /// The statement produced no rows.
+    Done(Outcome),
+}
+
+/// Where the current command's response is.
+#[derive(Debug)]
+enum Response {
+    /// Nothing unread.
+    Idle,
+    /// A response (or a further result set) has not been read yet.
+    Pending(ResultMachine),
+}
+
+/// A connection to a MySQL or MariaDB server, on the current thread's io_uring.
+///
+/// One command runs at a time (methods take `&mut self`). Run many connections
+/// concurrently as tasks, or use [`crate::runtime`] to spread them over cores.
+/// Dropping a connection closes its socket; [`Connection::close`] also tells
+/// the server goodbye.
+#[derive(Debug)]
+pub struct Connection {
+    chan: Channel,
+    capabilities: u32,
+    server_version: String,
+    connection_id: u32,
+    mariadb: bool,
+    status: u16,
+    response: Response,
+    columns: Arc<[Column]>,
+    fields: Vec<crate::proto::row::FieldRange>,
+    last: Outcome,
+    query_timeout: Option<Duration>,
+}
+
+/// Runs `$fut` (which borrows `$self`) under the query timeout, if any. A
+/// timed-out command leaves bytes in flight, so the connection is closed.
+macro_rules! timed {
+    ($self:ident, $what:expr, $fut:expr) => {{
+        match $self.query_timeout {
+            None => $fut.await,
+            Some(limit) => {
+                let r = tokio::time::timeout(limit, $fut).await;
+                match r {
+                    Ok(r) => r,
+                    Err(_) => {
+                        $self.chan.mark_broken(format!("{} timed out", $what));
+                        Err(Error::new(
+                            ErrorKind::Timeout,
+                            format!(
+                                "{} did not finish within the query timeout of {:?}; the connection was closed",
+                                $what, limit
+                            ),
+                        ))
+                    }
+                }
+            }
+        }
+    }};
+}
+
+impl Connection {
+    /// Connects and authenticates; see [`connect`].
+    pub async fn connect(opts: impl IntoOpts) -> Result<Connection> {
+        let opts = opts.into_opts()?;
+        match opts.connect_timeout {
+            None => Self::connect_inner(&opts).await,
+            Some(limit) => match tokio::time::timeout(limit, Self::connect_inner(&opts)).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "connecting to {} did not complete within {:?}: the server is unreachable or not answering",
+                        opts.address(),
+                        limit
+                    ),
+                )),
+            },
+        }
+    }
+
+    async fn open_stream(opts: &Opts) -> Result<Stream> {
+        let addr = opts.address();
+        if let Some(path) = &opts.socket {
+            return Stream::connect_unix(path)
+                .await
+                .map_err(|e| Error::io(&format!("connecting to socket {addr}"), e));
+        }
+        let addrs: Vec<SocketAddr> = match opts.host.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, opts.port)],
+            Err(_) => tokio::net::lookup_host((opts.host.as_str(), opts.port))
+                .await
+                .map_err(|e| Error::io(&format!("resolving host '{}'", opts.host), e))?
+                .collect(),
+        };
+        let mut last = None;
+        for a in addrs {
+            match Stream::connect_tcp(a, opts.tcp_nodelay, opts.tcp_keepalive).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(match last {
+            Some(e) => Error::io(&format!("connecting to {addr}"), e),
+            None => Error::new(
+                ErrorKind::Io,
+                format!("host '{}' resolved to no address", opts.host),
+            ),
+        })
+    }
+
+    async fn connect_inner(opts: &Opts) -> Result<Connection> {
+        let stream = Self::open_stream(opts).await?;
+        let mut chan = Channel::new(stream, opts.max_packet_size);
+        let mut hs = Handshake::new(HandshakeOpts {
+            user: opts.user.clone(),
+            password: opts.password.clone().unwrap_or_default().into_bytes(),
+            database: opts.database.clone(),
+            max_packet: opts.max_packet_size.min(u32::MAX as usize) as u32,
+            extra_capabilities: 0,
+            secure_transport: chan.is_secure(),
+            allow_cleartext_password: opts.allow_cleartext_password,
+            attributes: opts.attributes.clone(),
+        });
+        let mut out = Vec::new();
+        loop {
+            let p = chan.read_packet().await.map_err(|e| {
+                if e.kind() == ErrorKind::Io {
+                    Error::new(
+                        ErrorKind::Io,
+                        format!(
+                            "{e} during the handshake with {} (is this a MySQL/MariaDB port?)",
+                            opts.address()
+                        ),
+                    )
+                } else {
+                    e
+                }
+            })?;
+            let step = hs
+                .on_packet(&chan.buf()[p], &mut out)
+                .map_err(|e| handshake_error(e, opts))?;
+            match step {
+                Step::Send => {
+                    chan.push_packet(&out)?;
+                    chan.flush().await?;
+                }
+                Step::Read => {}
+                Step::Done => break,
+            }
+        }
+        let hello = hs.hello().expect("handshake done").clone();
+        let mut conn = Connection {
+            chan,
+            capabilities: hs.capabilities(),
+            server_version: hello.version().to_string(),
+            connection_id: hello.connection_id,
+            mariadb: hello.is_mariadb(),
+            status: hello.status,
+            response: Response::Idle,
+            columns: Arc::from(Vec::new()),
+            fields: Vec::with_capacity(16),
+            last: Outcome::default(),
+            query_timeout: opts.query_timeout,
+        };
+        for sql in &opts.init {
+            conn.query_drop(sql).await?;
+        }
+        Ok(conn)
+    }
+
+    /// The server's version, e.g. `10.11.19-MariaDB-0+deb12u1` or `8.4.3`.
+    pub fn server_version(&self) -> &str {
+        &self.server_version
+    }
+
+    /// The server's id for this session (`CONNECTION_ID()`), usable with `KILL`.
+    pub fn connection_id(&self) -> u32 {
+        self.connection_id
+    }
+
+    /// True when the server is MariaDB.
+    pub fn is_mariadb(&self) -> bool {
+        self.mariadb
+    }
+
+    /// The negotiated capability flags.
+    pub fn capabilities(&self) -> u32 {
+        self.capabilities
+    }
+
+    /// True while a transaction is open (from the last status flags).
+    pub fn in_transaction(&self) -> bool {
+        self.status & status::IN_TRANS != 0
+    }
+
+    /// True when the connection can no longer be used (closed, broken, timed out).
+    pub fn is_broken(&self) -> bool {
+        self.chan.is_broken()
+    }
+
+    /// The outcome of the last statement (affected rows, insert id, warnings, info).
+    pub fn last_outcome(&self) -> &Outcome {
+        &self.last
+    }
+
+    /// Opens a cursor: `execute` a statement, then `fetch_*` its rows.
+    pub fn cursor(&mut self) -> Cursor<'_> {
+        Cursor::new(self)
+    }
+
+    /// Sends a query and reads the start of its response, like Connector/Python's
+    /// `cmd_query`: a result set's columns (then read rows with
+    /// [`get_rows`](Connection::get_rows) or [`get_row`](Connection::get_row)),
+    /// or the outcome of a statement without rows.
+    ///
+    /// Rows left unread from an earlier query are read and discarded first.
+    pub async fn cmd_query(&mut self, sql: &str) -> Result<QueryResult> {
+        timed!(self, "the query", self.cmd_query_inner(sql))
+    }
+
+    async fn cmd_query_inner(&mut self, sql: &str) -> Result<QueryResult> {
+        self.drain().await?;
+        self.last = Outcome::default();
+        {
+            let (framer, out) = self.chan.encoder()?;
+            write_query(framer, out, sql.as_bytes())?;
+        }
+        self.chan.flush().await?;
+        self.response = Response::Pending(ResultMachine::new(self.capabilities));
+        self.read_result_start().await
+    }
+
+    /// Runs a statement and discards any rows; returns its outcome.
+    pub async fn query_drop(&mut self, sql: &str) -> Result<Outcome> {
+        match self.cmd_query(sql).await? {
+            QueryResult::Done(o) => {
+                timed!(self, "reading further results", self.drain())?;
+                Ok(o)
+            }
+            QueryResult::Rows(_) => {
+                timed!(self, "reading the result", self.drain())?;
+                Ok(self.last.clone())
+            }
+        }
+    }
+
+    /// Runs a query and returns all its rows.
+    pub async fn query(&mut self, sql: &str) -> Result<Vec<Row>> {
+        match self.cmd_query(sql).await? {
+            QueryResult::Rows(_) => self.get_rows().await,
+            QueryResult::Done(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Reads the next row of the current result set, or `None` at its end.
+    pub async fn get_row(&mut self) -> Result<Option<Row>> {
+        timed!(self, "reading a row", self.read_row())
+    }
+
+    /// Reads the remaining rows of the current result set (Connector/Python's `get_rows`).
+    pub async fn get_rows(&mut self) -> Result<Vec<Row>> {
+        timed!(self, "reading rows", async {
+            let mut rows = Vec::new();
+            while let Some(r) = self.read_row().await? {
+                rows.push(r);
+            }
+            Ok(rows)
+        })
+    }
+
+    /// Checks the server is alive (`COM_PING`).
+    pub async fn ping(&mut self) -> Result<()> {
+        timed!(self, "ping", self.simple_command(com::PING, &[]))
+    }
+
+    /// Changes the default database (`COM_INIT_DB`, like `USE db`).
+    pub async fn select_db(&mut self, db: &str) -> Result<()> {
+        timed!(
+            self,
+            "select_db",
+            self.simple_command(com::INIT_DB, db.as_bytes())
+        )
+    }
+
+    /// Ends the session politely (`COM_QUIT`) and closes the socket.
+    pub async fn close(mut self) -> Result<()> {
+        if self.chan.is_broken() {
+            self.chan.shutdown();
+            return Ok(());
+        }
+        let r = async {
+            let (framer, out) = self.chan.encoder()?;
+            write_simple(framer, out, com::QUIT)?;
+            self.chan.flush().await
+        }
+        .await;
+        self.chan.shutdown();
+        r
+    }
+
+    async fn simple_command(&mut self, command: u8, arg: &[u8]) -> Result<()> {
+        self.drain().await?;
+        {
+            let (framer, out) = self.chan.encoder()?;
+            if command == com::INIT_DB {
+                write_init_db(framer, out, arg)?;
+            } else {
+                write_simple(framer, out, command)?;
+            }
+        }
+        self.chan.flush().await?;
+        self.response = Response::Pending(ResultMachine::new(self.capabilities));
+        match self.read_result_start().await? {
+            QueryResult::Done(_) => Ok(()),
+            QueryResult::Rows(_) => {
+                self.chan.mark_broken("unexpected result set");
+                Err(Error::new(
+                    ErrorKind::Protocol,
+                    "the server answered a command with a result set",
+                ))
+            }
+        }
+    }
+
+    /// Reads packets until a result set's columns are known or the statement's
+    /// outcome arrives.
+    pub(crate) async fn read_result_start(&mut self) -> Result<QueryResult> {
+        let mut columns: Vec<Column> = Vec::new();
+        let mut infile_refused = false;
+        loop {
+            let p = self.chan.read_packet().await?;
+            let Response::Pending(machine) = &mut self.response else {
+                return Err(Error::usage("no command is waiting for a response"));
+            };
+            let event = match machine.on_packet(&self.chan.buf()[p.clone()]) {
+                Ok(ev) => ev,
+                Err(e) => return Err(self.protocol_error(e)),
+            };
+            let done = machine.is_done();
+            let in_rows = machine.in_rows();
+            match event {
+                ResultEvent::Ok(ok) => {
+                    self.last = Outcome::from_ok(&ok);
+                    self.status = ok.status;
+                    if done {
+                        self.response = Response::Idle;
+                    }
+                    if infile_refused {
+                        return Err(Error::new(
+                            ErrorKind::Usage,
+                            "the server asked to read a local file (LOAD DATA LOCAL INFILE), which is disabled; \
+                             nothing was sent",
+                        ));
+                    }
+                    return Ok(QueryResult::Done(self.last.clone()));
+                }
+                ResultEvent::Err(e) => {
+                    let err = ServerError::from_packet(&e);
+                    self.response = Response::Idle;
+                    return Err(if infile_refused {
+                        Error::new(
+                            ErrorKind::Usage,
+                            format!(
+                                "LOAD DATA LOCAL INFILE is disabled; the server then said: {err}"
+                            ),
+                        )
+                    } else {
+                        Error::server(ErrorKind::Server, err)
+                    });
+                }
+                ResultEvent::ColumnCount(n) => columns.reserve_exact(n),
+                ResultEvent::Column(def) => {
+                    let packet = self.chan.take_packet(p);
+                    columns.push(Column::new(packet, def));
+                    if in_rows {
+                        break;
+                    }
+                }
+                ResultEvent::ColumnsEnd => break,
+                ResultEvent::Row | ResultEvent::End(_) => {
+                    return Err(self.protocol_error(crate::proto::ProtoError::Unexpected {
+                        expected: "column definitions",
+                        first_byte: self.chan.buf().get(p.start).copied(),
+                    }));
+                }
+                ResultEvent::LocalInfile(_) => {
+                    // Refuse: an empty packet means "no data"; the server then answers OK/ERR.
+                    infile_refused = true;
+                    self.chan.push_packet(&[])?;
+                    self.chan.flush().await?;
+                }
+            }
+        }
+        self.columns = Arc::from(columns);
+        Ok(QueryResult::Rows(self.columns.clone()))
+    }
+
+    fn protocol_error(&mut self, e: crate::proto::ProtoError) -> Error {
+        let err = Error::from(e);
+        self.chan.mark_broken(err.to_string());
+        self.response = Response::Idle;
+        err
+    }
+
+    /// The columns of the current (or last) result set.
+    pub fn columns(&self) -> &Arc<[Column]> {
+        &self.columns
+    }
+
+    /// True while rows of a result set remain unread.
+    pub fn has_pending_rows(&self) -> bool {
+        matches!(&self.response, Response::Pending(m) if m.in_rows())
+    }
+
+    /// Reads the next row packet; `Ok(None)` at the end of the result set.
+    async fn next_row_packet(&mut self) -> Result<Option<Range<usize>>> {
+        let Response::Pending(machine) = &self.response else {
+            return Ok(None);
+        };
+        if !machine.in_rows() {
+            return Ok(None);
+        }
+        let p = self.chan.read_packet().await?;
+        let Response::Pending(machine) = &mut self.response else {
+            unreachable!()
+        };
+        match machine.on_packet(&self.chan.buf()[p.clone()]) {
+            Ok(ResultEvent::Row) => Ok(Some(p)),
+            Ok(ResultEvent::End(ok)) => {
+                self.last.warnings = ok.warnings;
+                self.last.status = ok.status;
+                self.status = ok.status;
+                if machine.is_done() {
+                    self.response = Response::Idle;
+                }
+                Ok(None)
+            }
+            Ok(ResultEvent::Err(e)) => {
+                self.response = Response::Idle;
+                Err(Error::server(
+                    ErrorKind::Server,
+                    ServerError::from_packet(&e),
+                ))
+            }
+            Ok(_) => Err(self.protocol_error(crate::proto::ProtoError::Unexpected {
+                expected: "a row",
+                first_byte: self.chan.buf().get(p.start).copied(),
+            })),
+            Err(e) => Err(self.protocol_error(e)),
+        }
+    }
+
+    /// Reads the next row as an owned [`Row`] sharing the read buffer.
+    pub(crate) async fn read_row(&mut self) -> Result<Option<Row>> {
+        let Some(p) = self.next_row_packet().await? else {
+            return Ok(None);
+        };
+        let mut fields = Fields::new();
+        if let Err(e) =
+            text_row_fields(&self.chan.buf()[p.clone()], self.columns.len(), &mut fields)
+        {
+            return Err(self.protocol_error(e));
+        }
+        let packet = self.chan.take_packet(p);
+        Ok(Some(Row::new(packet, fields, self.columns.clone())))
+    }
+
+    /// Reads the next row, borrowed from the read buffer until the next call.
+    /// Streams results of any size without allocating per row.
+    pub(crate) async fn read_row_ref(&mut self) -> Result<Option<RowRef<'_>>> {
+        match self.next_row_packet().await? {
+            Some(p) => self.row_ref_at(p).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn row_ref_at(&mut self, p: Range<usize>) -> Result<RowRef<'_>> {
+        self.fields.clear();
+        if let Err(e) = text_row_fields(
+            &self.chan.buf()[p.clone()],
+            self.columns.len(),
+            &mut self.fields,
+        ) {
+            return Err(self.protocol_error(e));
+        }
+        Ok(RowRef::new(
+            &self.chan.buf()[p],
+            &self.fields,
+            &self.columns,
+        ))
+    }
+
+    /// Streams the next row of the current result set without copying or
+    /// allocating: the row borrows the connection's read buffer and is valid
+    /// until the next call. `Ok(None)` at the end.
+    ///
+    /// ```no_run
+    /// # async fn f(cnx: &mut mysql_uring::Connection) -> mysql_uring::Result<()> {
+    /// cnx.cmd_query("SELECT id, name FROM big_table").await?;
+    /// let mut total = 0u64;
+    /// while let Some(row) = cnx.next_row().await? {
+    ///     total += row.get::<u64>(0)?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn next_row(&mut self) -> Result<Option<RowRef<'_>>> {
+        match self.query_timeout {
+            None => self.read_row_ref().await,
+            Some(limit) => {
+                // Check the deadline first, then borrow for the result.
+                let got = tokio::time::timeout(limit, self.next_row_packet()).await;
+                let p = match got {
+                    Ok(Ok(Some(p))) => p,
+                    Ok(Ok(None)) => return Ok(None),
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => {
+                        self.chan.mark_broken("reading a row timed out");
+                        return Err(Error::new(
+                            ErrorKind::Timeout,
+                            format!(
+                                "reading a row took longer than the query timeout of {limit:?}; the connection was closed"
+                            ),
+                        ));
+                    }
+                };
+                self.row_ref_at(p).map(Some)
+            }
+        }
+    }
+
+    /// Reads and discards whatever is left of the current response, so the
+    /// next command starts clean. Errors inside an abandoned result are not
+    /// reported; IO and protocol errors are.
+    pub(crate) async fn drain(&mut self) -> Result<()> {
+        self.chan.check()?;
+        while let Response::Pending(machine) = &self.response {
+            if machine.in_rows() {
+                match self.next_row_packet().await {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::Server => {}
+                    Err(e) => return Err(e),
+                }
+            } else {
+                match self.read_result_start().await {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::Server || e.kind() == ErrorKind::Usage => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// True when rows or further result sets of the last command remain unread.
+    pub fn has_pending_response(&self) -> bool {
+        matches!(self.response, Response::Pending(_))
+    }
+
+    /// Discards what is left of the current response, under the query timeout.
+    pub(crate) async fn query_drop_pending(&mut self) -> Result<()> {
+        timed!(self, "discarding unread rows", self.drain())
+    }
+}
+
+fn handshake_error(e: HandshakeError, opts: &Opts) -> Error {
+    match e {
+        HandshakeError::Proto(p) => Error::from(p),
+        HandshakeError::Auth(msg) => Error::new(
+            ErrorKind::Auth,
+            format!("authentication as '{}' failed: {msg}", opts.user),
+        ),
+        HandshakeError::Server {
+            code,
+            sql_state,
+            message,
+        } => {
+            let kind = match code {
+                1044 | 1045 | 1698 | 1251 | 1275 | 2049 | 1862 => ErrorKind::Auth,
+                _ => ErrorKind::Server,
+            };
+            Error::server(
+                kind,
+                ServerError {
+                    code,
+                    sql_state: String::from_utf8_lossy(&sql_state).into_owned(),
+                    message,
+                },
+            )
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! The one error type of the crate.
+//!
+//! [`Error`] is a boxed, cheap-to-move value. Match on [`Error::kind`] for the
+//! category, and use [`Error::server_error`] for the server's code, SQLSTATE
+//! and message when the server refused something.
+
+use std::fmt;
+use std::io;
+
+use crate::proto::ProtoError;
+
+/// What went wrong, broadly. New kinds may be added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The server answered a command with an error (syntax error, unknown table, ...).
+    /// [`Error::server_error`] has the details. The connection is still usable.
+    Server,
+    /// Authentication failed: wrong user or password, or a plugin that cannot be used safely.
+    Auth,
+    /// The options or URL are invalid.
+    Config,
+    /// A socket error: refused, reset, closed by the server.
+    Io,
+    /// The server sent bytes that break the protocol; the connection is closed.
+    Protocol,
+    /// A packet or result exceeded the configured size limit.
+    TooLarge,
+    /// An operation did not finish within its timeout; the connection is closed.
+    Timeout,
+    /// The connection cannot be used any more (closed, or broken by an earlier error
+    /// or cancelled operation). Open a new one.
+    Broken,
+    /// A value could not be converted to the requested Rust type.
+    Conversion,
+    /// The caller used the API in a way that cannot work (e.g. fetching with no query).
+    Usage,
+}
+
+/// An error reported by the server in an ERR packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerError {
+    /// The server's error code, e.g. `1146` (table doesn't exist).
+    pub code: u16,
+    /// The five-character SQLSTATE, e.g. `42S02`.
+    pub sql_state: String,
+    /// The server's message.
+    pub message: String,
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ERROR {} ({}): {}",
+            self.code, self.sql_state, self.message
+        )
+    }
+}
+
+impl ServerError {
+    pub(crate) fn from_packet(p: &crate::proto::packets::ErrPacket<'_>) -> Self {
+        ServerError {
+            code: p.code,
+            sql_state: String::from_utf8_lossy(&p.sql_state).into_owned(),
+            message: String::from_utf8_lossy(p.message).into_owned(),
+        }
+    }
+}
+
+struct Inner {
+    kind: ErrorKind,
+    message: String,
+    server: Option<ServerError>,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+/// An error from mysql-uring. See [`ErrorKind`] for the categories.
+pub struct Error(Box<Inner>);
+
+/// `Result<T, mysql_uring::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error(Box::new(Inner {
+            kind,
+            message: message.into(),
+            server: None,
+            source: None,
+        }))
+    }
+
+    pub(crate) fn with_source(
+        mut self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        self.0.source = Some(Box::new(source));
+        self
+    }
+
+    pub(crate) fn server(kind: ErrorKind, err: ServerError) -> Self {
+        let hint = hint_for(err.code);
+        let mut e = Error::new(kind, hint);
+        e.0.server = Some(err);
+        e
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Config, message)
+    }
+
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Usage, message)
+    }
+
+    pub(crate) fn broken(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Broken, message)
+    }
+
+    pub(crate) fn io(context: &str, e: io::Error) -> Self {
+        let what = match e.kind() {
+            io::ErrorKind::ConnectionRefused => {
+                "connection refused: is the server running and listening on this address?"
+            }
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe => "the server closed the connection",
+            io::ErrorKind::UnexpectedEof => "the server closed the connection",
+            io::ErrorKind::NotFound => {
+                "no such socket file: is the server running, and is the path right?"
+            }
+            io::ErrorKind::PermissionDenied => "permission denied",
+            _ => "socket error",
+        };
+        Error::new(ErrorKind::Io, format!("{context}: {what}")).with_source(e)
+    }
+
+    /// The category of the error.
+    pub fn kind(&self) -> ErrorKind {
+        self.0.kind
+    }
+
+    /// The server's error, when the server refused something.
+    pub fn server_error(&self) -> Option<&ServerError> {
+        self.0.server.as_ref()
+    }
+
+    /// The server's error code, when there is one.
+    pub fn code(&self) -> Option<u16> {
+        self.0.server.as_ref().map(|s| s.code)
+    }
+
+    /// True when the connection that returned this error can no longer be used.
+    pub fn is_fatal(&self) -> bool {
+        !matches!(
+            self.0.kind,
+            ErrorKind::Server | ErrorKind::Conversion | ErrorKind::Usage | ErrorKind::Config
+        )
+    }
+}
+
+/// A short "what to do" for common server errors.
+fn hint_for(code: u16) -> &'static str {
+    match code {
+        1045 | 1698 => {
+            "access denied: check the user name and password (and the host the user may connect from)"
+        }
+        1044 => "access denied to the database: grant the user access or choose another database",
+        1049 => "unknown database: create it first or fix the database name in the options/URL",
+        1040 => "the server has too many connections: close some or raise max_connections",
+        1153 => "packet larger than the server's max_allowed_packet",
+        1317 => "query was interrupted (KILL QUERY or a timeout)",
+        _ => "",
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.0.kind);
+        if !self.0.message.is_empty() {
+            d.field("message", &self.0.message);
+        }
+        if let Some(s) = &self.0.server {
+            d.field("server", s);
+        }
+        if let Some(s) = &self.0.source {
+            d.field("source", s);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.0.server, self.0.message.is_empty()) {
+            (Some(s), true) => write!(f, "{s}")?,
+            (Some(s), false) => write!(f, "{s} ({})", self.0.message)?,
+            (None, _) => write!(f, "{}", self.0.message)?,
+        }
+        if let Some(src) = &self.0.source {
+            write!(f, ": {src}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<ProtoError> for Error {
+    fn from(e: ProtoError) -> Self {
+        let kind = match e {
+            ProtoError::PacketTooLarge { .. } => ErrorKind::TooLarge,
+            _ => ErrorKind::Protocol,
+        };
+        Error::new(kind, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_keep_code_state_and_message() {
+        let e = Error::server(
+            ErrorKind::Server,
+            ServerError {
+                code: 1146,
+                sql_state: "42S02".into(),
+                message: "Table 'test.nope' doesn't exist".into(),
+            },
+        );
+        assert_eq!(e.kind(), ErrorKind::Server);
+        assert_eq!(e.code(), Some(1146));
+        assert_eq!(e.server_error().unwrap().sql_state, "42S02");
+        let s = e.to_string();
+        assert!(
+            s.contains("1146") && s.contains("42S02") && s.contains("doesn't exist"),
+            "{s}"
+        );
+        assert!(!e.is_fatal());
+    }
+
+    #[test]
+    fn io_errors_explain_themselves() {
+        let e = Error::io(
+            "connecting to 127.0.0.1:1",
+            io::Error::from(io::ErrorKind::ConnectionRefused),
+        );
+        assert_eq!(e.kind(), ErrorKind::Io);
+        assert!(e.to_string().contains("is the server running"));
+        assert!(std::error::Error::source(&e).is_some());
+        assert!(e.is_fatal());
+    }
+
+    #[test]
+    fn error_is_small() {
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+    }
+}

@@ -1,0 +1,454 @@
+//! Connection options, from a builder or a `mysql://` URL.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use percent_encoding::percent_decode_str;
+
+use crate::error::{Error, Result};
+
+/// Default port of MySQL and MariaDB.
+pub const DEFAULT_PORT: u16 = 3306;
+/// Default limit on one packet or row: 64 MiB (MariaDB's default `max_allowed_packet` is 16 MiB).
+pub const DEFAULT_MAX_PACKET: usize = 64 << 20;
+/// Hard upper limit of `max_packet_size`: the server never sends more than 1 GiB.
+pub const MAX_PACKET_LIMIT: usize = 1 << 30;
+
+/// How to connect: address, credentials, database and tuning.
+///
+/// Build it with methods, or parse a URL:
+///
+/// ```
+/// use mysql_uring::Opts;
+/// let a = Opts::new().user("app").password("s3cret").database("shop");
+/// let b: Opts = "mysql://app:s3cret@127.0.0.1:3306/shop?connect_timeout=5".parse().unwrap();
+/// assert_eq!(a.get_user(), b.get_user());
+/// // The password never shows up in Debug output.
+/// assert!(!format!("{b:?}").contains("s3cret"));
+/// ```
+#[derive(Clone)]
+pub struct Opts {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) socket: Option<PathBuf>,
+    pub(crate) user: String,
+    pub(crate) password: Option<String>,
+    pub(crate) database: Option<String>,
+    pub(crate) max_packet_size: usize,
+    pub(crate) connect_timeout: Option<Duration>,
+    pub(crate) query_timeout: Option<Duration>,
+    pub(crate) tcp_nodelay: bool,
+    pub(crate) tcp_keepalive: Option<Duration>,
+    pub(crate) attributes: Vec<(String, String)>,
+    pub(crate) init: Vec<String>,
+    pub(crate) allow_cleartext_password: bool,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            host: "127.0.0.1".into(),
+            port: DEFAULT_PORT,
+            socket: None,
+            user: "root".into(),
+            password: None,
+            database: None,
+            max_packet_size: DEFAULT_MAX_PACKET,
+            connect_timeout: Some(Duration::from_secs(10)),
+            query_timeout: None,
+            tcp_nodelay: true,
+            tcp_keepalive: Some(Duration::from_secs(60)),
+            attributes: Vec::new(),
+            init: Vec::new(),
+            allow_cleartext_password: false,
+        }
+    }
+}
+
+impl fmt::Debug for Opts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Opts")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("socket", &self.socket)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("database", &self.database)
+            .field("max_packet_size", &self.max_packet_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("query_timeout", &self.query_timeout)
+            .field("tcp_nodelay", &self.tcp_nodelay)
+            .field("tcp_keepalive", &self.tcp_keepalive)
+            .field("attributes", &self.attributes)
+            .field("init", &self.init)
+            .finish()
+    }
+}
+
+impl Opts {
+    /// Defaults: `root` on `127.0.0.1:3306`, no password, no database.
+    pub fn new() -> Self {
+        Opts::default()
+    }
+
+    /// Parses a URL: `mysql://user:password@host:port/database?option=value&…`.
+    ///
+    /// The scheme may be `mysql` or `mariadb`; user and password are
+    /// percent-decoded. Options: `socket` (Unix socket path), `connect_timeout`
+    /// and `query_timeout` (seconds, may be fractional), `max_packet_size`
+    /// (bytes), `tcp_nodelay` and `allow_cleartext_password` (`true`/`false`),
+    /// `program_name`, and `init` (an SQL statement run after connecting; may be
+    /// repeated). Anything else is an error, so typos do not go unnoticed.
+    pub fn from_url(url: &str) -> Result<Opts> {
+        let parsed = url::Url::parse(url).map_err(|e| {
+            Error::config(format!(
+                "invalid connection URL: {e}; expected mysql://user:password@host:port/database"
+            ))
+        })?;
+        if parsed.scheme() != "mysql" && parsed.scheme() != "mariadb" {
+            return Err(Error::config(format!(
+                "invalid connection URL: scheme '{}' is not supported; use mysql://",
+                parsed.scheme()
+            )));
+        }
+        let mut o = Opts::new();
+        match parsed.host_str() {
+            Some(h) if !h.is_empty() => {
+                o.host = h.trim_start_matches('[').trim_end_matches(']').to_string();
+            }
+            _ => {}
+        }
+        if let Some(p) = parsed.port() {
+            if p == 0 {
+                return Err(Error::config("invalid connection URL: port 0"));
+            }
+            o.port = p;
+        }
+        if !parsed.username().is_empty() {
+            o.user = decode(parsed.username(), "user name")?;
+        }
+        if let Some(p) = parsed.password() {
+            o.password = Some(decode(p, "password")?);
+        }
+        let path = parsed.path().trim_start_matches('/');
+        if !path.is_empty() {
+            if path.contains('/') {
+                return Err(Error::config(format!(
+                    "invalid connection URL: the path '/{path}' must be just a database name"
+                )));
+            }
+            o.database = Some(decode(path, "database name")?);
+        }
+        for (k, v) in parsed.query_pairs() {
+            let v = v.as_ref();
+            match k.as_ref() {
+                "socket" => o.socket = Some(PathBuf::from(v)),
+                "connect_timeout" => o.connect_timeout = Some(seconds(&k, v)?),
+                "query_timeout" | "read_timeout" => o.query_timeout = Some(seconds(&k, v)?),
+                "max_packet_size" => {
+                    o.max_packet_size = v.parse().map_err(|_| {
+                        Error::config(format!(
+                            "invalid URL option max_packet_size={v}: expected bytes"
+                        ))
+                    })?;
+                    o.check_packet_size()?;
+                }
+                "tcp_nodelay" => o.tcp_nodelay = boolean(&k, v)?,
+                "allow_cleartext_password" => o.allow_cleartext_password = boolean(&k, v)?,
+                "program_name" => o.attributes.push(("program_name".into(), v.to_string())),
+                "init" => o.init.push(v.to_string()),
+                other => {
+                    return Err(Error::config(format!(
+                        "unknown URL option '{other}' (known: socket, connect_timeout, query_timeout, \
+                         max_packet_size, tcp_nodelay, allow_cleartext_password, program_name, init)"
+                    )));
+                }
+            }
+        }
+        Ok(o)
+    }
+
+    /// Host name or IP address (default `127.0.0.1`).
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = host.into();
+        self
+    }
+
+    /// TCP port (default 3306).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Connect through a Unix domain socket instead of TCP.
+    pub fn socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.socket = Some(path.into());
+        self
+    }
+
+    /// User name (default `root`).
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = user.into();
+        self
+    }
+
+    /// Password. Never shown by `Debug` or in errors.
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// Default database.
+    pub fn database(mut self, db: impl Into<String>) -> Self {
+        self.database = Some(db.into());
+        self
+    }
+
+    /// Largest packet or row accepted from the server, and largest command sent
+    /// (default 64 MiB, at most 1 GiB). Larger ones fail with
+    /// [`ErrorKind::TooLarge`](crate::ErrorKind::TooLarge).
+    pub fn max_packet_size(mut self, bytes: usize) -> Self {
+        self.max_packet_size = bytes.clamp(1024, MAX_PACKET_LIMIT);
+        self
+    }
+
+    /// Time allowed to connect and authenticate (default 10 s; `None`: unbounded).
+    pub fn connect_timeout(mut self, t: Option<Duration>) -> Self {
+        self.connect_timeout = t;
+        self
+    }
+
+    /// Time allowed for each command, from sending it to reading its last
+    /// packet (default: unbounded). A command that times out closes its
+    /// connection, since its reply may still be on the way.
+    pub fn query_timeout(mut self, t: Option<Duration>) -> Self {
+        self.query_timeout = t;
+        self
+    }
+
+    /// `TCP_NODELAY` (default on: every command is one small write).
+    pub fn tcp_nodelay(mut self, on: bool) -> Self {
+        self.tcp_nodelay = on;
+        self
+    }
+
+    /// TCP keepalive idle time (default 60 s; `None` to disable).
+    pub fn tcp_keepalive(mut self, t: Option<Duration>) -> Self {
+        self.tcp_keepalive = t;
+        self
+    }
+
+    /// Adds a connection attribute, visible in `performance_schema.session_connect_attrs`.
+    pub fn attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.attributes.push((key.into(), value.into()));
+        self
+    }
+
+    /// Adds a statement run right after connecting (e.g. `SET time_zone = '+00:00'`).
+    pub fn init(mut self, sql: impl Into<String>) -> Self {
+        self.init.push(sql.into());
+        self
+    }
+
+    /// Allow `mysql_clear_password` over plain TCP (off by default: it sends
+    /// the password unencrypted).
+    pub fn allow_cleartext_password(mut self, on: bool) -> Self {
+        self.allow_cleartext_password = on;
+        self
+    }
+
+    /// The user name.
+    pub fn get_user(&self) -> &str {
+        &self.user
+    }
+
+    /// The host name.
+    pub fn get_host(&self) -> &str {
+        &self.host
+    }
+
+    /// The TCP port.
+    pub fn get_port(&self) -> u16 {
+        self.port
+    }
+
+    /// The default database.
+    pub fn get_database(&self) -> Option<&str> {
+        self.database.as_deref()
+    }
+
+    /// The Unix socket path, when set.
+    pub fn get_socket(&self) -> Option<&std::path::Path> {
+        self.socket.as_deref()
+    }
+
+    /// Where this connects, for messages: `host:port` or the socket path.
+    pub fn address(&self) -> String {
+        match &self.socket {
+            Some(p) => p.display().to_string(),
+            None if self.host.contains(':') => format!("[{}]:{}", self.host, self.port),
+            None => format!("{}:{}", self.host, self.port),
+        }
+    }
+
+    fn check_packet_size(&self) -> Result<()> {
+        if !(1024..=MAX_PACKET_LIMIT).contains(&self.max_packet_size) {
+            return Err(Error::config(format!(
+                "max_packet_size {} is out of range (1024 ..= {MAX_PACKET_LIMIT})",
+                self.max_packet_size
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn decode(s: &str, what: &str) -> Result<String> {
+    percent_decode_str(s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| {
+            Error::config(format!(
+                "invalid connection URL: the {what} is not valid UTF-8 once percent-decoded"
+            ))
+        })
+}
+
+fn seconds(key: &str, v: &str) -> Result<Duration> {
+    v.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| {
+            Error::config(format!(
+                "invalid URL option {key}={v}: expected a positive number of seconds"
+            ))
+        })
+}
+
+fn boolean(key: &str, v: &str) -> Result<bool> {
+    match v {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(Error::config(format!(
+            "invalid URL option {key}={v}: expected true or false"
+        ))),
+    }
+}
+
+impl FromStr for Opts {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Opts> {
+        Opts::from_url(s)
+    }
+}
+
+/// Anything [`connect`](crate::connect) accepts: [`Opts`], or a URL string.
+pub trait IntoOpts {
+    /// Converts into options, failing on an invalid URL.
+    fn into_opts(self) -> Result<Opts>;
+}
+
+impl IntoOpts for Opts {
+    fn into_opts(self) -> Result<Opts> {
+        Ok(self)
+    }
+}
+
+impl IntoOpts for &Opts {
+    fn into_opts(self) -> Result<Opts> {
+        Ok(self.clone())
+    }
+}
+
+impl IntoOpts for &str {
+    fn into_opts(self) -> Result<Opts> {
+        Opts::from_url(self)
+    }
+}
+
+impl IntoOpts for String {
+    fn into_opts(self) -> Result<Opts> {
+        Opts::from_url(&self)
+    }
+}
+
+impl IntoOpts for &String {
+    fn into_opts(self) -> Result<Opts> {
+        Opts::from_url(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn full_url() {
+        let o = Opts::from_url(
+            "mysql://us%40er:p%3Ass%2Fw@db.example:3307/shop?connect_timeout=2.5&query_timeout=1&program_name=x&init=SET%20a%3D1",
+        )
+        .unwrap();
+        assert_eq!(o.user, "us@er");
+        assert_eq!(o.password.as_deref(), Some("p:ss/w"));
+        assert_eq!(o.host, "db.example");
+        assert_eq!(o.port, 3307);
+        assert_eq!(o.database.as_deref(), Some("shop"));
+        assert_eq!(o.connect_timeout, Some(Duration::from_millis(2500)));
+        assert_eq!(o.query_timeout, Some(Duration::from_secs(1)));
+        assert_eq!(o.init, ["SET a=1"]);
+        assert_eq!(
+            o.attributes,
+            [("program_name".to_string(), "x".to_string())]
+        );
+    }
+
+    #[test]
+    fn minimal_and_ipv6_and_socket() {
+        let o = Opts::from_url("mysql://localhost").unwrap();
+        assert_eq!(
+            (o.host.as_str(), o.port, o.user.as_str()),
+            ("localhost", 3306, "root")
+        );
+        assert!(o.password.is_none() && o.database.is_none());
+        let o = Opts::from_url("mariadb://u@[::1]:3310/").unwrap();
+        assert_eq!(o.host, "::1");
+        assert_eq!(o.address(), "[::1]:3310");
+        let o = Opts::from_url("mysql://u@localhost/db?socket=%2Ftmp%2Fm.sock").unwrap();
+        assert_eq!(o.get_socket().unwrap().to_str(), Some("/tmp/m.sock"));
+    }
+
+    #[test]
+    fn bad_urls_are_config_errors_that_say_why() {
+        for (url, needle) in [
+            ("postgres://u@h/db", "scheme"),
+            ("mysql://u@h:99999/db", "invalid connection URL"),
+            ("not a url", "invalid connection URL"),
+            ("mysql://u@h/db/extra", "just a database name"),
+            (
+                "mysql://u@h/db?conect_timeout=1",
+                "unknown URL option 'conect_timeout'",
+            ),
+            ("mysql://u@h/db?connect_timeout=-1", "positive number"),
+            ("mysql://u@h/db?tcp_nodelay=maybe", "true or false"),
+            ("mysql://u@h/db?max_packet_size=1", "out of range"),
+            ("mysql://u:%FF@h/db", "UTF-8"),
+        ] {
+            let e = Opts::from_url(url).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{url}");
+            assert!(e.to_string().contains(needle), "{url}: {e}");
+        }
+    }
+
+    #[test]
+    fn password_is_redacted_in_debug() {
+        let o = Opts::new().password("hunter2");
+        let d = format!("{o:?}");
+        assert!(!d.contains("hunter2"), "{d}");
+        assert!(d.contains("<redacted>"));
+        let e = Opts::from_url("mysql://u:hunter2@h/db?bogus=1").unwrap_err();
+        assert!(!e.to_string().contains("hunter2"));
+    }
+}

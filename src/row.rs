@@ -1,0 +1,229 @@
+//! Rows: the received packet plus where each value lies in it.
+//!
+//! [`Row`] owns its packet as [`Bytes`] that share the connection's read
+//! buffer; [`RowRef`] borrows the buffer directly and is what streaming reads
+//! hand out. Neither copies a value: `get::<&str>` borrows, `get::<i64>`
+//! parses in place.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use smallvec::SmallVec;
+
+use crate::column::Column;
+use crate::error::{Error, ErrorKind, Result};
+use crate::proto::row::FieldRange;
+use crate::value::{FromValue, share};
+
+/// Value positions of one row; inline for up to 12 columns.
+pub(crate) type Fields = SmallVec<[FieldRange; 12]>;
+
+/// Selects a column by position (`usize`) or by name (`&str`).
+pub trait ColumnIndex {
+    /// The position of the column in `columns`, if any.
+    fn index(&self, columns: &[Column]) -> Option<usize>;
+    /// How to name the column in an error.
+    fn describe(&self) -> String;
+}
+
+impl ColumnIndex for usize {
+    fn index(&self, columns: &[Column]) -> Option<usize> {
+        (*self < columns.len()).then_some(*self)
+    }
+    fn describe(&self) -> String {
+        format!("column {self}")
+    }
+}
+
+impl ColumnIndex for &str {
+    fn index(&self, columns: &[Column]) -> Option<usize> {
+        columns.iter().position(|c| c.name() == *self)
+    }
+    fn describe(&self) -> String {
+        format!("column `{self}`")
+    }
+}
+
+/// A row borrowed from the connection's read buffer (valid until the next read).
+#[derive(Clone, Copy)]
+pub struct RowRef<'a> {
+    packet: &'a [u8],
+    fields: &'a [FieldRange],
+    columns: &'a [Column],
+}
+
+impl<'a> RowRef<'a> {
+    pub(crate) fn new(packet: &'a [u8], fields: &'a [FieldRange], columns: &'a [Column]) -> Self {
+        RowRef {
+            packet,
+            fields,
+            columns,
+        }
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// True for a row without values (never produced by a server).
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// The result set's columns.
+    pub fn columns(&self) -> &'a [Column] {
+        self.columns
+    }
+
+    /// The value at `idx` converted to `T`. NULL converts only to `Option<_>`.
+    ///
+    /// Errors name the column, the value and the requested type.
+    pub fn get<T: FromValue<'a>>(&self, idx: impl ColumnIndex) -> Result<T> {
+        let i = self.position(&idx)?;
+        let col = &self.columns[i];
+        T::from_text(self.fields[i].get(self.packet), col).map_err(|e| {
+            Error::new(
+                ErrorKind::Conversion,
+                format!(
+                    "{} (`{}`, {:?}) cannot be read as {}: {}",
+                    idx.describe(),
+                    col.name(),
+                    col.column_type(),
+                    e.target,
+                    e.reason
+                ),
+            )
+        })
+    }
+
+    /// The raw bytes of the value at `idx` (`None` for NULL), or an error for a bad index.
+    pub fn get_raw(&self, idx: impl ColumnIndex) -> Result<Option<&'a [u8]>> {
+        let i = self.position(&idx)?;
+        Ok(self.fields[i].get(self.packet))
+    }
+
+    /// True when the value at `idx` is NULL (or the index is out of range).
+    pub fn is_null(&self, idx: impl ColumnIndex) -> bool {
+        idx.index(self.columns)
+            .and_then(|i| self.fields.get(i))
+            .is_none_or(|f| f.is_null())
+    }
+
+    /// Copies the row into an owned [`Row`].
+    pub fn to_row(&self) -> Row {
+        Row {
+            packet: Bytes::copy_from_slice(self.packet),
+            fields: self.fields.iter().copied().collect(),
+            columns: Arc::from(self.columns.to_vec()),
+        }
+    }
+
+    fn position(&self, idx: &impl ColumnIndex) -> Result<usize> {
+        idx.index(self.columns)
+            .filter(|&i| i < self.fields.len())
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "{} does not exist; the result has {} columns: {}",
+                    idx.describe(),
+                    self.columns.len(),
+                    self.columns
+                        .iter()
+                        .map(|c| c.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
+    }
+}
+
+impl fmt::Debug for RowRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut m = f.debug_map();
+        for (c, v) in self.columns.iter().zip(self.fields) {
+            match v.get(self.packet) {
+                None => m.entry(&c.name(), &None::<()>),
+                Some(b) => match std::str::from_utf8(b) {
+                    Ok(s) => m.entry(&c.name(), &s),
+                    Err(_) => m.entry(&c.name(), &b),
+                },
+            };
+        }
+        m.finish()
+    }
+}
+
+/// An owned row. Its bytes are shared with the buffer they were read into,
+/// so keeping rows alive keeps that buffer alive; converting values copies
+/// nothing until you ask for an owned type like `String`.
+#[derive(Clone)]
+pub struct Row {
+    packet: Bytes,
+    fields: Fields,
+    columns: Arc<[Column]>,
+}
+
+impl Row {
+    pub(crate) fn new(packet: Bytes, fields: Fields, columns: Arc<[Column]>) -> Self {
+        Row {
+            packet,
+            fields,
+            columns,
+        }
+    }
+
+    /// A borrowed view of this row.
+    pub fn as_ref(&self) -> RowRef<'_> {
+        RowRef::new(&self.packet, &self.fields, &self.columns)
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// True for a row without values (never produced by a server).
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// The result set's columns.
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
+    /// The value at `idx` (position or column name) converted to `T`.
+    ///
+    /// ```no_run
+    /// # async fn f(row: mysql_uring::Row) -> mysql_uring::Result<()> {
+    /// let id: u64 = row.get(0)?;
+    /// let name: &str = row.get("name")?;         // borrows, no copy
+    /// let price: Option<f64> = row.get("price")?; // NULL -> None
+    /// # Ok(()) }
+    /// ```
+    pub fn get<'a, T: FromValue<'a>>(&'a self, idx: impl ColumnIndex) -> Result<T> {
+        self.as_ref().get(idx)
+    }
+
+    /// The raw bytes of the value at `idx` (`None` for NULL).
+    pub fn get_raw(&self, idx: impl ColumnIndex) -> Result<Option<&[u8]>> {
+        self.as_ref().get_raw(idx)
+    }
+
+    /// The value at `idx` as [`Bytes`] sharing this row's buffer (no copy).
+    pub fn get_bytes(&self, idx: impl ColumnIndex) -> Result<Option<Bytes>> {
+        Ok(self.as_ref().get_raw(idx)?.map(|v| share(&self.packet, v)))
+    }
+
+    /// True when the value at `idx` is NULL.
+    pub fn is_null(&self, idx: impl ColumnIndex) -> bool {
+        self.as_ref().is_null(idx)
+    }
+}
+
+impl fmt::Debug for Row {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.as_ref().fmt(f)
+    }
+}
