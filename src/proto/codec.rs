@@ -255,3 +255,29 @@ mod tests {
         r.finish("u").unwrap();
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn lenenc_int_round_trip(v in any::<u64>()) {
+            let mut out = Vec::new();
+            put_lenenc_int(&mut out, v);
+            let mut r = Reader::new(&out);
+            prop_assert_eq!(r.lenenc_int("v").unwrap(), v);
+            prop_assert!(r.is_empty());
+        }
+
+        #[test]
+        fn lenenc_bytes_round_trip(s in prop::collection::vec(any::<u8>(), 0..70_000)) {
+            let mut out = Vec::new();
+            put_lenenc_bytes(&mut out, &s);
+            let mut r = Reader::new(&out);
+            prop_assert_eq!(r.lenenc_bytes("s").unwrap(), &s[..]);
+            prop_assert!(r.is_empty());
+        }
+    }
+}

@@ -296,3 +296,52 @@ mod tests {
         assert_eq!(&b[consumed..], &[9, 9]);
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any sequence of payloads, framed back to back and cut into arbitrary
+        /// read chunks, decodes to the same payloads.
+        #[test]
+        fn encode_then_decode_in_chunks(payloads in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..600), 1..8),
+                                        chunk in 1usize..97) {
+            let mut enc = Framer::new(1 << 20);
+            let mut wire = Vec::new();
+            for p in &payloads {
+                enc.encode(p, &mut wire).unwrap();
+                enc.reset();
+            }
+            let mut dec = Framer::new(1 << 20);
+            let mut buf: Vec<u8> = Vec::new();
+            let mut got = Vec::new();
+            let mut fed = 0;
+            while got.len() < payloads.len() {
+                match dec.decode(&mut buf).unwrap() {
+                    Frame::Packet { payload, consumed } => {
+                        got.push(buf[payload].to_vec());
+                        buf.drain(..consumed);
+                        dec.reset();
+                    }
+                    Frame::Incomplete { need } => {
+                        prop_assert!(need > 0);
+                        let end = (fed + chunk).min(wire.len());
+                        prop_assert!(end > fed, "decoder wants more than was sent");
+                        buf.extend_from_slice(&wire[fed..end]);
+                        fed = end;
+                    }
+                }
+            }
+            prop_assert_eq!(got, payloads);
+            prop_assert_eq!(fed, wire.len());
+        }
+
+        /// Arbitrary bytes never make the decoder panic.
+        #[test]
+        fn decode_never_panics(mut bytes in prop::collection::vec(any::<u8>(), 0..64), max in 0usize..100) {
+            let _ = Framer::new(max).decode(&mut bytes);
+        }
+    }
+}
