@@ -480,7 +480,7 @@ pub(crate) mod tests {
         p.extend_from_slice(&42u32.to_le_bytes());
         p.extend_from_slice(&scramble[..8]);
         p.push(0);
-        let mut caps_all: u32 = 0xFFFF_FFFF & !caps::COMPRESS & !caps::SSL;
+        let mut caps_all: u32 = !caps::COMPRESS & !caps::SSL;
         if mariadb {
             caps_all &= !caps::LONG_PASSWORD;
         }

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Makes sure the MariaDB server binaries the tests, examples and benchmarks
+# use (mariadbd and mariadb-install-db) are installed.
+#
+# Idempotent: exits 0 at once when both are present. Otherwise installs
+# Debian/Ubuntu's `mariadb-server` package with apt-get, directly as root or
+# through `sudo -n` (never prompting for a password). Exits 1, saying what to
+# run by hand, when that is not possible.
+#
+# Usage: scripts/install-mariadb.sh
+set -euo pipefail
+
+have_server() {
+    local d
+    for d in /usr/sbin/mariadbd /usr/sbin/mysqld; do
+        [ -x "$d" ] && break
+        d=""
+    done
+    [ -n "$d" ] || command -v mariadbd >/dev/null 2>&1 || command -v mysqld >/dev/null 2>&1 || return 1
+    command -v mariadb-install-db >/dev/null 2>&1 || command -v mysql_install_db >/dev/null 2>&1 ||
+        [ -x /usr/bin/mariadb-install-db ] || [ -x /usr/bin/mysql_install_db ] || return 1
+}
+
+if have_server; then
+    exit 0
+fi
+
+manual="sudo apt-get update && sudo apt-get install -y mariadb-server"
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "install-mariadb: mariadbd / mariadb-install-db not found and apt-get is not available." >&2
+    echo "install-mariadb: install MariaDB server 10.6 or newer with your package manager" >&2
+    echo "install-mariadb: (so that mariadbd and mariadb-install-db are installed), or set MYSQL_URL" >&2
+    echo "install-mariadb: to an existing server." >&2
+    exit 1
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+    sudo=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo=(sudo -n)
+else
+    echo "install-mariadb: mariadbd / mariadb-install-db not found, and this user cannot install" >&2
+    echo "install-mariadb: packages (not root, and sudo needs a password). Run:" >&2
+    echo "install-mariadb:     $manual" >&2
+    echo "install-mariadb: or set MYSQL_URL to an existing server." >&2
+    exit 1
+fi
+
+# Several test binaries may get here at once: install one at a time.
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"${TMPDIR:-/tmp}/mysql-uring-install-mariadb.lock"
+    flock 9
+    if have_server; then
+        exit 0
+    fi
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "install-mariadb: running: ${sudo[*]:+${sudo[*]} }apt-get update" >&2
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -q >&2 || {
+    echo "install-mariadb: apt-get update failed. Run: $manual" >&2
+    exit 1
+}
+echo "install-mariadb: running: ${sudo[*]:+${sudo[*]} }apt-get install -y mariadb-server" >&2
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q \
+    --no-install-recommends mariadb-server mariadb-client >&2 || {
+    echo "install-mariadb: apt-get install failed. Run: $manual" >&2
+    exit 1
+}
+
+if ! have_server; then
+    echo "install-mariadb: mariadb-server is installed but mariadbd / mariadb-install-db are still" >&2
+    echo "install-mariadb: not found. Run: $manual" >&2
+    exit 1
+fi
+echo "install-mariadb: MariaDB server installed" >&2

@@ -1,0 +1,94 @@
+//! The server going away: killed mid-query, down at connect time, restarted.
+//!
+//! A separate test binary, so killing its private server cannot disturb the
+//! other tests. Tests here run one at a time (they share one server).
+
+mod support;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use mysql_uring::{ErrorKind, Opts, connect};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn private() -> Option<&'static support::TestServer> {
+    if support::external() {
+        eprintln!("skipped: kills and restarts the private server (MYSQL_URL is set)");
+        return None;
+    }
+    Some(support::server())
+}
+
+fn opts(s: &support::TestServer) -> Opts {
+    Opts::from_url(&s.root_url()).unwrap()
+}
+
+#[test]
+fn server_killed_mid_query_gives_an_io_error_and_recovery_works() {
+    let Some(s) = private() else { return };
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let r = mysql_uring::start(async {
+        let mut c = connect(opts(s)).await?;
+        let mut watcher = connect(opts(s)).await?;
+        let id = c.connection_id();
+        let q = tokio_uring::spawn(async move {
+            let r = c.query_drop("SELECT SLEEP(30)").await;
+            (r, c)
+        });
+        // Wait until the query is running on the server, then kill the server.
+        for _ in 0..200 {
+            let n: i64 = watcher
+                .query(&format!("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {id} AND INFO LIKE 'SELECT SLEEP%'"))
+                .await?[0]
+                .get(0)?;
+            if n == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        s.kill();
+        let (r, mut c) = q.await.unwrap();
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Io, "{e:?}");
+        assert!(e.to_string().contains("closed the connection"), "{e}");
+        assert!(c.is_broken());
+        assert_eq!(c.ping().await.unwrap_err().kind(), ErrorKind::Broken);
+        assert_eq!(watcher.ping().await.unwrap_err().kind(), ErrorKind::Io);
+
+        // Down: connecting is refused, with the address in the message.
+        let e = connect(opts(s)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Io, "{e:?}");
+        assert!(e.to_string().contains(&s.port.to_string()), "{e}");
+
+        s.restart();
+        let mut fresh = connect(opts(s)).await?;
+        assert_eq!(fresh.query("SELECT 5").await?[0].get::<i32>(0)?, 5);
+        fresh.close().await
+    });
+    if !s.is_running() {
+        s.restart();
+    }
+    r.unwrap();
+}
+
+#[test]
+fn server_killed_while_idle_is_noticed_on_next_use() {
+    let Some(s) = private() else { return };
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let r = mysql_uring::start(async {
+        let mut c = connect(opts(s)).await?;
+        c.ping().await?;
+        s.kill();
+        let e = c.query("SELECT 1").await.unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::Io), "{e:?}");
+        s.restart();
+        let mut c = connect(opts(s)).await?;
+        c.ping().await?;
+        c.close().await
+    });
+    if !s.is_running() {
+        s.restart();
+    }
+    r.unwrap();
+}

@@ -1,0 +1,46 @@
+//! Integration tests against a real server: the private mariadbd started by
+//! `tests/support`, or the server `MYSQL_URL` points at.
+//!
+//! One test binary, so the server starts once. Fault tests that kill the
+//! server live in `tests/faults.rs`, a separate process with its own server.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod auth;
+mod concurrency;
+mod cursor;
+mod errors;
+mod packets;
+mod values;
+
+use std::future::Future;
+
+use mysql_uring::{Connection, Opts, Result};
+
+/// Runs an async test body on an io_uring runtime and fails on error.
+pub fn run<F: Future<Output = Result<()>>>(f: F) {
+    if let Err(e) = mysql_uring::start(f) {
+        panic!("test failed: {e}\n{e:?}");
+    }
+}
+
+/// Options for the test server as root.
+pub fn opts() -> Opts {
+    Opts::from_url(&support::test_url()).expect("test URL parses")
+}
+
+/// A fresh connection to the test server.
+pub async fn conn() -> Result<Connection> {
+    mysql_uring::connect(opts()).await
+}
+
+/// A database name unique to this test, created empty.
+pub async fn scratch_db(c: &mut Connection, name: &str) -> Result<String> {
+    let db = format!("it_{name}");
+    c.query_drop(&format!("DROP DATABASE IF EXISTS {db}"))
+        .await?;
+    c.query_drop(&format!("CREATE DATABASE {db}")).await?;
+    c.select_db(&db).await?;
+    Ok(db)
+}
