@@ -1,33 +1,153 @@
-//! The private test server starts, can be killed, and restarts on the same port.
+//! The private test server (`tests/support`) starts, has the test users, can
+//! be killed, and restarts on the same port.
 
 mod support;
 
 use std::io::Read;
 use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+/// Connects over TCP and returns the protocol version byte of the server's
+/// greeting (after the 4-byte packet header): 10 for MySQL and MariaDB.
 fn greeting(port: u16) -> std::io::Result<u8> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut h = [0u8; 5];
     s.read_exact(&mut h)?;
     Ok(h[4])
 }
 
+/// The `mariadb` (or `mysql`) command-line client, if installed.
+fn cli() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    ["mariadb", "mysql"]
+        .iter()
+        .flat_map(|c| std::env::split_paths(&path).map(move |d| d.join(c)))
+        .find(|p| p.is_file())
+}
+
+/// Runs `sql` as `user` with the command-line client over TCP (or the Unix
+/// socket) and returns its output, or the client's error message.
+fn run_sql(cli: &PathBuf, s: &support::TestServer, socket: bool, user: &str, password: &str, sql: &str) -> Result<String, String> {
+    let mut cmd = Command::new(cli);
+    cmd.arg("--no-defaults");
+    if socket {
+        cmd.arg("--protocol=socket").arg(format!("--socket={}", s.socket.display()));
+    } else {
+        cmd.arg("--protocol=tcp").arg(format!("--host={}", s.host)).arg(format!("--port={}", s.port));
+    }
+    let out = cmd
+        .arg(format!("--user={user}"))
+        .arg(format!("--password={password}"))
+        .args(["--batch", "--skip-column-names", "--database=test", "-e", sql])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
 #[test]
 fn start_kill_restart() {
     if support::external() {
-        eprintln!("skipped: MYSQL_URL is set");
+        eprintln!("skipped: MYSQL_URL is set, so no private server is started");
         return;
     }
     let s = support::server();
-    assert_eq!(greeting(s.port).unwrap(), 10, "protocol v10 greeting");
     assert!(s.is_running());
+    assert_eq!(greeting(s.port).unwrap(), 10, "protocol v10 greeting");
+    assert!(s.datadir.join("error.log").is_file());
+
     s.kill();
     assert!(!s.is_running());
     assert!(greeting(s.port).is_err(), "nothing listens after kill");
+    s.kill(); // killing a dead server is a no-op
+
     s.restart();
-    assert_eq!(greeting(s.port).unwrap(), 10);
-    assert!(
-        s.root_url()
-            .starts_with(&format!("mysql://root@127.0.0.1:{}/test", s.port))
+    assert!(s.is_running());
+    assert_eq!(greeting(s.port).unwrap(), 10, "greeting after restart");
+}
+
+#[test]
+fn urls_are_percent_encoded() {
+    if support::external() {
+        eprintln!("skipped: MYSQL_URL is set, so no private server is started");
+        return;
+    }
+    let s = support::server();
+    let p = s.port;
+    assert_eq!(s.root_url(), format!("mysql://root@127.0.0.1:{p}/test"));
+    assert_eq!(
+        s.url("a:b@c", "p@ss/w:rd?#%", None),
+        format!("mysql://a%3Ab%40c:p%40ss%2Fw%3Ard%3F%23%25@127.0.0.1:{p}")
     );
+    assert_eq!(
+        s.url(support::NATIVE_USER, support::NATIVE_PASSWORD, Some("test")),
+        format!("mysql://mu_native:native-pass@127.0.0.1:{p}/test")
+    );
+    assert_eq!(support::test_url(), s.root_url());
+}
+
+#[test]
+fn test_users_can_log_in() {
+    if support::external() {
+        eprintln!("skipped: MYSQL_URL is set, so no private server is started");
+        return;
+    }
+    let Some(cli) = cli() else {
+        eprintln!("skipped: no mariadb command-line client");
+        return;
+    };
+    let s = support::server();
+    let users = [
+        ("root", ""),
+        (support::NATIVE_USER, support::NATIVE_PASSWORD),
+        (support::ED25519_USER, support::ED25519_PASSWORD),
+        (support::NOPASS_USER, ""),
+        (support::LIMITED_USER, support::LIMITED_PASSWORD),
+    ];
+    // The server may be down for a moment while start_kill_restart runs.
+    for _ in 0..600 {
+        if s.is_running() && greeting(s.port).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for socket in [false, true] {
+        for (user, password) in users {
+            let who = run_sql(&cli, s, socket, user, password, "SELECT CURRENT_USER()")
+                .or_else(|_| {
+                    // Retry once, in case the server was being restarted.
+                    std::thread::sleep(Duration::from_secs(2));
+                    run_sql(&cli, s, socket, user, password, "SELECT CURRENT_USER()")
+                })
+                .unwrap_or_else(|e| panic!("{user} cannot log in (socket: {socket}): {e}"));
+            assert!(who.starts_with(&format!("{user}@")), "{user} logged in as {who}");
+        }
+    }
+    let wrong = run_sql(&cli, s, false, support::NATIVE_USER, "wrong", "SELECT 1");
+    assert!(wrong.unwrap_err().contains("Access denied"));
+    let denied = run_sql(
+        &cli,
+        s,
+        false,
+        support::LIMITED_USER,
+        support::LIMITED_PASSWORD,
+        "CREATE TABLE t_limited (i INT)",
+    );
+    assert!(denied.unwrap_err().contains("denied"), "mu_limited may not create tables");
+    let plugin = run_sql(
+        &cli,
+        s,
+        false,
+        "root",
+        "",
+        "SELECT plugin FROM mysql.user WHERE user = 'mu_ed25519' AND host = '%'",
+    );
+    assert_eq!(plugin.unwrap(), "ed25519");
 }

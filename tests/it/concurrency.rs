@@ -22,20 +22,9 @@ fn a_blocked_connection_does_not_block_the_others() {
             Ok::<_, mysql_uring::Error>(got)
         });
         // Wait until the server shows B blocked on the lock, then release it.
-        let mut seen = false;
-        for _ in 0..200 {
-            let n: i64 = a
-                .query(&format!(
-                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {b_id} AND STATE LIKE '%lock%'"
-                ))
-                .await?[0]
-                .get(0)?;
-            if n == 1 {
-                seen = true;
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        let seen =
+            crate::wait_for_processlist(&mut a, &format!("ID = {b_id} AND STATE LIKE '%lock%'"), 1)
+                .await?;
         assert!(seen, "B never showed up as waiting for the lock");
         a.query_drop(&format!("DO RELEASE_LOCK('{lock}')")).await?;
         assert_eq!(

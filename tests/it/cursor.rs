@@ -179,20 +179,7 @@ fn ping_select_db_and_close() {
         c.close().await?;
         // After COM_QUIT the server ends the session.
         let mut other = crate::conn().await?;
-        let mut gone = false;
-        for _ in 0..50 {
-            let n: i64 = other
-                .query(&format!(
-                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {id}"
-                ))
-                .await?[0]
-                .get(0)?;
-            if n == 0 {
-                gone = true;
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        let gone = crate::wait_for_processlist(&mut other, &format!("ID = {id}"), 0).await?;
         assert!(gone, "session {id} still open after close()");
         other.close().await
     })

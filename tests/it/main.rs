@@ -44,3 +44,16 @@ pub async fn scratch_db(c: &mut Connection, name: &str) -> Result<String> {
     c.select_db(&db).await?;
     Ok(db)
 }
+
+/// Polls `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE {filter}`
+/// until it returns `want` (up to ~4 s); true if it did.
+pub async fn wait_for_processlist(c: &mut Connection, filter: &str, want: i64) -> Result<bool> {
+    let sql = format!("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE {filter}");
+    for _ in 0..200 {
+        if c.query(&sql).await?[0].get::<i64>(0)? == want {
+            return Ok(true);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Ok(false)
+}

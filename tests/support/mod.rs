@@ -1,473 +1,743 @@
-//! A private MariaDB server for the tests, examples and benchmarks.
+//! A private MariaDB server for the integration tests, examples and
+//! benchmarks.
 //!
-//! [`server()`] starts one `mariadbd` per process from the installed binaries
-//! (installing `mariadb-server` with `scripts/install-mariadb.sh` if they are
-//! missing): a fresh datadir under `target/mysql-uring-test/<pid>/`, a free
-//! port on 127.0.0.1, a Unix socket, and the users the tests need. The server
-//! is killed when the process exits (`PR_SET_PDEATHSIG`), and can be killed
-//! and restarted by fault tests. With `MYSQL_URL` set, [`test_url`] returns
-//! that instead and no server is started.
+//! [`server()`] starts one `mariadbd` per process, the first time it is
+//! called: a fresh data directory under `target/mysql-uring-test/<pid>/`, a
+//! free TCP port on 127.0.0.1, a Unix socket, and the test users below. The
+//! server is killed when the process exits (`PR_SET_PDEATHSIG`), however it
+//! exits, and its directory is removed at a normal exit (or by the next run
+//! when the process was killed). Set `MYSQL_URING_KEEP_DATADIR=1` to keep it.
 //!
-//! Included with `mod support;` by tests and with
-//! `#[path = "../tests/support/mod.rs"] mod support;` by examples and benches.
+//! When `MYSQL_URL` is set, [`test_url()`] returns it and no server is
+//! started; [`external()`] tells tests that need this server's users, or that
+//! kill and restart it, to skip.
+//!
+//! This file is a plain module with no dependency on the crate itself:
+//! integration tests include it with `mod support;`, examples and benchmarks
+//! with `#[path = "../tests/support/mod.rs"] mod support;`.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::ffi::OsString;
+use std::fs;
+use std::io::{self, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Sender, channel};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Mutex, OnceLock, mpsc};
+use std::thread;
 use std::time::{Duration, Instant};
 
-/// A user with a `mysql_native_password` password.
+/// The address the private server listens on.
+pub const HOST: &str = "127.0.0.1";
+/// The database every test user can use; [`TestServer::root_url`] selects it.
+pub const TEST_DB: &str = "test";
+/// The administrator: all privileges, empty password, from any host.
+pub const ROOT_USER: &str = "root";
+/// A user with all privileges that authenticates with `mysql_native_password`.
 pub const NATIVE_USER: &str = "mu_native";
-/// Its password.
+/// [`NATIVE_USER`]'s password.
 pub const NATIVE_PASSWORD: &str = "native-pass";
-/// A user authenticated by MariaDB's `ed25519` plugin.
+/// A user with all privileges that authenticates with MariaDB's `ed25519` plugin.
 pub const ED25519_USER: &str = "mu_ed25519";
-/// Its password.
+/// [`ED25519_USER`]'s password.
 pub const ED25519_PASSWORD: &str = "ed-pass";
-/// A user with an empty password.
+/// A user with all privileges and an empty password.
 pub const NOPASS_USER: &str = "mu_nopass";
-/// A user that may only SELECT from `test`.
+/// A user who may only `SELECT` in the `test` database.
 pub const LIMITED_USER: &str = "mu_limited";
-/// Its password.
+/// [`LIMITED_USER`]'s password.
 pub const LIMITED_PASSWORD: &str = "limited-pass";
 
-const READY_TIMEOUT: Duration = Duration::from_secs(90);
+/// The start of the names of data directory templates (see [`prepare_datadir`]).
+const TEMPLATE_PREFIX: &str = "template-v1-";
+/// How long the server may take to become ready before we give up.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest Unix socket path (`sun_path` is 108 bytes, NUL included).
+const MAX_SOCKET_PATH: usize = 107;
+/// The command to suggest when MariaDB cannot be installed automatically.
+const MANUAL_INSTALL: &str = "sudo apt-get update && sudo apt-get install -y mariadb-server";
 
-/// The per-process private server.
-pub struct TestServer {
-    /// Always `127.0.0.1`.
-    pub host: String,
-    /// The TCP port it listens on.
-    pub port: u16,
-    /// Its Unix socket.
-    pub socket: PathBuf,
-    /// Its data directory.
-    pub datadir: PathBuf,
-    args: Vec<String>,
-    binary: PathBuf,
-    spawner: Mutex<Sender<Request>>,
-    pid: Mutex<Option<u32>>,
-}
-
-enum Request {
-    Spawn(PathBuf, Vec<String>, PathBuf, Sender<std::io::Result<u32>>),
-    Kill(u32, Sender<()>),
-}
-
-/// True when `MYSQL_URL` is set: tests use that server and no private one starts.
-pub fn external() -> bool {
-    std::env::var("MYSQL_URL").is_ok_and(|u| !u.is_empty())
-}
-
-/// `MYSQL_URL` if set, else the private server's root URL (starting it if needed).
-pub fn test_url() -> String {
-    match std::env::var("MYSQL_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ => server().root_url(),
-    }
-}
-
-/// The private server of this process, started on first use.
-pub fn server() -> &'static TestServer {
-    static SERVER: OnceLock<TestServer> = OnceLock::new();
-    SERVER.get_or_init(|| {
-        let t0 = Instant::now();
-        let s = TestServer::start();
-        eprintln!(
-            "mysql-uring: started a private mariadbd on 127.0.0.1:{} (socket {}) ready in {:.1} s",
-            s.port,
-            s.socket.display(),
-            t0.elapsed().as_secs_f64()
-        );
-        s
-    })
-}
-
-fn target_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(d);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("target")
-}
-
-fn find(candidates: &[&str]) -> Option<PathBuf> {
-    for c in candidates {
-        if c.starts_with('/') {
-            if Path::new(c).is_file() {
-                return Some(PathBuf::from(c));
-            }
-        } else if let Some(paths) = std::env::var_os("PATH") {
-            for dir in std::env::split_paths(&paths) {
-                let p = dir.join(c);
-                if p.is_file() {
-                    return Some(p);
-                }
-            }
-        }
-    }
-    None
-}
-
-fn binaries() -> (PathBuf, PathBuf) {
-    let look = || {
-        (
-            find(&[
-                "mariadbd",
-                "/usr/sbin/mariadbd",
-                "/usr/sbin/mysqld",
-                "mysqld",
-            ]),
-            find(&[
-                "mariadb-install-db",
-                "mysql_install_db",
-                "/usr/bin/mariadb-install-db",
-            ]),
-        )
-    };
-    if let (Some(d), Some(i)) = look() {
-        return (d, i);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install-mariadb.sh");
-    eprintln!(
-        "mysql-uring tests: MariaDB binaries missing; running {}",
-        script.display()
-    );
-    let ok = Command::new("bash")
-        .arg(&script)
-        .status()
-        .is_ok_and(|s| s.success());
-    match look() {
-        (Some(d), Some(i)) if ok => (d, i),
-        _ => panic!(
-            "mariadbd and mariadb-install-db are not installed and could not be installed automatically.\n\
-             Install them with:  sudo apt-get install -y mariadb-server\n\
-             or point the tests at a server with MYSQL_URL=mysql://user:pass@host:port/db"
-        ),
-    }
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free TCP port on 127.0.0.1")
-}
-
-/// Removes datadirs left by test processes that are gone.
-fn clean_stale(root: &Path) {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
-}
-
-/// A pristine installed datadir, made once and copied for each process.
-fn template(root: &Path, install_db: &Path) -> PathBuf {
-    let tpl = root.join("template");
-    if tpl.join("mysql").is_dir() {
-        return tpl;
-    }
-    let tmp = root.join(format!("template-tmp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).expect("create template dir");
-    let mut cmd = Command::new(install_db);
-    cmd.arg("--no-defaults")
-        .arg("--auth-root-authentication-method=normal")
-        .arg("--skip-test-db")
-        .arg(format!("--datadir={}", tmp.display()));
-    if is_root() {
-        cmd.arg("--user=root");
-    }
-    let out = cmd.output().expect("run mariadb-install-db");
-    if !out.status.success() {
-        panic!(
-            "mariadb-install-db failed ({}):\n{}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    // Another process may have won the race; either way a template exists.
-    if std::fs::rename(&tmp, &tpl).is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    tpl
-}
-
+/// Runs at every server start (`--init-file`), so every statement is
+/// idempotent. Each user exists for host `%` (TCP) and `localhost` (the Unix
+/// socket, where an anonymous or host-specific entry would otherwise win).
 const INIT_SQL: &str = "\
 CREATE DATABASE IF NOT EXISTS test;
 CREATE OR REPLACE USER 'root'@'%' IDENTIFIED BY '';
 GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;
 CREATE OR REPLACE USER 'mu_native'@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('native-pass');
 CREATE OR REPLACE USER 'mu_native'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('native-pass');
-GRANT ALL PRIVILEGES ON *.* TO 'mu_native'@'%';
-GRANT ALL PRIVILEGES ON *.* TO 'mu_native'@'localhost';
 CREATE OR REPLACE USER 'mu_ed25519'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('ed-pass');
 CREATE OR REPLACE USER 'mu_ed25519'@'localhost' IDENTIFIED VIA ed25519 USING PASSWORD('ed-pass');
-GRANT ALL PRIVILEGES ON *.* TO 'mu_ed25519'@'%';
-GRANT ALL PRIVILEGES ON *.* TO 'mu_ed25519'@'localhost';
 CREATE OR REPLACE USER 'mu_nopass'@'%' IDENTIFIED BY '';
 CREATE OR REPLACE USER 'mu_nopass'@'localhost' IDENTIFIED BY '';
-GRANT ALL PRIVILEGES ON *.* TO 'mu_nopass'@'%';
-GRANT ALL PRIVILEGES ON *.* TO 'mu_nopass'@'localhost';
 CREATE OR REPLACE USER 'mu_limited'@'%' IDENTIFIED BY 'limited-pass';
 CREATE OR REPLACE USER 'mu_limited'@'localhost' IDENTIFIED BY 'limited-pass';
-GRANT SELECT ON test.* TO 'mu_limited'@'%';
-GRANT SELECT ON test.* TO 'mu_limited'@'localhost';
+GRANT ALL PRIVILEGES ON *.* TO 'mu_native'@'%', 'mu_native'@'localhost';
+GRANT ALL PRIVILEGES ON *.* TO 'mu_ed25519'@'%', 'mu_ed25519'@'localhost';
+GRANT ALL PRIVILEGES ON *.* TO 'mu_nopass'@'%', 'mu_nopass'@'localhost';
+GRANT SELECT ON test.* TO 'mu_limited'@'%', 'mu_limited'@'localhost';
 ";
 
-/// The thread that spawns (and reaps) server processes. It lives as long as the
-/// process, so `PR_SET_PDEATHSIG` (which fires when the *spawning thread* exits)
-/// kills the server exactly when the test process ends.
-fn spawner() -> Sender<Request> {
-    let (tx, rx) = channel::<Request>();
-    std::thread::Builder::new()
-        .name("mariadbd-spawner".into())
-        .spawn(move || {
-            let mut children: HashMap<u32, Child> = HashMap::new();
-            while let Ok(req) = rx.recv() {
-                match req {
-                    Request::Spawn(bin, args, log, reply) => {
-                        let stdout = std::fs::File::create(&log)
-                            .map(Stdio::from)
-                            .unwrap_or(Stdio::null());
-                        let mut cmd = Command::new(bin);
-                        cmd.args(args)
-                            .stdin(Stdio::null())
-                            .stdout(stdout)
-                            .stderr(Stdio::null());
-                        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-                        unsafe {
-                            cmd.pre_exec(|| {
-                                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                                    return Err(std::io::Error::last_os_error());
-                                }
-                                Ok(())
-                            });
-                        }
-                        let r = cmd.spawn().map(|c| {
-                            let pid = c.id();
-                            children.insert(pid, c);
-                            pid
-                        });
-                        let _ = reply.send(r);
-                    }
-                    Request::Kill(pid, reply) => {
-                        if let Some(mut c) = children.remove(&pid) {
-                            let _ = c.kill();
-                            let _ = c.wait();
-                        }
-                        let _ = reply.send(());
-                    }
-                }
-            }
-        })
-        .expect("spawn the mariadbd spawner thread");
-    tx
+/// The pid of the running server, for the exit hook (0: none).
+static SERVER_PID: AtomicI32 = AtomicI32::new(0);
+/// What the exit hook removes: the per-process directory and a socket in /tmp.
+static CLEANUP: OnceLock<(PathBuf, Option<PathBuf>)> = OnceLock::new();
+/// The one server of this process.
+static SERVER: OnceLock<TestServer> = OnceLock::new();
+
+/// A private `mariadbd` owned by this process.
+pub struct TestServer {
+    /// The TCP address it listens on: always `127.0.0.1`.
+    pub host: String,
+    /// The TCP port, chosen free at first start and kept across restarts.
+    pub port: u16,
+    /// The Unix socket it listens on.
+    pub socket: PathBuf,
+    /// Its data directory (`error.log` is in there).
+    pub datadir: PathBuf,
+    /// The `mariadbd` command line after the program name.
+    args: Vec<OsString>,
+    /// The running server, `None` after [`TestServer::kill`].
+    child: Mutex<Option<Child>>,
+    /// Asks the spawner thread to start the server; it replies on the sender.
+    spawner: mpsc::Sender<SpawnRequest>,
 }
 
-fn count_ready(log: &Path) -> usize {
-    std::fs::read_to_string(log)
-        .map(|s| s.matches("ready for connections").count())
-        .unwrap_or(0)
+/// Starts (once per process) a private `mariadbd` and returns it.
+///
+/// The first call installs MariaDB with `scripts/install-mariadb.sh` when it
+/// is missing, creates a fresh data directory and waits until the server
+/// accepts connections (well under a second on a warm machine). The server is
+/// killed automatically when the process exits. Panics with the reason (and
+/// the end of the server's error log) when it cannot be started.
+pub fn server() -> &'static TestServer {
+    SERVER.get_or_init(TestServer::start)
 }
 
-fn tail(path: &Path, n: usize) -> String {
-    let s = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+/// `MYSQL_URL` if it is set (then no private server is started), else
+/// [`server()`]'s [`TestServer::root_url`].
+pub fn test_url() -> String {
+    match std::env::var("MYSQL_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => server().root_url(),
+    }
 }
 
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// Whether `MYSQL_URL` points at an external server.
+///
+/// Tests that need the private server's users, or that kill and restart it,
+/// should print a note and skip when this is true.
+pub fn external() -> bool {
+    std::env::var_os("MYSQL_URL").is_some_and(|v| !v.is_empty())
 }
 
 impl TestServer {
-    fn start() -> TestServer {
-        let (mariadbd, install_db) = binaries();
-        let root = target_dir().join("mysql-uring-test");
-        std::fs::create_dir_all(&root).expect("create target/mysql-uring-test");
-        clean_stale(&root);
-        let tpl = template(&root, &install_db);
-        let dir = root.join(std::process::id().to_string());
-        let _ = std::fs::remove_dir_all(&dir);
-        let st = Command::new("cp")
-            .arg("-a")
-            .arg(&tpl)
-            .arg(&dir)
-            .status()
-            .expect("copy the template datadir");
-        assert!(
-            st.success(),
-            "cp -a {} {} failed",
-            tpl.display(),
-            dir.display()
-        );
-        let datadir = std::fs::canonicalize(&dir).unwrap_or(dir);
-        let init = datadir.join("init.sql");
-        std::fs::write(&init, INIT_SQL).expect("write init.sql");
+    /// A `mysql://user:password@127.0.0.1:PORT/db` URL for this server, with
+    /// the user and password percent-encoded (the password is left out when
+    /// empty).
+    pub fn url(&self, user: &str, password: &str, db: Option<&str>) -> String {
+        let mut url = format!("mysql://{}", encode(user));
+        if !password.is_empty() {
+            url.push(':');
+            url.push_str(&encode(password));
+        }
+        url.push_str(&format!("@{}:{}", self.host, self.port));
+        if let Some(db) = db {
+            url.push('/');
+            url.push_str(&encode(db));
+        }
+        url
+    }
 
+    /// The URL for `root` (empty password) and the database `test`.
+    pub fn root_url(&self) -> String {
+        self.url(ROOT_USER, "", Some(TEST_DB))
+    }
+
+    /// Kills the server with `SIGKILL` and waits until it is gone (its port
+    /// then refuses connections). Does nothing when it is not running.
+    pub fn kill(&self) {
+        let mut child = lock(&self.child);
+        if let Some(mut c) = child.take() {
+            SERVER_PID.store(0, Ordering::SeqCst);
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same port, socket and data directory
+    /// (killing it first if it is running) and waits until it accepts
+    /// connections. Panics when it does not come up.
+    pub fn restart(&self) {
+        let mut child = lock(&self.child);
+        if let Some(mut c) = child.take() {
+            SERVER_PID.store(0, Ordering::SeqCst);
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let log = self.datadir.join("error.log");
+        let offset = file_len(&log);
+        let mut c = spawn_via(&self.spawner, self.args.clone())
+            .unwrap_or_else(|e| panic!("mysql-uring test support: cannot restart mariadbd: {e}"));
+        SERVER_PID.store(c.id() as i32, Ordering::SeqCst);
+        if let Err(why) = wait_ready(&mut c, &log, offset, self.port) {
+            let _ = c.kill();
+            let _ = c.wait();
+            SERVER_PID.store(0, Ordering::SeqCst);
+            panic!(
+                "mysql-uring test support: mariadbd did not restart: {why}\n{}",
+                log_tail(&log)
+            );
+        }
+        *child = Some(c);
+    }
+
+    /// Whether the server process is alive.
+    pub fn is_running(&self) -> bool {
+        let mut child = lock(&self.child);
+        match child.as_mut().map(|c| c.try_wait()) {
+            Some(Ok(None)) => true,
+            Some(_) => {
+                *child = None;
+                SERVER_PID.store(0, Ordering::SeqCst);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Installs (if needed), initialises and starts the server.
+    fn start() -> TestServer {
+        let t0 = Instant::now();
+        let (mariadbd, install_db) = find_or_install();
+        let base = target_dir().join("mysql-uring-test");
+        remove_stale(&base, &template_name(&mariadbd));
+
+        let pid = std::process::id();
+        let dir = base.join(pid.to_string());
+        let _ = fs::remove_dir_all(&dir);
+        let datadir = dir.join("data");
+        fs::create_dir_all(&dir).unwrap_or_else(|e| {
+            panic!(
+                "mysql-uring test support: cannot create {}: {e}",
+                dir.display()
+            )
+        });
         let mut socket = datadir.join("mysqld.sock");
-        if socket.as_os_str().len() > 100 {
-            socket = PathBuf::from(format!("/tmp/mysql-uring-{}.sock", std::process::id()));
+        let tmp_socket = socket.as_os_str().len() > MAX_SOCKET_PATH;
+        if tmp_socket {
+            socket = std::env::temp_dir().join(format!("mysql-uring-{pid}.sock"));
+            if socket.as_os_str().len() > MAX_SOCKET_PATH {
+                socket = PathBuf::from(format!("/tmp/mysql-uring-{pid}.sock"));
+            }
         }
-        let port = free_port();
-        let mut args = vec![
-            "--no-defaults".to_string(),
-            format!("--datadir={}", datadir.display()),
-            format!("--port={port}"),
-            "--bind-address=127.0.0.1".into(),
-            format!("--socket={}", socket.display()),
-            format!("--pid-file={}", datadir.join("mariadbd.pid").display()),
-            format!("--log-error={}", datadir.join("error.log").display()),
-            "--skip-log-bin".into(),
-            "--max-connections=2000".into(),
-            "--innodb-buffer-pool-size=128M".into(),
-            "--innodb-log-file-size=64M".into(),
-            "--innodb-flush-log-at-trx-commit=2".into(),
-            "--skip-name-resolve".into(),
-            "--max-allowed-packet=64M".into(),
-            "--plugin-load-add=auth_ed25519".into(),
-            format!("--init-file={}", init.display()),
-        ];
-        if is_root() {
-            args.push("--user=root".into());
-        }
-        let s = TestServer {
-            host: "127.0.0.1".into(),
+        let _ = CLEANUP.set((dir.clone(), tmp_socket.then(|| socket.clone())));
+        register_exit_hook();
+
+        prepare_datadir(&mariadbd, &install_db, &base, &dir, &datadir);
+        let t_install = t0.elapsed();
+        let init_file = dir.join("init.sql");
+        fs::write(&init_file, INIT_SQL).unwrap_or_else(|e| {
+            panic!(
+                "mysql-uring test support: cannot write {}: {e}",
+                init_file.display()
+            )
+        });
+
+        let spawner = start_spawner(mariadbd);
+        let log = datadir.join("error.log");
+        let mut attempt = 0;
+        let (port, args, child) = loop {
+            attempt += 1;
+            let port = free_port();
+            let args = server_args(&datadir, &socket, &init_file, port);
+            let offset = file_len(&log);
+            let mut c = spawn_via(&spawner, args.clone())
+                .unwrap_or_else(|e| panic!("mysql-uring test support: cannot start mariadbd: {e}"));
+            SERVER_PID.store(c.id() as i32, Ordering::SeqCst);
+            match wait_ready(&mut c, &log, offset, port) {
+                Ok(()) => break (port, args, c),
+                Err(why) => {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    SERVER_PID.store(0, Ordering::SeqCst);
+                    // Another process may have taken the port between our
+                    // probe and the server's bind: try another one.
+                    let lost_port = log_since(&log, offset).contains("Bind on TCP/IP port");
+                    if !(lost_port && attempt < 3) {
+                        panic!(
+                            "mysql-uring test support: mariadbd did not start: {why}\n{}",
+                            log_tail(&log)
+                        );
+                    }
+                }
+            }
+        };
+        eprintln!(
+            "mysql-uring test support: mariadbd ready on {HOST}:{port} in {:.2} s \
+             ({:.2} s data directory, {:.2} s server start; {})",
+            t0.elapsed().as_secs_f64(),
+            t_install.as_secs_f64(),
+            (t0.elapsed() - t_install).as_secs_f64(),
+            datadir.display()
+        );
+        TestServer {
+            host: HOST.to_string(),
             port,
             socket,
             datadir,
             args,
-            binary: mariadbd,
-            spawner: Mutex::new(spawner()),
-            pid: Mutex::new(None),
-        };
-        s.spawn_and_wait();
-        s
-    }
-
-    fn error_log(&self) -> PathBuf {
-        self.datadir.join("error.log")
-    }
-
-    fn spawn_and_wait(&self) {
-        let log = self.error_log();
-        let before = count_ready(&log);
-        let (tx, rx) = channel();
-        self.spawner
-            .lock()
-            .unwrap()
-            .send(Request::Spawn(
-                self.binary.clone(),
-                self.args.clone(),
-                self.datadir.join("stdout.log"),
-                tx,
-            ))
-            .expect("spawner thread alive");
-        let pid = rx.recv().expect("spawner reply").expect("spawn mariadbd");
-        *self.pid.lock().unwrap() = Some(pid);
-        let t0 = Instant::now();
-        loop {
-            if count_ready(&log) > before && self.answers() {
-                return;
-            }
-            if !Path::new(&format!("/proc/{pid}")).exists() || t0.elapsed() > READY_TIMEOUT {
-                panic!(
-                    "mariadbd did not become ready on port {} within {:?}; last lines of {}:\n{}",
-                    self.port,
-                    READY_TIMEOUT,
-                    log.display(),
-                    tail(&log, 30)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
+            child: Mutex::new(Some(child)),
+            spawner,
         }
     }
+}
 
-    /// True when the port accepts a connection and sends a v10 greeting.
-    fn answers(&self) -> bool {
-        let Ok(mut s) = TcpStream::connect((self.host.as_str(), self.port)) else {
-            return false;
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-        let mut h = [0u8; 5];
-        let ok = s.read_exact(&mut h).is_ok() && h[4] == 10;
-        let _ = s.write_all(&[1, 0, 0, 0, 1]);
-        ok
-    }
+/// Locks a mutex, ignoring poisoning (a failed test must not break the others).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
-    /// `mysql://user:password@127.0.0.1:PORT/db` with user and password percent-encoded.
-    pub fn url(&self, user: &str, password: &str, db: Option<&str>) -> String {
-        let cred = if password.is_empty() {
-            percent_encode(user)
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
         } else {
-            format!("{}:{}", percent_encode(user), percent_encode(password))
-        };
-        format!(
-            "mysql://{cred}@{}:{}/{}",
-            self.host,
-            self.port,
-            db.unwrap_or("")
-        )
-    }
-
-    /// root (empty password), database `test`.
-    pub fn root_url(&self) -> String {
-        self.url("root", "", Some("test"))
-    }
-
-    /// Kills the server with SIGKILL and waits until it is gone.
-    pub fn kill(&self) {
-        let pid = self.pid.lock().unwrap().take();
-        if let Some(pid) = pid {
-            let (tx, rx) = channel();
-            self.spawner
-                .lock()
-                .unwrap()
-                .send(Request::Kill(pid, tx))
-                .expect("spawner alive");
-            let _ = rx.recv();
+            out.push_str(&format!("%{b:02X}"));
         }
     }
+    out
+}
 
-    /// Starts the server again on the same port, datadir and socket.
-    pub fn restart(&self) {
-        self.kill();
-        self.spawn_and_wait();
+/// The `mariadbd` arguments (after the program name).
+fn server_args(datadir: &Path, socket: &Path, init_file: &Path, port: u16) -> Vec<OsString> {
+    let path_arg = |name: &str, p: &Path| {
+        let mut a = OsString::from(format!("--{name}="));
+        a.push(p);
+        a
+    };
+    // --no-defaults must come first: mariadbd only honours it there.
+    let mut args = vec![
+        OsString::from("--no-defaults"),
+        path_arg("datadir", datadir),
+        OsString::from(format!("--port={port}")),
+        OsString::from(format!("--bind-address={HOST}")),
+        path_arg("socket", socket),
+        path_arg("pid-file", &datadir.join("mysqld.pid")),
+        path_arg("log-error", &datadir.join("error.log")),
+        path_arg("init-file", init_file),
+    ];
+    args.extend(
+        [
+            "--skip-log-bin",
+            "--max-connections=2000",
+            "--innodb-buffer-pool-size=128M",
+            "--innodb-log-file-size=64M",
+            "--innodb-flush-log-at-trx-commit=2",
+            "--skip-name-resolve",
+            "--max-allowed-packet=64M",
+            "--plugin-load-add=auth_ed25519",
+        ]
+        .map(OsString::from),
+    );
+    if is_root() {
+        // mariadbd refuses to run as root unless told to.
+        args.push(OsString::from("--user=root"));
     }
+    args
+}
 
-    /// True while the server process is alive.
-    pub fn is_running(&self) -> bool {
-        self.pid
-            .lock()
-            .unwrap()
-            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+/// Whether this process runs as root.
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The first of `candidates` that exists, looking bare names up in `PATH`.
+fn find_program(candidates: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for c in candidates {
+        if c.contains('/') {
+            if Path::new(c).is_file() {
+                return Some(PathBuf::from(c));
+            }
+        } else if let Some(p) = std::env::split_paths(&path)
+            .map(|d| d.join(c))
+            .find(|p| p.is_file())
+        {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// `mariadbd` and `mariadb-install-db`, if installed.
+fn find_binaries() -> Option<(PathBuf, PathBuf)> {
+    let server = find_program(&[
+        "/usr/sbin/mariadbd",
+        "/usr/sbin/mysqld",
+        "mariadbd",
+        "mysqld",
+    ])?;
+    let install = find_program(&[
+        "mariadb-install-db",
+        "mysql_install_db",
+        "/usr/bin/mariadb-install-db",
+        "/usr/bin/mysql_install_db",
+    ])?;
+    Some((server, install))
+}
+
+/// Finds the server binaries, running `scripts/install-mariadb.sh` first when
+/// they are missing. Panics with the command to run by hand when that fails.
+fn find_or_install() -> (PathBuf, PathBuf) {
+    if let Some(found) = find_binaries() {
+        return found;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install-mariadb.sh");
+    eprintln!(
+        "mysql-uring test support: mariadbd / mariadb-install-db not found; running {} \
+         (apt-get update && apt-get install -y mariadb-server, with sudo -n when not root)",
+        script.display()
+    );
+    let status = Command::new("bash")
+        .arg(&script)
+        .stdin(Stdio::null())
+        .status();
+    match (status, find_binaries()) {
+        (Ok(s), Some(found)) if s.success() => found,
+        (status, _) => panic!(
+            "mysql-uring test support: MariaDB server is not installed and could not be installed \
+             automatically ({} exited with {status:?}). Install it with:\n    {MANUAL_INSTALL}\n\
+             or point the tests at an existing server with MYSQL_URL=mysql://user:pass@host:port/db",
+            script.display()
+        ),
+    }
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR`, else the directory holding
+/// the running executable (cargo marks it with `CACHEDIR.TAG`), else the
+/// nearest `target/` above the crate.
+fn target_dir() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        return manifest.join(dir);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe
+            .ancestors()
+            .skip(1)
+            .find(|d| d.join("CACHEDIR.TAG").is_file())
+        {
+            return dir.to_path_buf();
+        }
+    }
+    manifest
+        .ancestors()
+        .map(|d| d.join("target"))
+        .find(|d| d.is_dir())
+        .unwrap_or_else(|| manifest.join("target"))
+}
+
+/// Whether a process with this pid exists.
+fn pid_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// Removes directories (and /tmp sockets) left by earlier processes that have
+/// died without cleaning up, and data directory templates of other server
+/// binaries.
+fn remove_stale(base: &Path, template: &str) {
+    let own = std::process::id();
+    if let Ok(entries) = fs::read_dir(base) {
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Ok(pid) = name.parse::<i32>() {
+                if pid as u32 != own && pid > 0 && !pid_alive(pid) {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            } else if name.starts_with("template") && name != template {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    for tmp in [std::env::temp_dir(), PathBuf::from("/tmp")] {
+        let Ok(entries) = fs::read_dir(&tmp) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("mysql-uring-"))
+                .and_then(|n| n.strip_suffix(".sock"))
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            if pid as u32 != own && pid > 0 && !pid_alive(pid) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// Fills the fresh `datadir` with a copy of a pristine installed data
+/// directory, the template, made once with `mariadb-install-db` and kept
+/// under `base` (`cp -a` takes a fraction of the time `mariadb-install-db`
+/// does, which fsyncs everything it writes). The template's name holds the
+/// server binary's size and mtime, so an upgraded MariaDB gets a new one.
+/// Falls back to installing into `datadir` directly if the copy fails.
+fn prepare_datadir(mariadbd: &Path, install_db: &Path, base: &Path, dir: &Path, datadir: &Path) {
+    let tpl = base.join(template_name(mariadbd));
+    if !tpl.join("mysql").is_dir() {
+        // Built inside our own directory and renamed into place in one step,
+        // so other processes see either no template or a complete one. If
+        // another process won the race the rename fails and theirs is used.
+        let build = dir.join("template-build");
+        install_datadir(install_db, dir, &build);
+        if fs::rename(&build, &tpl).is_err() {
+            let _ = fs::remove_dir_all(&build);
+        }
+    }
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(&tpl)
+        .arg(datadir)
+        .stdin(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !copied {
+        let _ = fs::remove_dir_all(datadir);
+        install_datadir(install_db, dir, datadir);
+    }
+}
+
+/// `template-v1-<size>-<mtime>` of the server binary.
+fn template_name(mariadbd: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let (size, mtime) = fs::metadata(mariadbd)
+        .map(|m| (m.size(), m.mtime()))
+        .unwrap_or_default();
+    format!("{TEMPLATE_PREFIX}{size}-{mtime}")
+}
+
+/// Creates the system tables in a fresh `datadir` with `mariadb-install-db`.
+fn install_datadir(install_db: &Path, dir: &Path, datadir: &Path) {
+    let log_path = dir.join("install.log");
+    let log = fs::File::create(&log_path).unwrap_or_else(|e| {
+        panic!(
+            "mysql-uring test support: cannot create {}: {e}",
+            log_path.display()
+        )
+    });
+    let mut cmd = Command::new(install_db);
+    cmd.arg("--no-defaults")
+        .arg("--auth-root-authentication-method=normal")
+        .arg("--skip-test-db")
+        .arg({
+            let mut a = OsString::from("--datadir=");
+            a.push(datadir);
+            a
+        })
+        // Passed on to mariadbd: the redo log is created at the size the
+        // server runs with, so the first start need not resize it.
+        .arg("--innodb-log-file-size=64M")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("clone install log handle"))
+        .stderr(log);
+    if is_root() {
+        cmd.arg("--user=root");
+    }
+    let status = cmd.status().unwrap_or_else(|e| {
+        panic!(
+            "mysql-uring test support: cannot run {}: {e}",
+            install_db.display()
+        )
+    });
+    if !status.success() {
+        panic!(
+            "mysql-uring test support: {} failed ({status}):\n{}",
+            install_db.display(),
+            fs::read_to_string(&log_path).unwrap_or_default()
+        );
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (the kernel's choice for port 0).
+fn free_port() -> u16 {
+    TcpListener::bind((HOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| {
+            panic!("mysql-uring test support: cannot find a free port on {HOST}: {e}")
+        })
+}
+
+/// A request to the spawner thread: the arguments to start `mariadbd` with,
+/// and where to send the result.
+struct SpawnRequest {
+    args: Vec<OsString>,
+    reply: mpsc::Sender<io::Result<Child>>,
+}
+
+/// Starts the thread that spawns every `mariadbd` of this process.
+///
+/// `PR_SET_PDEATHSIG` fires when the *thread* that forked the child exits,
+/// not the process, so the server must be spawned from a thread that lives
+/// as long as the process: this one waits for requests forever (the sender
+/// lives in a static that is never dropped).
+fn start_spawner(program: PathBuf) -> mpsc::Sender<SpawnRequest> {
+    let (tx, rx) = mpsc::channel::<SpawnRequest>();
+    thread::Builder::new()
+        .name("mysql-uring-test-server".into())
+        .spawn(move || {
+            for req in rx {
+                let _ = req.reply.send(spawn_server(&program, &req.args));
+            }
+            loop {
+                thread::park();
+            }
+        })
+        .expect("spawn the mysql-uring test server thread");
+    tx
+}
+
+/// Asks the spawner thread to start `mariadbd` and waits for the result.
+fn spawn_via(spawner: &mpsc::Sender<SpawnRequest>, args: Vec<OsString>) -> io::Result<Child> {
+    let (reply, result) = mpsc::channel();
+    spawner
+        .send(SpawnRequest { args, reply })
+        .map_err(|_| io::Error::other("the server spawner thread is gone"))?;
+    result
+        .recv()
+        .map_err(|_| io::Error::other("the server spawner thread is gone"))?
+}
+
+/// Spawns `mariadbd`, set up to receive `SIGKILL` when this thread dies.
+fn spawn_server(program: &Path, args: &[OsString]) -> io::Result<Child> {
+    let parent = std::process::id() as libc::pid_t;
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: the closure runs between fork and exec and only makes
+    // async-signal-safe system calls (prctl, getppid).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            // The parent may have died before prctl took effect.
+            if libc::getppid() != parent {
+                return Err(io::Error::other("the test process exited"));
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
+/// The size of a file, 0 when it does not exist.
+fn file_len(p: &Path) -> u64 {
+    fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+/// What was appended to a log file after `offset`.
+fn log_since(p: &Path, offset: u64) -> String {
+    let mut buf = Vec::new();
+    if let Ok(mut f) = fs::File::open(p) {
+        use std::io::{Seek, SeekFrom};
+        if f.seek(SeekFrom::Start(offset)).is_ok() {
+            let _ = f.read_to_end(&mut buf);
+        }
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// The last 30 lines of the error log, for panic messages.
+fn log_tail(p: &Path) -> String {
+    let text = log_since(p, 0);
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+    format!("--- last lines of {} ---\n{tail}", p.display())
+}
+
+/// Waits until the server has logged "ready for connections" (after
+/// `offset` in its error log) and accepts a TCP connection.
+fn wait_ready(child: &mut Child, log: &Path, offset: u64, port: u16) -> Result<(), String> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("mariadbd exited ({status})"));
+        }
+        if log_since(log, offset).contains("ready for connections")
+            && TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "not ready for connections on {addr} after {} s",
+                READY_TIMEOUT.as_secs()
+            ));
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Registers [`at_exit`] (once).
+fn register_exit_hook() {
+    static REGISTERED: OnceLock<()> = OnceLock::new();
+    REGISTERED.get_or_init(|| {
+        // SAFETY: at_exit is a plain extern "C" function that never unwinds.
+        unsafe {
+            libc::atexit(at_exit);
+        }
+    });
+}
+
+/// At a normal process exit: kills the server (it would die anyway through
+/// `PR_SET_PDEATHSIG`) and removes its directory, unless
+/// `MYSQL_URING_KEEP_DATADIR` is set.
+extern "C" fn at_exit() {
+    let pid = SERVER_PID.swap(0, Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: plain system calls on our own child's pid.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) == 0
+                && Instant::now() < deadline
+            {
+                thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+    if std::env::var_os("MYSQL_URING_KEEP_DATADIR").is_some_and(|v| !v.is_empty() && v != "0") {
+        return;
+    }
+    if let Some((dir, socket)) = CLEANUP.get() {
+        let _ = fs::remove_dir_all(dir);
+        if let Some(s) = socket {
+            let _ = fs::remove_file(s);
+        }
     }
 }
