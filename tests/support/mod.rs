@@ -15,7 +15,10 @@
 //! This file is a plain module with no dependency on the crate itself:
 //! integration tests include it with `mod support;`, examples and benchmarks
 //! with `#[path = "../tests/support/mod.rs"] mod support;`.
-#![allow(dead_code)]
+// Each test binary, example and benchmark uses only some of these items. An
+// includer may also put `#[allow(dead_code)]` on its `mod support;` line,
+// which clippy would otherwise flag as a duplicated attribute.
+#![allow(dead_code, clippy::duplicated_attributes)]
 
 use std::ffi::OsString;
 use std::fs;
@@ -246,7 +249,7 @@ impl TestServer {
             )
         });
 
-        let spawner = start_spawner(mariadbd);
+        let spawner = start_spawner(mariadbd.clone());
         let log = datadir.join("error.log");
         let mut attempt = 0;
         let (port, args, child) = loop {
@@ -268,8 +271,10 @@ impl TestServer {
                     let lost_port = log_since(&log, offset).contains("Bind on TCP/IP port");
                     if !(lost_port && attempt < 3) {
                         panic!(
-                            "mysql-uring test support: mariadbd did not start: {why}\n{}",
-                            log_tail(&log)
+                            "mysql-uring test support: mariadbd did not start: {why}\n{}\n\
+                             (its data directory is a copy of {}; remove that to have it made afresh)",
+                            log_tail(&log),
+                            base.join(template_name(&mariadbd)).display()
                         );
                     }
                 }
