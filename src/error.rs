@@ -22,6 +22,9 @@ pub enum ErrorKind {
     Config,
     /// A socket error: refused, reset, closed by the server.
     Io,
+    /// TLS could not be set up: the server does not offer it, its certificate
+    /// was rejected, or the TLS files are unusable. The connection is closed.
+    Tls,
     /// The server sent bytes that break the protocol; the connection is closed.
     Protocol,
     /// A packet or result exceeded the configured size limit.

@@ -45,7 +45,7 @@ pub use column::{Column, ColumnType};
 pub use conn::{Connection, Outcome, QueryResult, connect};
 pub use cursor::Cursor;
 pub use error::{Error, ErrorKind, Result, ServerError};
-pub use opts::{IntoOpts, Opts};
+pub use opts::{IntoOpts, Opts, SslMode};
 pub use row::{ColumnIndex, Row, RowRef};
 pub use runtime::{start, try_start};
 pub use value::{ConvError, FromValue};

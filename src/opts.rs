@@ -16,6 +16,47 @@ pub const DEFAULT_MAX_PACKET: usize = 64 << 20;
 /// Hard upper limit of `max_packet_size`: the server never sends more than 1 GiB.
 pub const MAX_PACKET_LIMIT: usize = 1 << 30;
 
+/// Whether and how to use TLS (`ssl_mode` in URLs).
+///
+/// Certificates are verified whenever TLS is asked for: `required` checks the
+/// chain and the host name (unlike MySQL's `REQUIRED`, which checks nothing).
+/// Only the opportunistic default, `preferred`, does not verify; it protects
+/// against passive eavesdropping only, and a connection under it never counts
+/// as secure, so no password is ever sent in clear over it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SslMode {
+    /// Never use TLS.
+    Disabled,
+    /// Use TLS when the server offers it, without verifying its certificate;
+    /// plain text otherwise.
+    #[default]
+    Preferred,
+    /// TLS is mandatory; the certificate must chain to a trusted CA and name the host.
+    Required,
+    /// TLS is mandatory; the certificate must chain to a trusted CA (any host name).
+    VerifyCa,
+    /// TLS is mandatory; the certificate must chain to a trusted CA and name the host.
+    VerifyIdentity,
+}
+
+impl FromStr for SslMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<SslMode> {
+        Ok(match s.to_ascii_lowercase().replace('-', "_").as_str() {
+            "disabled" | "disable" => SslMode::Disabled,
+            "preferred" | "prefer" => SslMode::Preferred,
+            "required" | "require" => SslMode::Required,
+            "verify_ca" => SslMode::VerifyCa,
+            "verify_identity" | "verify_full" => SslMode::VerifyIdentity,
+            _ => {
+                return Err(Error::config(format!(
+                    "invalid ssl_mode '{s}' (use disabled, preferred, required, verify_ca or verify_identity)"
+                )));
+            }
+        })
+    }
+}
+
 /// How to connect: address, credentials, database and tuning.
 ///
 /// Build it with methods, or parse a URL:
@@ -44,6 +85,13 @@ pub struct Opts {
     pub(crate) attributes: Vec<(String, String)>,
     pub(crate) init: Vec<String>,
     pub(crate) allow_cleartext_password: bool,
+    pub(crate) ssl_mode: SslMode,
+    pub(crate) ssl_ca: Option<PathBuf>,
+    pub(crate) ssl_cert: Option<PathBuf>,
+    pub(crate) ssl_key: Option<PathBuf>,
+    pub(crate) tls_server_name: Option<String>,
+    pub(crate) server_public_key: Option<PathBuf>,
+    pub(crate) allow_public_key_retrieval: bool,
 }
 
 impl Default for Opts {
@@ -63,6 +111,13 @@ impl Default for Opts {
             attributes: Vec::new(),
             init: Vec::new(),
             allow_cleartext_password: false,
+            ssl_mode: SslMode::Preferred,
+            ssl_ca: None,
+            ssl_cert: None,
+            ssl_key: None,
+            tls_server_name: None,
+            server_public_key: None,
+            allow_public_key_retrieval: false,
         }
     }
 }
@@ -83,6 +138,15 @@ impl fmt::Debug for Opts {
             .field("tcp_keepalive", &self.tcp_keepalive)
             .field("attributes", &self.attributes)
             .field("init", &self.init)
+            .field("ssl_mode", &self.ssl_mode)
+            .field("ssl_ca", &self.ssl_ca)
+            .field("ssl_cert", &self.ssl_cert)
+            .field("ssl_key", &self.ssl_key)
+            .field("server_public_key", &self.server_public_key)
+            .field(
+                "allow_public_key_retrieval",
+                &self.allow_public_key_retrieval,
+            )
             .finish()
     }
 }
@@ -159,10 +223,23 @@ impl Opts {
                 "allow_cleartext_password" => o.allow_cleartext_password = boolean(&k, v)?,
                 "program_name" => o.attributes.push(("program_name".into(), v.to_string())),
                 "init" => o.init.push(v.to_string()),
+                "ssl_mode" | "ssl-mode" | "sslmode" => o.ssl_mode = v.parse()?,
+                "ssl_ca" | "ssl-ca" => o.ssl_ca = Some(PathBuf::from(v)),
+                "ssl_cert" | "ssl-cert" => o.ssl_cert = Some(PathBuf::from(v)),
+                "ssl_key" | "ssl-key" => o.ssl_key = Some(PathBuf::from(v)),
+                "tls_server_name" => o.tls_server_name = Some(v.to_string()),
+                "server_public_key" | "server-public-key-path" => {
+                    o.server_public_key = Some(PathBuf::from(v))
+                }
+                "allow_public_key_retrieval" | "allowPublicKeyRetrieval" => {
+                    o.allow_public_key_retrieval = boolean(&k, v)?
+                }
                 other => {
                     return Err(Error::config(format!(
                         "unknown URL option '{other}' (known: socket, connect_timeout, query_timeout, \
-                         max_packet_size, tcp_nodelay, allow_cleartext_password, program_name, init)"
+                         max_packet_size, tcp_nodelay, allow_cleartext_password, program_name, init, \
+                         ssl_mode, ssl_ca, ssl_cert, ssl_key, tls_server_name, server_public_key, \
+                         allow_public_key_retrieval)"
                     )));
                 }
             }
@@ -257,6 +334,51 @@ impl Opts {
     pub fn allow_cleartext_password(mut self, on: bool) -> Self {
         self.allow_cleartext_password = on;
         self
+    }
+
+    /// TLS mode (default [`SslMode::Preferred`]).
+    pub fn ssl_mode(mut self, mode: SslMode) -> Self {
+        self.ssl_mode = mode;
+        self
+    }
+
+    /// PEM file of the CA certificate(s) to trust instead of the system's.
+    pub fn ssl_ca(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ssl_ca = Some(path.into());
+        self
+    }
+
+    /// Client certificate (PEM) and its private key (PEM), for servers that require one.
+    pub fn ssl_client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.ssl_cert = Some(cert.into());
+        self.ssl_key = Some(key.into());
+        self
+    }
+
+    /// The name the server's certificate must carry (default: the host).
+    pub fn tls_server_name(mut self, name: impl Into<String>) -> Self {
+        self.tls_server_name = Some(name.into());
+        self
+    }
+
+    /// PEM file with the server's RSA public key, for `caching_sha2_password`
+    /// and `sha256_password` over unencrypted TCP.
+    pub fn server_public_key_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.server_public_key = Some(path.into());
+        self
+    }
+
+    /// Let the client ask the server for its RSA public key when it needs one
+    /// and none was given (off by default: over plain TCP an attacker could
+    /// substitute their own key).
+    pub fn allow_public_key_retrieval(mut self, on: bool) -> Self {
+        self.allow_public_key_retrieval = on;
+        self
+    }
+
+    /// The TLS mode.
+    pub fn get_ssl_mode(&self) -> SslMode {
+        self.ssl_mode
     }
 
     /// The user name.
@@ -435,11 +557,23 @@ mod tests {
             ("mysql://u@h/db?tcp_nodelay=maybe", "true or false"),
             ("mysql://u@h/db?max_packet_size=1", "out of range"),
             ("mysql://u:%FF@h/db", "UTF-8"),
+            ("mysql://u@h/db?ssl_mode=sometimes", "invalid ssl_mode"),
         ] {
             let e = Opts::from_url(url).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{url}");
             assert!(e.to_string().contains(needle), "{url}: {e}");
         }
+    }
+
+    #[test]
+    fn tls_options() {
+        let o = Opts::from_url("mysql://u@h/db?ssl-mode=VERIFY_CA&ssl-ca=%2Fca.pem&ssl_cert=c.pem&ssl_key=k.pem&allow_public_key_retrieval=true").unwrap();
+        assert_eq!(o.ssl_mode, SslMode::VerifyCa);
+        assert_eq!(o.ssl_ca.as_deref(), Some(std::path::Path::new("/ca.pem")));
+        assert!(o.ssl_cert.is_some() && o.ssl_key.is_some());
+        assert!(o.allow_public_key_retrieval);
+        assert_eq!(Opts::new().ssl_mode, SslMode::Preferred);
+        assert_eq!("disabled".parse::<SslMode>().unwrap(), SslMode::Disabled);
     }
 
     #[test]

@@ -28,7 +28,8 @@ const KEEP_CAPACITY: usize = 4 << 20;
 /// A connection's transport, buffers and packet framer.
 #[derive(Debug)]
 pub struct Channel {
-    stream: Stream,
+    /// `None` only while a TLS handshake is in flight (or after one was cancelled).
+    stream: Option<Stream>,
     rbuf: Option<BytesMut>,
     wbuf: Option<Vec<u8>>,
     framer: Framer,
@@ -41,7 +42,7 @@ impl Channel {
     /// Wraps a connected stream.
     pub fn new(stream: Stream, max_packet: usize) -> Self {
         Channel {
-            stream,
+            stream: Some(stream),
             rbuf: Some(BytesMut::with_capacity(READ_CHUNK)),
             wbuf: Some(Vec::with_capacity(4096)),
             framer: Framer::new(max_packet),
@@ -52,7 +53,42 @@ impl Channel {
 
     /// True when the transport is local or encrypted.
     pub fn is_secure(&self) -> bool {
-        self.stream.is_secure()
+        self.stream.as_ref().is_some_and(|s| s.is_secure())
+    }
+
+    /// True once the stream is TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.stream, Some(Stream::Tls(_)))
+    }
+
+    /// Replaces the plain stream by a TLS session negotiated over it. Called
+    /// right after the client's SSLRequest, when no bytes may be pending.
+    pub async fn upgrade_tls(
+        &mut self,
+        config: std::sync::Arc<rustls::ClientConfig>,
+        host: &str,
+    ) -> Result<()> {
+        self.check()?;
+        self.release();
+        if !self.buf().is_empty() {
+            self.mark_broken("unexpected bytes before TLS");
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                "the server sent data before the TLS handshake; the connection was closed",
+            ));
+        }
+        self.flush().await?;
+        let plain = self.stream.take().expect("checked");
+        match super::tls::TlsStream::connect(plain, config, host).await {
+            Ok(t) => {
+                self.stream = Some(Stream::Tls(Box::new(t)));
+                Ok(())
+            }
+            Err(e) => {
+                self.broken = Some("the TLS handshake failed".into());
+                Err(e)
+            }
+        }
     }
 
     /// Fails if the channel can no longer be used.
@@ -62,7 +98,7 @@ impl Channel {
                 "connection is unusable: {why}; open a new connection"
             )));
         }
-        if self.rbuf.is_none() || self.wbuf.is_none() {
+        if self.rbuf.is_none() || self.wbuf.is_none() || self.stream.is_none() {
             return Err(Error::broken(
                 "connection is unusable: an earlier operation on it was cancelled or timed out \
                  while reading or writing, so its state is unknown; open a new connection",
@@ -81,7 +117,7 @@ impl Channel {
         if self.broken.is_none() {
             self.broken = Some(why.into());
         }
-        self.stream.shutdown();
+        self.shutdown();
     }
 
     /// The framer, for commands that continue a sequence.
@@ -109,7 +145,8 @@ impl Channel {
     pub async fn flush(&mut self) -> Result<()> {
         self.check()?;
         let buf = self.wbuf.take().expect("checked");
-        let (res, mut buf) = self.stream.write_all(buf).await;
+        let stream = self.stream.as_mut().expect("checked");
+        let (res, mut buf) = stream.write_all(buf).await;
         buf.clear();
         if buf.capacity() > KEEP_CAPACITY {
             buf = Vec::with_capacity(4096);
@@ -184,7 +221,11 @@ impl Channel {
         if buf.capacity() - buf.len() < need.max(READ_CHUNK / 4) {
             buf.reserve(need.max(READ_CHUNK));
         }
-        let (res, buf) = self.stream.read_into(buf).await;
+        let Some(stream) = self.stream.as_mut() else {
+            self.rbuf = Some(buf);
+            return Err(Error::broken("connection is unusable: its stream is gone"));
+        };
+        let (res, buf) = stream.read_into(buf).await;
         self.rbuf = Some(buf);
         match res {
             Ok(0) => {
@@ -204,7 +245,9 @@ impl Channel {
 
     /// Shuts the socket down (both directions).
     pub fn shutdown(&self) {
-        self.stream.shutdown();
+        if let Some(s) = &self.stream {
+            s.shutdown();
+        }
     }
 }
 
@@ -212,7 +255,7 @@ impl Drop for Channel {
     fn drop(&mut self) {
         if self.rbuf.is_none() || self.wbuf.is_none() {
             // An operation is still in flight in the kernel: make it finish now.
-            self.stream.shutdown();
+            self.shutdown();
         }
     }
 }

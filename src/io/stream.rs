@@ -18,9 +18,9 @@ use tokio_uring::buf::BoundedBuf;
 pub trait Transport {
     /// Reads into the spare capacity of `buf` (after its current length),
     /// returning how many bytes arrived (0 at end of stream) and the buffer.
-    async fn read_into(&self, buf: BytesMut) -> (io::Result<usize>, BytesMut);
+    async fn read_into(&mut self, buf: BytesMut) -> (io::Result<usize>, BytesMut);
     /// Writes all of `buf`, returning it for reuse.
-    async fn write_all(&self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>);
+    async fn write_all(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>);
     /// Shuts both directions down so in-flight operations complete promptly.
     fn shutdown(&self);
     /// True when the stream is local or encrypted, so a password may be sent in clear.
@@ -33,6 +33,8 @@ pub enum Stream {
     Tcp(tokio_uring::net::TcpStream),
     /// Unix domain socket.
     Unix(tokio_uring::net::UnixStream),
+    /// TLS over one of the above.
+    Tls(Box<super::tls::TlsStream>),
 }
 
 impl std::fmt::Debug for Stream {
@@ -40,6 +42,7 @@ impl std::fmt::Debug for Stream {
         match self {
             Stream::Tcp(s) => write!(f, "Stream::Tcp(fd {})", s.as_raw_fd()),
             Stream::Unix(s) => write!(f, "Stream::Unix(fd {})", s.as_raw_fd()),
+            Stream::Tls(t) => write!(f, "Stream::Tls({t:?})"),
         }
     }
 }
@@ -74,21 +77,41 @@ impl Stream {
     }
 }
 
-impl Transport for Stream {
-    async fn read_into(&self, buf: BytesMut) -> (io::Result<usize>, BytesMut) {
+impl Stream {
+    /// Reads from a TCP or Unix socket (used under TLS too); a TLS stream here is a bug.
+    pub(crate) async fn plain_read(&self, buf: BytesMut) -> (io::Result<usize>, BytesMut) {
         let start = buf.len();
         let slice = buf.slice(start..);
         let (res, slice) = match self {
             Stream::Tcp(s) => s.read(slice).await,
             Stream::Unix(s) => s.read(slice).await,
+            Stream::Tls(_) => return (Err(io::Error::other("TLS inside TLS")), slice.into_inner()),
         };
         (res, slice.into_inner())
     }
 
-    async fn write_all(&self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+    /// Writes all of `buf` to a TCP or Unix socket.
+    pub(crate) async fn plain_write_all(&self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
         match self {
             Stream::Tcp(s) => s.write_all(buf).await,
             Stream::Unix(s) => s.write_all(buf).await,
+            Stream::Tls(_) => (Err(io::Error::other("TLS inside TLS")), buf),
+        }
+    }
+}
+
+impl Transport for Stream {
+    async fn read_into(&mut self, buf: BytesMut) -> (io::Result<usize>, BytesMut) {
+        match self {
+            Stream::Tls(t) => t.read_into(buf).await,
+            plain => plain.plain_read(buf).await,
+        }
+    }
+
+    async fn write_all(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        match self {
+            Stream::Tls(t) => t.write_all(buf).await,
+            plain => plain.plain_write_all(buf).await,
         }
     }
 
@@ -96,10 +119,18 @@ impl Transport for Stream {
         let _ = match self {
             Stream::Tcp(s) => s.shutdown(Shutdown::Both),
             Stream::Unix(s) => s.shutdown(Shutdown::Both),
+            Stream::Tls(t) => {
+                t.shutdown();
+                Ok(())
+            }
         };
     }
 
     fn is_secure(&self) -> bool {
-        matches!(self, Stream::Unix(_))
+        match self {
+            Stream::Tcp(_) => false,
+            Stream::Unix(_) => true,
+            Stream::Tls(t) => t.is_secure(),
+        }
     }
 }

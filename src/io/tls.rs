@@ -1,0 +1,427 @@
+//! TLS with rustls, driven over in-memory buffers.
+//!
+//! tokio-uring has no `AsyncRead`/`AsyncWrite` adapter, so the TLS state
+//! machine is fed by hand: ciphertext read from the socket (an owned-buffer
+//! io_uring read) goes into [`rustls::ClientConnection::read_tls`], plaintext
+//! comes out of its reader; plaintext writes go into its writer and the
+//! resulting records are written to the socket in one operation.
+
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use bytes::BytesMut;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{
+    CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore,
+    SignatureScheme,
+};
+
+use super::stream::{Stream, Transport};
+use crate::error::{Error, ErrorKind, Result};
+
+/// How the server's certificate is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    /// The chain must lead to a trusted CA and the certificate must name the host.
+    Identity,
+    /// The chain must lead to a trusted CA; the host name is not checked.
+    CaOnly,
+    /// Nothing is checked but the handshake signatures (opportunistic TLS,
+    /// `ssl_mode=preferred`): protects against eavesdropping, not impersonation.
+    Nothing,
+}
+
+/// What a TLS connection needs: trust anchors, optional client certificate.
+#[derive(Debug, Clone, Default)]
+pub struct TlsFiles<'a> {
+    /// PEM file of CA certificates to trust instead of the system's.
+    pub ca: Option<&'a Path>,
+    /// PEM client certificate chain.
+    pub cert: Option<&'a Path>,
+    /// PEM private key of the client certificate.
+    pub key: Option<&'a Path>,
+}
+
+fn tls_err(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Tls, msg)
+}
+
+fn system_roots() -> Result<Arc<RootCertStore>> {
+    static ROOTS: OnceLock<std::result::Result<Arc<RootCertStore>, String>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let found = rustls_native_certs::load_native_certs();
+            let mut store = RootCertStore::empty();
+            let (added, _) = store.add_parsable_certificates(found.certs);
+            if added == 0 {
+                Err("no usable CA certificates in the system store (install ca-certificates, or set ssl_ca)".into())
+            } else {
+                Ok(Arc::new(store))
+            }
+        })
+        .clone()
+        .map_err(tls_err)
+}
+
+fn load_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>> {
+    let certs: std::result::Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| tls_err(format!("cannot read {what} file {}: {e}", path.display())))?
+        .collect();
+    let certs = certs.map_err(|e| {
+        tls_err(format!(
+            "{what} file {} is not valid PEM: {e}",
+            path.display()
+        ))
+    })?;
+    if certs.is_empty() {
+        return Err(tls_err(format!(
+            "{what} file {} holds no certificate",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+/// Builds a rustls client configuration (ring provider, TLS 1.2 and 1.3).
+pub fn client_config(files: &TlsFiles<'_>, verify: Verify) -> Result<Arc<ClientConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    if verify == Verify::Nothing {
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| tls_err(format!("TLS setup failed: {e}")))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerifier(provider)));
+        return with_client_cert(builder, files);
+    }
+    let roots = match files.ca {
+        Some(ca) => {
+            let mut store = RootCertStore::empty();
+            for c in load_certs(ca, "ssl_ca")? {
+                store.add(c).map_err(|e| {
+                    tls_err(format!(
+                        "ssl_ca file {}: unusable CA certificate: {e}",
+                        ca.display()
+                    ))
+                })?;
+            }
+            Arc::new(store)
+        }
+        None => system_roots()?,
+    };
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_err(format!("TLS setup failed: {e}")))?;
+    let builder = match verify {
+        Verify::Identity | Verify::Nothing => builder.with_root_certificates(roots),
+        Verify::CaOnly => {
+            let inner =
+                rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider)
+                    .build()
+                    .map_err(|e| tls_err(format!("TLS setup failed: {e}")))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(CaOnlyVerifier(inner)))
+        }
+    };
+    with_client_cert(builder, files)
+}
+
+fn with_client_cert(
+    builder: rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>,
+    files: &TlsFiles<'_>,
+) -> Result<Arc<ClientConfig>> {
+    let config = match (files.cert, files.key) {
+        (Some(cert), Some(key)) => {
+            let chain = load_certs(cert, "ssl_cert")?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+                tls_err(format!(
+                    "ssl_key file {}: cannot read a private key: {e}",
+                    key.display()
+                ))
+            })?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                tls_err(format!(
+                    "ssl_cert/ssl_key do not form a usable client certificate: {e}"
+                ))
+            })?
+        }
+        (None, None) => builder.with_no_client_auth(),
+        _ => return Err(Error::config("ssl_cert and ssl_key must be given together")),
+    };
+    Ok(Arc::new(config))
+}
+
+/// Accepts any certificate but still checks the handshake signatures.
+#[derive(Debug)]
+struct NoVerifier(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for NoVerifier {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Checks the chain but accepts a certificate for another host name (`verify_ca`).
+#[derive(Debug)]
+struct CaOnlyVerifier(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl ServerCertVerifier for CaOnlyVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// A TLS session over a plain stream.
+pub struct TlsStream {
+    inner: Stream,
+    conn: ClientConnection,
+    /// Ciphertext read but not yet fed to rustls; `None` while a read is in flight.
+    raw: Option<BytesMut>,
+    /// Records to write; `None` while a write is in flight.
+    out: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for TlsStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsStream")
+            .field("inner", &self.inner)
+            .field("protocol", &self.conn.protocol_version())
+            .finish()
+    }
+}
+
+fn invalid(e: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+impl TlsStream {
+    /// Runs the TLS handshake over `inner`.
+    pub async fn connect(
+        inner: Stream,
+        config: Arc<ClientConfig>,
+        host: &str,
+    ) -> Result<TlsStream> {
+        let name = ServerName::try_from(host.to_string())
+            .map_err(|_| tls_err(format!("'{host}' is not a valid TLS server name")))?;
+        let conn = ClientConnection::new(config, name)
+            .map_err(|e| tls_err(format!("TLS setup failed: {e}")))?;
+        let mut s = TlsStream {
+            inner,
+            conn,
+            raw: Some(BytesMut::with_capacity(16 * 1024)),
+            out: Some(Vec::with_capacity(16 * 1024)),
+        };
+        while s.conn.is_handshaking() {
+            let r = if s.conn.wants_write() {
+                s.flush_records().await
+            } else {
+                s.read_records().await
+            };
+            if let Err(e) = r {
+                return Err(handshake_error(host, e));
+            }
+        }
+        s.flush_records()
+            .await
+            .map_err(|e| handshake_error(host, e))?;
+        Ok(s)
+    }
+
+    /// The negotiated protocol version, e.g. `TLSv1_3`.
+    pub fn protocol(&self) -> Option<rustls::ProtocolVersion> {
+        self.conn.protocol_version()
+    }
+
+    async fn flush_records(&mut self) -> io::Result<()> {
+        while self.conn.wants_write() {
+            let mut out = self
+                .out
+                .take()
+                .ok_or_else(|| io::Error::other("TLS write buffer lost"))?;
+            out.clear();
+            self.conn.write_tls(&mut out)?;
+            let (r, mut out) = self.inner.plain_write_all(out).await;
+            out.clear();
+            self.out = Some(out);
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Reads ciphertext from the socket and feeds it to rustls.
+    async fn read_records(&mut self) -> io::Result<()> {
+        let mut raw = self
+            .raw
+            .take()
+            .ok_or_else(|| io::Error::other("TLS read buffer lost"))?;
+        raw.clear();
+        if raw.capacity() < 4096 {
+            raw.reserve(16 * 1024);
+        }
+        let (r, raw) = self.inner.plain_read(raw).await;
+        let n = match r {
+            Ok(n) => n,
+            Err(e) => {
+                self.raw = Some(raw);
+                return Err(e);
+            }
+        };
+        if n == 0 {
+            self.raw = Some(raw);
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+        }
+        let mut slice = &raw[..];
+        while !slice.is_empty() {
+            self.conn.read_tls(&mut slice)?;
+            self.conn.process_new_packets().map_err(invalid)?;
+        }
+        self.raw = Some(raw);
+        Ok(())
+    }
+}
+
+fn handshake_error(host: &str, e: io::Error) -> Error {
+    let detail = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .map(|r| match r {
+            rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+                "the server's certificate is not signed by a trusted CA (set ssl_ca to the CA that signed it)".to_string()
+            }
+            rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            ) => format!(
+                "the server's certificate is not valid for the name '{host}' (connect with the name in the certificate, \
+                 or use ssl_mode=verify_ca to check only the CA)"
+            ),
+            rustls::Error::InvalidCertificate(c) => format!("the server's certificate was rejected: {c:?}"),
+            other => other.to_string(),
+        });
+    match detail {
+        Some(d) => tls_err(format!("TLS handshake with '{host}' failed: {d}")),
+        None => Error::io(&format!("TLS handshake with '{host}'"), e),
+    }
+}
+
+impl Transport for TlsStream {
+    async fn read_into(&mut self, mut buf: BytesMut) -> (io::Result<usize>, BytesMut) {
+        loop {
+            let start = buf.len();
+            buf.resize(buf.capacity().max(start + 1), 0);
+            match self.conn.reader().read(&mut buf[start..]) {
+                Ok(n) => {
+                    buf.truncate(start + n);
+                    return (Ok(n), buf);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => buf.truncate(start),
+                Err(e) => {
+                    buf.truncate(start);
+                    return (Err(e), buf);
+                }
+            }
+            if let Err(e) = self.flush_records().await {
+                return (Err(e), buf);
+            }
+            if let Err(e) = self.read_records().await {
+                if e.kind() == io::ErrorKind::UnexpectedEof {
+                    return (Ok(0), buf);
+                }
+                return (Err(e), buf);
+            }
+        }
+    }
+
+    async fn write_all(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        if let Err(e) = self.conn.writer().write_all(&buf) {
+            return (Err(e), buf);
+        }
+        (self.flush_records().await, buf)
+    }
+
+    fn shutdown(&self) {
+        self.inner.shutdown();
+    }
+
+    fn is_secure(&self) -> bool {
+        true
+    }
+}
