@@ -104,6 +104,7 @@ pub struct Connection {
     fields: Vec<crate::proto::row::FieldRange>,
     last: Outcome,
     query_timeout: Option<Duration>,
+    opts: Arc<Opts>,
 }
 
 /// Runs `$fut` (which borrows `$self`) under the query timeout, if any. A
@@ -190,7 +191,11 @@ impl Connection {
             password: opts.password.clone().unwrap_or_default().into_bytes(),
             database: opts.database.clone(),
             max_packet: opts.max_packet_size.min(u32::MAX as usize) as u32,
-            extra_capabilities: 0,
+            extra_capabilities: if opts.multi_statements {
+                crate::proto::consts::caps::MULTI_STATEMENTS
+            } else {
+                0
+            },
             secure_transport: chan.is_secure(),
             allow_cleartext_password: opts.allow_cleartext_password,
             attributes: opts.attributes.clone(),
@@ -235,7 +240,11 @@ impl Connection {
             fields: Vec::with_capacity(16),
             last: Outcome::default(),
             query_timeout: opts.query_timeout,
+            opts: std::sync::Arc::new(opts.clone()),
         };
+        if let Some(cs) = &opts.charset {
+            conn.query_drop(&format!("SET NAMES {cs}")).await?;
+        }
         for sql in &opts.init {
             conn.query_drop(sql).await?;
         }
@@ -277,6 +286,15 @@ impl Connection {
         &self.last
     }
 
+    /// A handle that can interrupt this connection's running statement from
+    /// another task (`KILL QUERY`, sent over a separate connection).
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle {
+            opts: self.opts.clone(),
+            connection_id: self.connection_id,
+        }
+    }
+
     /// Opens a cursor: `execute` a statement, then `fetch_*` its rows.
     pub fn cursor(&mut self) -> Cursor<'_> {
         Cursor::new(self)
@@ -308,11 +326,11 @@ impl Connection {
     pub async fn query_drop(&mut self, sql: &str) -> Result<Outcome> {
         match self.cmd_query(sql).await? {
             QueryResult::Done(o) => {
-                timed!(self, "reading further results", self.drain())?;
+                timed!(self, "reading further results", self.consume(true))?;
                 Ok(o)
             }
             QueryResult::Rows(_) => {
-                timed!(self, "reading the result", self.drain())?;
+                timed!(self, "reading the result", self.consume(true))?;
                 Ok(self.last.clone())
             }
         }
@@ -603,26 +621,35 @@ impl Connection {
     }
 
     /// Reads and discards whatever is left of the current response, so the
-    /// next command starts clean. Errors inside an abandoned result are not
-    /// reported; IO and protocol errors are.
+    /// next command starts clean. Server errors inside an abandoned result are
+    /// not reported (the caller abandoned it); IO and protocol errors are.
     pub(crate) async fn drain(&mut self) -> Result<()> {
+        self.consume(false).await
+    }
+
+    /// Reads the rest of the current response. With `report`, the first server
+    /// error (e.g. a statement killed mid-result, or a failing statement of a
+    /// multi-statement query) is returned after the response is fully read.
+    async fn consume(&mut self, report: bool) -> Result<()> {
         self.chan.check()?;
+        let mut first_err = None;
         while let Response::Pending(machine) = &self.response {
-            if machine.in_rows() {
-                match self.next_row_packet().await {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == ErrorKind::Server => {}
-                    Err(e) => return Err(e),
-                }
+            let r = if machine.in_rows() {
+                self.next_row_packet().await.map(|_| ())
             } else {
-                match self.read_result_start().await {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == ErrorKind::Server || e.kind() == ErrorKind::Usage => {}
-                    Err(e) => return Err(e),
+                self.read_result_start().await.map(|_| ())
+            };
+            match r {
+                Ok(()) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::Server | ErrorKind::Usage) => {
+                    if report && first_err.is_none() {
+                        first_err = Some(e);
+                    }
                 }
+                Err(e) => return Err(e),
             }
         }
-        Ok(())
+        first_err.map_or(Ok(()), Err)
     }
 
     /// True when rows or further result sets of the last command remain unread.
@@ -633,6 +660,43 @@ impl Connection {
     /// Discards what is left of the current response, under the query timeout.
     pub(crate) async fn query_drop_pending(&mut self) -> Result<()> {
         timed!(self, "discarding unread rows", self.drain())
+    }
+}
+
+/// Interrupts the statement running on a connection; see [`Connection::cancel_handle`].
+///
+/// ```no_run
+/// # async fn f(cnx: &mut mysql_uring::Connection) -> mysql_uring::Result<()> {
+/// let cancel = cnx.cancel_handle();
+/// tokio_uring::spawn(async move {
+///     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+///     let _ = cancel.cancel().await;
+/// });
+/// let e = cnx.query_drop("SELECT COUNT(*) FROM huge_a, huge_b").await.unwrap_err();
+/// assert_eq!(e.code(), Some(1317)); // query execution was interrupted
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct CancelHandle {
+    opts: Arc<Opts>,
+    connection_id: u32,
+}
+
+impl CancelHandle {
+    /// The server id of the connection this handle cancels.
+    pub fn connection_id(&self) -> u32 {
+        self.connection_id
+    }
+
+    /// Sends `KILL QUERY <id>` over a new connection. The interrupted
+    /// statement fails with server error 1317; its connection stays usable.
+    pub async fn cancel(&self) -> Result<()> {
+        let mut o = (*self.opts).clone();
+        o.init.clear();
+        let mut c = Connection::connect(o).await?;
+        c.query_drop(&format!("KILL QUERY {}", self.connection_id))
+            .await?;
+        c.close().await
     }
 }
 

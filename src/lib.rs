@@ -42,7 +42,7 @@ pub mod runtime;
 pub mod value;
 
 pub use column::{Column, ColumnType};
-pub use conn::{Connection, Outcome, QueryResult, connect};
+pub use conn::{CancelHandle, Connection, Outcome, QueryResult, connect};
 pub use cursor::Cursor;
 pub use error::{Error, ErrorKind, Result, ServerError};
 pub use opts::{IntoOpts, Opts, SslMode};

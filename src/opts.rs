@@ -92,6 +92,8 @@ pub struct Opts {
     pub(crate) tls_server_name: Option<String>,
     pub(crate) server_public_key: Option<PathBuf>,
     pub(crate) allow_public_key_retrieval: bool,
+    pub(crate) multi_statements: bool,
+    pub(crate) charset: Option<String>,
 }
 
 impl Default for Opts {
@@ -118,6 +120,8 @@ impl Default for Opts {
             tls_server_name: None,
             server_public_key: None,
             allow_public_key_retrieval: false,
+            multi_statements: false,
+            charset: None,
         }
     }
 }
@@ -234,12 +238,14 @@ impl Opts {
                 "allow_public_key_retrieval" | "allowPublicKeyRetrieval" => {
                     o.allow_public_key_retrieval = boolean(&k, v)?
                 }
+                "multi_statements" => o.multi_statements = boolean(&k, v)?,
+                "charset" => o = o.charset(v)?,
                 other => {
                     return Err(Error::config(format!(
                         "unknown URL option '{other}' (known: socket, connect_timeout, query_timeout, \
                          max_packet_size, tcp_nodelay, allow_cleartext_password, program_name, init, \
                          ssl_mode, ssl_ca, ssl_cert, ssl_key, tls_server_name, server_public_key, \
-                         allow_public_key_retrieval)"
+                         allow_public_key_retrieval, multi_statements, charset)"
                     )));
                 }
             }
@@ -374,6 +380,25 @@ impl Opts {
     pub fn allow_public_key_retrieval(mut self, on: bool) -> Self {
         self.allow_public_key_retrieval = on;
         self
+    }
+
+    /// Allow several statements separated by `;` in one query
+    /// (`CLIENT_MULTI_STATEMENTS`; off by default, since it widens the damage of
+    /// SQL injection).
+    pub fn multi_statements(mut self, on: bool) -> Self {
+        self.multi_statements = on;
+        self
+    }
+
+    /// Connection character set, applied with `SET NAMES` after connecting
+    /// (default `utf8mb4`, sent in the handshake). Fails on a name that is not
+    /// a plain identifier.
+    pub fn charset(mut self, name: &str) -> Result<Self> {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(Error::config(format!("invalid charset name '{name}'")));
+        }
+        self.charset = (!name.eq_ignore_ascii_case("utf8mb4")).then(|| name.to_string());
+        Ok(self)
     }
 
     /// The TLS mode.

@@ -12,6 +12,7 @@ mod concurrency;
 mod cursor;
 mod errors;
 mod packets;
+mod session;
 mod values;
 
 use std::future::Future;
