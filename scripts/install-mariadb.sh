@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Makes sure the MariaDB server binaries the tests, examples and benchmarks
-# use (mariadbd and mariadb-install-db) are installed.
+# Makes sure the programs the tests, examples and benchmarks use to run their
+# private server are installed: the MariaDB server binaries (mariadbd and
+# mariadb-install-db) and the openssl command-line tool (which makes the
+# server's TLS certificates).
 #
-# Idempotent: exits 0 at once when both are present. Otherwise installs
-# Debian/Ubuntu's `mariadb-server` package with apt-get, directly as root or
-# through `sudo -n` (never prompting for a password). Exits 1, saying what to
-# run by hand, when that is not possible.
+# Idempotent: exits 0 at once when all are present. Otherwise installs what is
+# missing of Debian/Ubuntu's `mariadb-server` and `mariadb-client` packages
+# and `openssl` with apt-get, directly as root or through `sudo -n` (never
+# prompting for a password). Exits 1, saying what to run by hand, when that is
+# not possible.
 #
 # Usage: scripts/install-mariadb.sh
 set -euo pipefail
@@ -21,17 +24,34 @@ have_server() {
         [ -x /usr/bin/mariadb-install-db ] || [ -x /usr/bin/mysql_install_db ] || return 1
 }
 
-if have_server; then
+have_openssl() {
+    command -v openssl >/dev/null 2>&1 || [ -x /usr/bin/openssl ]
+}
+
+have_all() {
+    have_server && have_openssl
+}
+
+if have_all; then
     exit 0
 fi
 
-manual="sudo apt-get update && sudo apt-get install -y mariadb-server"
+# What is missing, as Debian/Ubuntu packages.
+packages=()
+if ! have_server; then
+    packages+=(mariadb-server mariadb-client)
+fi
+if ! have_openssl; then
+    packages+=(openssl)
+fi
+
+manual="sudo apt-get update && sudo apt-get install -y ${packages[*]}"
 
 if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install-mariadb: mariadbd / mariadb-install-db not found and apt-get is not available." >&2
-    echo "install-mariadb: install MariaDB server 10.6 or newer with your package manager" >&2
-    echo "install-mariadb: (so that mariadbd and mariadb-install-db are installed), or set MYSQL_URL" >&2
-    echo "install-mariadb: to an existing server." >&2
+    echo "install-mariadb: missing: ${packages[*]}, and apt-get is not available." >&2
+    echo "install-mariadb: install MariaDB server 10.6 or newer (so that mariadbd and" >&2
+    echo "install-mariadb: mariadb-install-db are installed) and the openssl command-line tool with" >&2
+    echo "install-mariadb: your package manager, or set MYSQL_URL to an existing server." >&2
     exit 1
 fi
 
@@ -40,7 +60,7 @@ if [ "$(id -u)" -eq 0 ]; then
 elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
     sudo=(sudo -n)
 else
-    echo "install-mariadb: mariadbd / mariadb-install-db not found, and this user cannot install" >&2
+    echo "install-mariadb: missing: ${packages[*]}, and this user cannot install" >&2
     echo "install-mariadb: packages (not root, and sudo needs a password). Run:" >&2
     echo "install-mariadb:     $manual" >&2
     echo "install-mariadb: or set MYSQL_URL to an existing server." >&2
@@ -51,7 +71,7 @@ fi
 if command -v flock >/dev/null 2>&1; then
     exec 9>"${TMPDIR:-/tmp}/mysql-uring-install-mariadb.lock"
     flock 9
-    if have_server; then
+    if have_all; then
         exit 0
     fi
 fi
@@ -62,9 +82,9 @@ echo "install-mariadb: running: ${sudo[*]:+${sudo[*]} }apt-get update" >&2
     echo "install-mariadb: apt-get update failed. Run: $manual" >&2
     exit 1
 }
-echo "install-mariadb: running: ${sudo[*]:+${sudo[*]} }apt-get install -y mariadb-server" >&2
+echo "install-mariadb: running: ${sudo[*]:+${sudo[*]} }apt-get install -y ${packages[*]}" >&2
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q \
-    --no-install-recommends mariadb-server mariadb-client >&2 || {
+    --no-install-recommends "${packages[@]}" >&2 || {
     echo "install-mariadb: apt-get install failed. Run: $manual" >&2
     exit 1
 }
@@ -74,4 +94,8 @@ if ! have_server; then
     echo "install-mariadb: not found. Run: $manual" >&2
     exit 1
 fi
-echo "install-mariadb: MariaDB server installed" >&2
+if ! have_openssl; then
+    echo "install-mariadb: openssl is installed but still not found. Run: $manual" >&2
+    exit 1
+fi
+echo "install-mariadb: installed ${packages[*]}" >&2

@@ -1,11 +1,12 @@
 //! The private test server (`tests/support`) starts, has the test users, can
-//! be killed, and restarts on the same port.
+//! be killed, restarts on the same port, and speaks TLS with its test
+//! certificates.
 
 mod support;
 
 use std::io::Read;
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -45,8 +46,21 @@ fn run_sql(
     password: &str,
     sql: &str,
 ) -> Result<String, String> {
+    run_cli(cli, s, socket, &[], user, password, sql)
+}
+
+/// [`run_sql`] with more client options (the TLS ones).
+fn run_cli(
+    cli: &PathBuf,
+    s: &support::TestServer,
+    socket: bool,
+    options: &[String],
+    user: &str,
+    password: &str,
+    sql: &str,
+) -> Result<String, String> {
     let mut cmd = Command::new(cli);
-    cmd.arg("--no-defaults");
+    cmd.arg("--no-defaults").args(options);
     if socket {
         cmd.arg("--protocol=socket")
             .arg(format!("--socket={}", s.socket.display()));
@@ -170,4 +184,160 @@ fn test_users_can_log_in() {
         "SELECT plugin FROM mysql.user WHERE user = 'mu_ed25519' AND host = '%'",
     );
     assert_eq!(plugin.unwrap(), "ed25519");
+}
+
+/// `--name=path` for a client option.
+fn opt(name: &str, path: &Path) -> String {
+    format!("--{name}={}", path.display())
+}
+
+/// Client options for TLS that verifies the server against `ca`.
+fn verified(ca: &Path) -> Vec<String> {
+    vec![
+        "--ssl".to_string(),
+        opt("ssl-ca", ca),
+        "--ssl-verify-server-cert".to_string(),
+    ]
+}
+
+/// The value of a `SHOW STATUS` / `SHOW VARIABLES` row printed by the client
+/// in batch mode without column names (`name<TAB>value`).
+fn value(row: &str) -> &str {
+    row.split_once('\t').map_or("", |(_, v)| v)
+}
+
+#[test]
+fn tls_files_exist() {
+    if support::external() {
+        eprintln!("skipped: MYSQL_URL is set, so no private server is started");
+        return;
+    }
+    let _serial = serial();
+    let s = support::server();
+    let t = &s.tls;
+    for (path, begin) in [
+        (&t.ca, "-----BEGIN CERTIFICATE-----"),
+        (&t.server_cert, "-----BEGIN CERTIFICATE-----"),
+        (&t.server_key, "-----BEGIN PRIVATE KEY-----"),
+        (&t.client_cert, "-----BEGIN CERTIFICATE-----"),
+        (&t.client_key, "-----BEGIN PRIVATE KEY-----"),
+        (&t.wrong_ca, "-----BEGIN CERTIFICATE-----"),
+    ] {
+        let pem = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        assert!(pem.starts_with(begin), "{} is not {begin}", path.display());
+    }
+    assert_ne!(
+        std::fs::read(&t.ca).unwrap(),
+        std::fs::read(&t.wrong_ca).unwrap()
+    );
+    // Beside the data directory, not in it (where it would be a database).
+    assert!(!t.ca.starts_with(&s.datadir));
+}
+
+#[test]
+fn tls_ssl_user() {
+    if support::external() {
+        eprintln!("skipped: MYSQL_URL is set, so no private server is started");
+        return;
+    }
+    let Some(cli) = cli() else {
+        eprintln!("skipped: no mariadb command-line client");
+        return;
+    };
+    let _serial = serial();
+    let s = support::server();
+    let have_ssl = run_sql(&cli, s, false, "root", "", "SHOW VARIABLES LIKE 'have_ssl'");
+    assert_eq!(value(&have_ssl.unwrap()), "YES");
+
+    let tls = verified(&s.tls.ca);
+    for socket in [false, true] {
+        let cipher = run_cli(
+            &cli,
+            s,
+            socket,
+            &tls,
+            support::SSL_USER,
+            support::SSL_PASSWORD,
+            "SHOW STATUS LIKE 'Ssl_cipher'",
+        )
+        .unwrap_or_else(|e| panic!("mu_ssl cannot log in over TLS (socket: {socket}): {e}"));
+        assert!(
+            !value(&cipher).is_empty(),
+            "no TLS cipher (socket: {socket}): {cipher:?}"
+        );
+    }
+    let plain = run_cli(
+        &cli,
+        s,
+        false,
+        &["--skip-ssl".to_string()],
+        support::SSL_USER,
+        support::SSL_PASSWORD,
+        "SELECT 1",
+    );
+    assert!(
+        plain.as_ref().unwrap_err().contains("Access denied"),
+        "mu_ssl without TLS: {plain:?}"
+    );
+}
+
+#[test]
+fn tls_x509_user_needs_client_cert() {
+    if support::external() {
+        eprintln!("skipped: MYSQL_URL is set, so no private server is started");
+        return;
+    }
+    let Some(cli) = cli() else {
+        eprintln!("skipped: no mariadb command-line client");
+        return;
+    };
+    let _serial = serial();
+    let s = support::server();
+    let sql = "SHOW STATUS LIKE 'Ssl_cipher'";
+    let (user, password) = (support::X509_USER, support::X509_PASSWORD);
+
+    let mut tls = verified(&s.tls.ca);
+    let without = run_cli(&cli, s, false, &tls, user, password, sql);
+    assert!(
+        without.as_ref().unwrap_err().contains("Access denied"),
+        "mu_x509 without a client certificate: {without:?}"
+    );
+
+    tls.push(opt("ssl-cert", &s.tls.client_cert));
+    tls.push(opt("ssl-key", &s.tls.client_key));
+    let cipher = run_cli(&cli, s, false, &tls, user, password, sql)
+        .unwrap_or_else(|e| panic!("mu_x509 cannot log in with the client certificate: {e}"));
+    assert!(!value(&cipher).is_empty(), "no TLS cipher: {cipher:?}");
+}
+
+#[test]
+fn tls_wrong_ca_is_refused() {
+    if support::external() {
+        eprintln!("skipped: MYSQL_URL is set, so no private server is started");
+        return;
+    }
+    let Some(cli) = cli() else {
+        eprintln!("skipped: no mariadb command-line client");
+        return;
+    };
+    let _serial = serial();
+    let s = support::server();
+    let wrong = run_cli(
+        &cli,
+        s,
+        false,
+        &verified(&s.tls.wrong_ca),
+        "root",
+        "",
+        "SELECT 1",
+    );
+    let err = wrong.expect_err("the client accepted a server certificate from another CA");
+    assert!(
+        !err.contains("Access denied"),
+        "refused for the wrong reason: {err}"
+    );
+    // The right CA works for the same user and options.
+    run_cli(&cli, s, false, &verified(&s.tls.ca), "root", "", "SELECT 1")
+        .unwrap_or_else(|e| panic!("root cannot log in over verified TLS: {e}"));
 }

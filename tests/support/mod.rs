@@ -3,7 +3,8 @@
 //!
 //! [`server()`] starts one `mariadbd` per process, the first time it is
 //! called: a fresh data directory under `target/mysql-uring-test/<pid>/`, a
-//! free TCP port on 127.0.0.1, a Unix socket, and the test users below. The
+//! free TCP port on 127.0.0.1, a Unix socket, TLS with a private test CA
+//! ([`TestServer::tls`]), and the test users below. The
 //! server is killed when the process exits (`PR_SET_PDEATHSIG`), however it
 //! exits, and its directory is removed at a normal exit (or by the next run
 //! when the process was killed). Set `MYSQL_URING_KEEP_DATADIR=1` to keep it.
@@ -52,15 +53,30 @@ pub const NOPASS_USER: &str = "mu_nopass";
 pub const LIMITED_USER: &str = "mu_limited";
 /// [`LIMITED_USER`]'s password.
 pub const LIMITED_PASSWORD: &str = "limited-pass";
+/// A user with all privileges who may only connect over TLS (`REQUIRE SSL`).
+pub const SSL_USER: &str = "mu_ssl";
+/// [`SSL_USER`]'s password.
+pub const SSL_PASSWORD: &str = "ssl-pass";
+/// A user with all privileges who must present a client certificate signed by
+/// the test CA (`REQUIRE X509`): [`TlsFiles::client_cert`] and
+/// [`TlsFiles::client_key`].
+pub const X509_USER: &str = "mu_x509";
+/// [`X509_USER`]'s password.
+pub const X509_PASSWORD: &str = "x509-pass";
 
 /// The start of the names of data directory templates (see [`prepare_datadir`]).
-const TEMPLATE_PREFIX: &str = "template-v1-";
+/// v2: `data/` and `tls/` inside (v1 was the data directory alone).
+const TEMPLATE_PREFIX: &str = "template-v2-";
+/// How long the test certificates are valid: they are made once per template,
+/// which lives as long as the installed MariaDB.
+const TLS_DAYS: &str = "3650";
 /// How long the server may take to become ready before we give up.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest Unix socket path (`sun_path` is 108 bytes, NUL included).
 const MAX_SOCKET_PATH: usize = 107;
 /// The command to suggest when MariaDB cannot be installed automatically.
-const MANUAL_INSTALL: &str = "sudo apt-get update && sudo apt-get install -y mariadb-server";
+const MANUAL_INSTALL: &str =
+    "sudo apt-get update && sudo apt-get install -y mariadb-server mariadb-client openssl";
 
 /// Runs at every server start (`--init-file`), so every statement is
 /// idempotent. Each user exists for host `%` (TCP) and `localhost` (the Unix
@@ -81,6 +97,12 @@ GRANT ALL PRIVILEGES ON *.* TO 'mu_native'@'%', 'mu_native'@'localhost';
 GRANT ALL PRIVILEGES ON *.* TO 'mu_ed25519'@'%', 'mu_ed25519'@'localhost';
 GRANT ALL PRIVILEGES ON *.* TO 'mu_nopass'@'%', 'mu_nopass'@'localhost';
 GRANT SELECT ON test.* TO 'mu_limited'@'%', 'mu_limited'@'localhost';
+CREATE OR REPLACE USER 'mu_ssl'@'%' IDENTIFIED BY 'ssl-pass' REQUIRE SSL;
+CREATE OR REPLACE USER 'mu_ssl'@'localhost' IDENTIFIED BY 'ssl-pass' REQUIRE SSL;
+CREATE OR REPLACE USER 'mu_x509'@'%' IDENTIFIED BY 'x509-pass' REQUIRE X509;
+CREATE OR REPLACE USER 'mu_x509'@'localhost' IDENTIFIED BY 'x509-pass' REQUIRE X509;
+GRANT ALL PRIVILEGES ON *.* TO 'mu_ssl'@'%', 'mu_ssl'@'localhost';
+GRANT ALL PRIVILEGES ON *.* TO 'mu_x509'@'%', 'mu_x509'@'localhost';
 ";
 
 /// The pid of the running server, for the exit hook (0: none).
@@ -100,12 +122,78 @@ pub struct TestServer {
     pub socket: PathBuf,
     /// Its data directory (`error.log` is in there).
     pub datadir: PathBuf,
+    /// The server's TLS certificates and keys, and certificates for clients.
+    /// The server always has TLS enabled (`have_ssl` is `YES`), over TCP and
+    /// the Unix socket.
+    pub tls: TlsFiles,
     /// The `mariadbd` command line after the program name.
     args: Vec<OsString>,
     /// The running server, `None` after [`TestServer::kill`].
     child: Mutex<Option<Child>>,
     /// Asks the spawner thread to start the server; it replies on the sender.
     spawner: mpsc::Sender<SpawnRequest>,
+}
+
+/// The TLS material of the private server: PEM files in
+/// `target/mysql-uring-test/<pid>/tls/`, made with the `openssl` command-line
+/// tool (RSA 2048-bit keys in PKCS#8, SHA-256 signatures, X.509 v3, valid for
+/// ten years from when the data directory template was made).
+///
+/// To test a server name mismatch, connect to `127.0.0.1` while expecting a
+/// name the server certificate does not carry, such as `db.example`.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// The test CA's certificate (`ca.pem`, CN `mysql-uring test CA`): it
+    /// signed [`server_cert`](Self::server_cert) and
+    /// [`client_cert`](Self::client_cert), and the server trusts it for
+    /// client certificates. Use it as the client's root to verify the server.
+    pub ca: PathBuf,
+    /// The server's certificate (`server-cert.pem`): CN `localhost`,
+    /// subjectAltName `IP:127.0.0.1` and `DNS:localhost`, extended key usage
+    /// serverAuth, signed by [`ca`](Self::ca).
+    pub server_cert: PathBuf,
+    /// The private key of [`server_cert`](Self::server_cert)
+    /// (`server-key.pem`, PKCS#8).
+    pub server_key: PathBuf,
+    /// A client certificate (`client-cert.pem`): CN `mu_x509`, extended key
+    /// usage clientAuth, signed by [`ca`](Self::ca). Required by
+    /// [`X509_USER`]; accepted for any user.
+    pub client_cert: PathBuf,
+    /// The private key of [`client_cert`](Self::client_cert)
+    /// (`client-key.pem`, PKCS#8).
+    pub client_key: PathBuf,
+    /// An unrelated CA's certificate (`wrong-ca.pem`, CN `mysql-uring wrong
+    /// CA`) that signed nothing the server presents: verifying the server
+    /// against it must fail.
+    pub wrong_ca: PathBuf,
+}
+
+impl TlsFiles {
+    /// The files in `dir`, under their fixed names.
+    fn in_dir(dir: &Path) -> TlsFiles {
+        TlsFiles {
+            ca: dir.join("ca.pem"),
+            server_cert: dir.join("server-cert.pem"),
+            server_key: dir.join("server-key.pem"),
+            client_cert: dir.join("client-cert.pem"),
+            client_key: dir.join("client-key.pem"),
+            wrong_ca: dir.join("wrong-ca.pem"),
+        }
+    }
+
+    /// Whether all the files exist.
+    fn complete(&self) -> bool {
+        [
+            &self.ca,
+            &self.server_cert,
+            &self.server_key,
+            &self.client_cert,
+            &self.client_key,
+            &self.wrong_ca,
+        ]
+        .iter()
+        .all(|p| p.is_file())
+    }
 }
 
 /// Starts (once per process) a private `mariadbd` and returns it.
@@ -214,7 +302,8 @@ impl TestServer {
     /// Installs (if needed), initialises and starts the server.
     fn start() -> TestServer {
         let t0 = Instant::now();
-        let (mariadbd, install_db) = find_or_install();
+        let tools = find_or_install();
+        let mariadbd = tools.mariadbd.clone();
         let base = target_dir().join("mysql-uring-test");
         remove_stale(&base, &template_name(&mariadbd));
 
@@ -239,7 +328,7 @@ impl TestServer {
         let _ = CLEANUP.set((dir.clone(), tmp_socket.then(|| socket.clone())));
         register_exit_hook();
 
-        prepare_datadir(&mariadbd, &install_db, &base, &dir, &datadir);
+        let tls = prepare_datadir(&tools, &base, &dir, &datadir);
         let t_install = t0.elapsed();
         let init_file = dir.join("init.sql");
         fs::write(&init_file, INIT_SQL).unwrap_or_else(|e| {
@@ -255,7 +344,7 @@ impl TestServer {
         let (port, args, child) = loop {
             attempt += 1;
             let port = free_port();
-            let args = server_args(&datadir, &socket, &init_file, port);
+            let args = server_args(&datadir, &socket, &init_file, &tls, port);
             let offset = file_len(&log);
             let mut c = spawn_via(&spawner, args.clone())
                 .unwrap_or_else(|e| panic!("mysql-uring test support: cannot start mariadbd: {e}"));
@@ -293,6 +382,7 @@ impl TestServer {
             port,
             socket,
             datadir,
+            tls,
             args,
             child: Mutex::new(Some(child)),
             spawner,
@@ -319,7 +409,13 @@ fn encode(s: &str) -> String {
 }
 
 /// The `mariadbd` arguments (after the program name).
-fn server_args(datadir: &Path, socket: &Path, init_file: &Path, port: u16) -> Vec<OsString> {
+fn server_args(
+    datadir: &Path,
+    socket: &Path,
+    init_file: &Path,
+    tls: &TlsFiles,
+    port: u16,
+) -> Vec<OsString> {
     let path_arg = |name: &str, p: &Path| {
         let mut a = OsString::from(format!("--{name}="));
         a.push(p);
@@ -335,6 +431,9 @@ fn server_args(datadir: &Path, socket: &Path, init_file: &Path, port: u16) -> Ve
         path_arg("pid-file", &datadir.join("mysqld.pid")),
         path_arg("log-error", &datadir.join("error.log")),
         path_arg("init-file", init_file),
+        path_arg("ssl-ca", &tls.ca),
+        path_arg("ssl-cert", &tls.server_cert),
+        path_arg("ssl-key", &tls.server_key),
     ];
     args.extend(
         [
@@ -380,6 +479,16 @@ fn find_program(candidates: &[&str]) -> Option<PathBuf> {
     None
 }
 
+/// The programs the private server needs.
+struct Tools {
+    /// `mariadbd` (or `mysqld`).
+    mariadbd: PathBuf,
+    /// `mariadb-install-db` (or `mysql_install_db`).
+    install_db: PathBuf,
+    /// `openssl`, to make the TLS certificates.
+    openssl: PathBuf,
+}
+
 /// `mariadbd` and `mariadb-install-db`, if installed.
 fn find_binaries() -> Option<(PathBuf, PathBuf)> {
     let server = find_program(&[
@@ -397,27 +506,45 @@ fn find_binaries() -> Option<(PathBuf, PathBuf)> {
     Some((server, install))
 }
 
-/// Finds the server binaries, running `scripts/install-mariadb.sh` first when
-/// they are missing. Panics with the command to run by hand when that fails.
-fn find_or_install() -> (PathBuf, PathBuf) {
-    if let Some(found) = find_binaries() {
+/// The `openssl` command-line tool, if installed.
+fn find_openssl() -> Option<PathBuf> {
+    find_program(&["openssl", "/usr/bin/openssl"])
+}
+
+/// All of [`Tools`], if installed.
+fn find_tools() -> Option<Tools> {
+    let (mariadbd, install_db) = find_binaries()?;
+    let openssl = find_openssl()?;
+    Some(Tools {
+        mariadbd,
+        install_db,
+        openssl,
+    })
+}
+
+/// Finds the server binaries and `openssl`, running
+/// `scripts/install-mariadb.sh` first when any is missing. Panics with the
+/// command to run by hand when that fails.
+fn find_or_install() -> Tools {
+    if let Some(found) = find_tools() {
         return found;
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install-mariadb.sh");
     eprintln!(
-        "mysql-uring test support: mariadbd / mariadb-install-db not found; running {} \
-         (apt-get update && apt-get install -y mariadb-server, with sudo -n when not root)",
+        "mysql-uring test support: mariadbd, mariadb-install-db or openssl not found; running {} \
+         (apt-get update && apt-get install -y of what is missing, with sudo -n when not root)",
         script.display()
     );
     let status = Command::new("bash")
         .arg(&script)
         .stdin(Stdio::null())
         .status();
-    match (status, find_binaries()) {
+    match (status, find_tools()) {
         (Ok(s), Some(found)) if s.success() => found,
         (status, _) => panic!(
-            "mysql-uring test support: MariaDB server is not installed and could not be installed \
-             automatically ({} exited with {status:?}). Install it with:\n    {MANUAL_INSTALL}\n\
+            "mysql-uring test support: the MariaDB server or the openssl tool (for the test \
+             server's TLS certificates) is not installed and could not be installed \
+             automatically ({} exited with {status:?}). Install them with:\n    {MANUAL_INSTALL}\n\
              or point the tests at an existing server with MYSQL_URL=mysql://user:pass@host:port/db",
             script.display()
         ),
@@ -494,38 +621,194 @@ fn remove_stale(base: &Path, template: &str) {
     }
 }
 
-/// Fills the fresh `datadir` with a copy of a pristine installed data
-/// directory, the template, made once with `mariadb-install-db` and kept
-/// under `base` (`cp -a` takes a fraction of the time `mariadb-install-db`
-/// does, which fsyncs everything it writes). The template's name holds the
-/// server binary's size and mtime, so an upgraded MariaDB gets a new one.
-/// Falls back to installing into `datadir` directly if the copy fails.
-fn prepare_datadir(mariadbd: &Path, install_db: &Path, base: &Path, dir: &Path, datadir: &Path) {
-    let tpl = base.join(template_name(mariadbd));
-    if !tpl.join("mysql").is_dir() {
+/// Fills the fresh `datadir` (`dir/data`) and `dir/tls` with a copy of a
+/// template made once and kept under `base`: a pristine data directory
+/// installed with `mariadb-install-db` (`data/`) and the TLS certificates
+/// (`tls/`, see [`make_tls`]). Copying with `cp -a` takes a fraction of the
+/// time `mariadb-install-db` does (it fsyncs everything it writes), and RSA
+/// key generation is not free either. The template's name holds the server
+/// binary's size and mtime, so an upgraded MariaDB gets a new one. Falls back
+/// to making both in `dir` directly if the copy fails.
+///
+/// The certificates are kept beside the data directory, not in it: mariadbd
+/// takes every directory in its data directory for a database.
+fn prepare_datadir(tools: &Tools, base: &Path, dir: &Path, datadir: &Path) -> TlsFiles {
+    let tpl = base.join(template_name(&tools.mariadbd));
+    if !(tpl.join("data/mysql").is_dir() && TlsFiles::in_dir(&tpl.join("tls")).complete()) {
         // Built inside our own directory and renamed into place in one step,
         // so other processes see either no template or a complete one. If
         // another process won the race the rename fails and theirs is used.
         let build = dir.join("template-build");
-        install_datadir(install_db, dir, &build);
+        let _ = fs::remove_dir_all(&build);
+        create_dir(&build);
+        install_datadir(&tools.install_db, dir, &build.join("data"));
+        make_tls(&tools.openssl, &build.join("tls"));
         if fs::rename(&build, &tpl).is_err() {
             let _ = fs::remove_dir_all(&build);
         }
     }
+    let tls_dir = dir.join("tls");
     let copied = Command::new("cp")
         .arg("-a")
-        .arg(&tpl)
-        .arg(datadir)
+        .arg(tpl.join("data"))
+        .arg(tpl.join("tls"))
+        .arg(dir)
         .stdin(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if !copied {
+    let tls = TlsFiles::in_dir(&tls_dir);
+    if !copied || !tls.complete() {
         let _ = fs::remove_dir_all(datadir);
-        install_datadir(install_db, dir, datadir);
+        let _ = fs::remove_dir_all(&tls_dir);
+        install_datadir(&tools.install_db, dir, datadir);
+        make_tls(&tools.openssl, &tls_dir);
+    }
+    tls
+}
+
+/// Creates a directory (and its parents), panicking with the reason.
+fn create_dir(p: &Path) {
+    fs::create_dir_all(p).unwrap_or_else(|e| {
+        panic!(
+            "mysql-uring test support: cannot create {}: {e}",
+            p.display()
+        )
+    });
+}
+
+/// The `openssl` configuration [`make_tls`] uses instead of the system's:
+/// the certificates' extensions.
+const OPENSSL_CNF: &str = "\
+[req]
+distinguished_name = dn
+prompt = no
+
+[dn]
+CN = mysql-uring
+
+[ca_ext]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+
+[server_ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+
+[client_ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+";
+
+/// Makes the [`TlsFiles`] in `tls_dir` with the `openssl` tool: a test CA, a
+/// server and a client certificate it signed, and an unrelated CA.
+fn make_tls(openssl: &Path, tls_dir: &Path) {
+    create_dir(tls_dir);
+    let cnf = tls_dir.join("openssl.cnf");
+    fs::write(&cnf, OPENSSL_CNF).unwrap_or_else(|e| {
+        panic!(
+            "mysql-uring test support: cannot write {}: {e}",
+            cnf.display()
+        )
+    });
+    // `fixed` holds no spaces inside an argument; `more` may.
+    let run = |fixed: &str, more: &[&str]| {
+        let args: Vec<&str> = fixed
+            .split_whitespace()
+            .chain(more.iter().copied())
+            .collect();
+        let out = Command::new(openssl)
+            .args(&args)
+            .current_dir(tls_dir)
+            // Our configuration, not the system's.
+            .env("OPENSSL_CONF", &cnf)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "mysql-uring test support: cannot run {}: {e}",
+                    openssl.display()
+                )
+            });
+        if !out.status.success() {
+            panic!(
+                "mysql-uring test support: `openssl {}` failed ({}) in {}:\n{}",
+                args.join(" "),
+                out.status,
+                tls_dir.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    };
+    let key = |file: &str| {
+        run(
+            "genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048",
+            &["-out", file],
+        )
+    };
+    let self_signed = |key_file: &str, subject: &str, out: &str| {
+        run(
+            &format!(
+                "req -config openssl.cnf -new -x509 -sha256 -days {TLS_DAYS} -extensions ca_ext"
+            ),
+            &["-key", key_file, "-subj", subject, "-out", out],
+        )
+    };
+    let signed = |key_file: &str, subject: &str, ext: &str, serial: &str, out: &str| {
+        run(
+            "req -config openssl.cnf -new -sha256 -out req.csr",
+            &["-key", key_file, "-subj", subject],
+        );
+        run(
+            &format!(
+                "x509 -req -sha256 -in req.csr -CA ca.pem -CAkey ca-key.pem -days {TLS_DAYS} \
+                 -extfile openssl.cnf"
+            ),
+            &["-extensions", ext, "-set_serial", serial, "-out", out],
+        );
+    };
+    key("ca-key.pem");
+    self_signed("ca-key.pem", "/CN=mysql-uring test CA", "ca.pem");
+    key("server-key.pem");
+    signed(
+        "server-key.pem",
+        "/CN=localhost",
+        "server_ext",
+        "2",
+        "server-cert.pem",
+    );
+    key("client-key.pem");
+    signed(
+        "client-key.pem",
+        "/CN=mu_x509",
+        "client_ext",
+        "3",
+        "client-cert.pem",
+    );
+    key("wrong-ca-key.pem");
+    self_signed(
+        "wrong-ca-key.pem",
+        "/CN=mysql-uring wrong CA",
+        "wrong-ca.pem",
+    );
+    for f in ["openssl.cnf", "req.csr", "ca-key.pem", "wrong-ca-key.pem"] {
+        let _ = fs::remove_file(tls_dir.join(f));
+    }
+    // mariadbd runs as this user (`--user=root` when root): owner-only keys.
+    use std::os::unix::fs::PermissionsExt;
+    for f in ["server-key.pem", "client-key.pem"] {
+        let _ = fs::set_permissions(tls_dir.join(f), fs::Permissions::from_mode(0o600));
     }
 }
 
-/// `template-v1-<size>-<mtime>` of the server binary.
+/// `template-v2-<size>-<mtime>` of the server binary.
 fn template_name(mariadbd: &Path) -> String {
     use std::os::unix::fs::MetadataExt;
     let (size, mtime) = fs::metadata(mariadbd)
