@@ -219,10 +219,8 @@ impl Connection {
                 .on_packet(&chan.buf()[p], &mut out)
                 .map_err(|e| handshake_error(e, opts))?;
             match step {
-                Step::Send => {
-                    chan.push_packet(&out)?;
-                    chan.flush().await?;
-                }
+                // Sent together with the read of the reply.
+                Step::Send => chan.push_packet(&out)?,
                 Step::Read => {}
                 Step::Done => break,
             }
@@ -317,7 +315,7 @@ impl Connection {
             let (framer, out) = self.chan.encoder()?;
             write_query(framer, out, sql.as_bytes())?;
         }
-        self.chan.flush().await?;
+        // The query is written together with the read of its reply.
         self.response = Response::Pending(ResultMachine::new(self.capabilities));
         self.read_result_start().await
     }
@@ -400,7 +398,6 @@ impl Connection {
                 write_simple(framer, out, command)?;
             }
         }
-        self.chan.flush().await?;
         self.response = Response::Pending(ResultMachine::new(self.capabilities));
         match self.read_result_start().await? {
             QueryResult::Done(_) => Ok(()),

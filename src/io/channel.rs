@@ -141,17 +141,15 @@ impl Channel {
         Ok(())
     }
 
-    /// Writes everything encoded so far in one operation.
+    /// Writes everything encoded so far in one operation. Not needed before a
+    /// read: [`Channel::read_packet`] submits pending bytes together with the
+    /// read of the reply.
     pub async fn flush(&mut self) -> Result<()> {
         self.check()?;
         let buf = self.wbuf.take().expect("checked");
         let stream = self.stream.as_mut().expect("checked");
-        let (res, mut buf) = stream.write_all(buf).await;
-        buf.clear();
-        if buf.capacity() > KEEP_CAPACITY {
-            buf = Vec::with_capacity(4096);
-        }
-        self.wbuf = Some(buf);
+        let (res, buf) = stream.write_all(buf).await;
+        self.put_wbuf(buf);
         if let Err(e) = res {
             self.mark_broken("a write failed");
             return Err(Error::io("writing to the server", e));
@@ -221,12 +219,36 @@ impl Channel {
         if buf.capacity() - buf.len() < need.max(READ_CHUNK / 4) {
             buf.reserve(need.max(READ_CHUNK));
         }
+        let pending_write = self.wbuf.as_ref().is_some_and(|w| !w.is_empty());
         let Some(stream) = self.stream.as_mut() else {
             self.rbuf = Some(buf);
             return Err(Error::broken("connection is unusable: its stream is gone"));
         };
-        let (res, buf) = stream.read_into(buf).await;
-        self.rbuf = Some(buf);
+        let res = if pending_write && !matches!(stream, Stream::Tls(_)) {
+            // Submit the command's write and the read of its reply together:
+            // one trip through the ring instead of two.
+            let w = self.wbuf.take().expect("checked");
+            let stream = &*stream;
+            let ((wres, w), (res, buf)) =
+                tokio::join!(stream.plain_write_all(w), stream.plain_read(buf));
+            self.rbuf = Some(buf);
+            self.put_wbuf(w);
+            if let Err(e) = wres {
+                self.mark_broken("a write failed");
+                return Err(Error::io("writing to the server", e));
+            }
+            res
+        } else {
+            if pending_write {
+                self.rbuf = Some(buf);
+                self.flush().await?;
+                buf = self.rbuf.take().expect("flush keeps the read buffer");
+            }
+            let stream = self.stream.as_mut().expect("checked");
+            let (res, buf) = stream.read_into(buf).await;
+            self.rbuf = Some(buf);
+            res
+        };
         match res {
             Ok(0) => {
                 self.mark_broken("the server closed the connection");
@@ -241,6 +263,14 @@ impl Channel {
                 Err(Error::io("reading from the server", e))
             }
         }
+    }
+
+    fn put_wbuf(&mut self, mut buf: Vec<u8>) {
+        buf.clear();
+        if buf.capacity() > KEEP_CAPACITY {
+            buf = Vec::with_capacity(4096);
+        }
+        self.wbuf = Some(buf);
     }
 
     /// Shuts the socket down (both directions).
