@@ -8,11 +8,13 @@ use std::time::Duration;
 use crate::column::Column;
 use crate::cursor::Cursor;
 use crate::error::{Error, ErrorKind, Result, ServerError};
+use crate::io::tls::{TlsFiles, Verify, client_config};
 use crate::io::{Channel, Stream};
+use crate::opts::SslMode;
 use crate::opts::{IntoOpts, Opts};
 use crate::proto::command::{write_init_db, write_query, write_simple};
 use crate::proto::consts::{com, status};
-use crate::proto::handshake::{Handshake, HandshakeError, HandshakeOpts, Step};
+use crate::proto::handshake::{Handshake, HandshakeError, HandshakeOpts, Step, TlsMode};
 use crate::proto::packets::OkPacket;
 use crate::proto::result::{ResultEvent, ResultMachine};
 use crate::proto::row::text_row_fields;
@@ -199,6 +201,11 @@ impl Connection {
             secure_transport: chan.is_secure(),
             allow_cleartext_password: opts.allow_cleartext_password,
             attributes: opts.attributes.clone(),
+            tls: match opts.ssl_mode {
+                SslMode::Disabled => TlsMode::Disabled,
+                SslMode::Preferred => TlsMode::Preferred,
+                _ => TlsMode::Required,
+            },
         });
         let mut out = Vec::new();
         loop {
@@ -223,6 +230,36 @@ impl Connection {
                 Step::Send => chan.push_packet(&out)?,
                 Step::Read => {}
                 Step::Done => break,
+                Step::StartTls => {
+                    chan.push_packet(&out)?;
+                    let verify = match opts.ssl_mode {
+                        SslMode::Preferred | SslMode::Disabled => Verify::Nothing,
+                        SslMode::VerifyCa => Verify::CaOnly,
+                        SslMode::Required | SslMode::VerifyIdentity => Verify::Identity,
+                    };
+                    let files = TlsFiles {
+                        ca: opts.ssl_ca.as_deref(),
+                        cert: opts.ssl_cert.as_deref(),
+                        key: opts.ssl_key.as_deref(),
+                    };
+                    let config = client_config(&files, verify)?;
+                    let name = match (&opts.tls_server_name, &opts.socket) {
+                        (Some(n), _) => n.as_str(),
+                        (None, Some(_)) => "localhost",
+                        (None, None) => opts.host.as_str(),
+                    };
+                    chan.upgrade_tls(config, name).await?;
+                    let step = hs
+                        .tls_established(&mut out)
+                        .map_err(|e| handshake_error(e, opts))?;
+                    // Unverified (opportunistic) TLS never counts as secure.
+                    hs.set_secure_transport(
+                        verify != Verify::Nothing || chan.is_secure() && opts.socket.is_some(),
+                    );
+                    if step == Step::Send {
+                        chan.push_packet(&out)?;
+                    }
+                }
             }
         }
         let hello = hs.hello().expect("handshake done").clone();
@@ -257,6 +294,11 @@ impl Connection {
     /// The server's id for this session (`CONNECTION_ID()`), usable with `KILL`.
     pub fn connection_id(&self) -> u32 {
         self.connection_id
+    }
+
+    /// True when the connection runs over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.chan.is_tls()
     }
 
     /// True when the server is MariaDB.
@@ -700,6 +742,7 @@ impl CancelHandle {
 fn handshake_error(e: HandshakeError, opts: &Opts) -> Error {
     match e {
         HandshakeError::Proto(p) => Error::from(p),
+        HandshakeError::Tls(msg) => Error::new(ErrorKind::Tls, msg),
         HandshakeError::Auth(msg) => Error::new(
             ErrorKind::Auth,
             format!("authentication as '{}' failed: {msg}", opts.user),

@@ -10,7 +10,7 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -327,34 +327,44 @@ impl TlsStream {
         Ok(())
     }
 
-    /// Reads ciphertext from the socket and feeds it to rustls.
+    /// Feeds buffered ciphertext to rustls, reading more from the socket when
+    /// none is left. Stops early when rustls's plaintext buffer is full: the
+    /// rest stays in `raw` until the plaintext has been read.
     async fn read_records(&mut self) -> io::Result<()> {
         let mut raw = self
             .raw
             .take()
             .ok_or_else(|| io::Error::other("TLS read buffer lost"))?;
-        raw.clear();
-        if raw.capacity() < 4096 {
-            raw.reserve(16 * 1024);
-        }
-        let (r, raw) = self.inner.plain_read(raw).await;
-        let n = match r {
-            Ok(n) => n,
-            Err(e) => {
-                self.raw = Some(raw);
-                return Err(e);
+        if raw.is_empty() {
+            raw.clear();
+            if raw.capacity() < 4096 {
+                raw.reserve(16 * 1024);
             }
-        };
-        if n == 0 {
-            self.raw = Some(raw);
-            return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+            let (r, back) = self.inner.plain_read(raw).await;
+            raw = back;
+            match r {
+                Ok(0) => {
+                    self.raw = Some(raw);
+                    return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.raw = Some(raw);
+                    return Err(e);
+                }
+            }
         }
-        let mut slice = &raw[..];
-        while !slice.is_empty() {
-            self.conn.read_tls(&mut slice)?;
+        let r = self.feed(&mut raw);
+        self.raw = Some(raw);
+        r
+    }
+
+    fn feed(&mut self, raw: &mut BytesMut) -> io::Result<()> {
+        while !raw.is_empty() && self.conn.wants_read() {
+            let n = self.conn.read_tls(&mut &raw[..])?;
+            raw.advance(n);
             self.conn.process_new_packets().map_err(invalid)?;
         }
-        self.raw = Some(raw);
         Ok(())
     }
 }
@@ -411,8 +421,17 @@ impl Transport for TlsStream {
     }
 
     async fn write_all(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
-        if let Err(e) = self.conn.writer().write_all(&buf) {
-            return (Err(e), buf);
+        // rustls buffers a bounded amount of plaintext: hand it over in pieces,
+        // writing the records out in between.
+        let mut off = 0;
+        while off < buf.len() {
+            match self.conn.writer().write(&buf[off..]) {
+                Ok(n) => off += n,
+                Err(e) => return (Err(e), buf),
+            }
+            if let Err(e) = self.flush_records().await {
+                return (Err(e), buf);
+            }
         }
         (self.flush_records().await, buf)
     }

@@ -121,6 +121,20 @@ pub struct HandshakeOpts {
     pub allow_cleartext_password: bool,
     /// Connection attributes (`_client_name` etc. are added automatically).
     pub attributes: Vec<(String, String)>,
+    /// Whether to upgrade to TLS (the shell performs it on [`Step::StartTls`]).
+    pub tls: TlsMode,
+}
+
+/// Whether the handshake asks for TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlsMode {
+    /// Never.
+    #[default]
+    Disabled,
+    /// When the server offers it; plain text otherwise.
+    Preferred,
+    /// Always; a server without TLS is an error.
+    Required,
 }
 
 impl std::fmt::Debug for HandshakeOpts {
@@ -144,6 +158,9 @@ pub enum Step {
     Read,
     /// Connected: the connection is ready for commands.
     Done,
+    /// Send the SSLRequest written to `out`, run the TLS handshake, then call
+    /// [`Handshake::tls_established`].
+    StartTls,
 }
 
 /// Why the handshake failed.
@@ -162,6 +179,8 @@ pub enum HandshakeError {
     },
     /// Authentication cannot proceed safely or is not supported.
     Auth(String),
+    /// TLS was required but cannot be used.
+    Tls(String),
 }
 
 impl From<ProtoError> for HandshakeError {
@@ -183,6 +202,7 @@ impl From<ErrPacket<'_>> for HandshakeError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     AwaitHello,
+    AwaitTls,
     AwaitAuthResult,
     AwaitOkAfterFastAuth,
     Done,
@@ -198,6 +218,7 @@ pub struct Handshake {
     plugin: AuthPlugin,
     scramble: Vec<u8>,
     switched: bool,
+    tls: bool,
 }
 
 /// Capabilities this client always asks for (when the server has them).
@@ -223,6 +244,7 @@ impl Handshake {
             plugin: AuthPlugin::Native,
             scramble: Vec::new(),
             switched: false,
+            tls: false,
         }
     }
 
@@ -252,10 +274,22 @@ impl Handshake {
                     return Err(parse_err(payload)?.into());
                 }
                 let hello = parse_hello(payload)?;
-                self.start(hello, out)?;
+                self.negotiate(hello)?;
+                if self.capabilities & caps::SSL != 0 {
+                    // SSLRequest: the fixed first 32 bytes of the response.
+                    self.write_fixed(out);
+                    self.state = State::AwaitTls;
+                    return Ok(Step::StartTls);
+                }
+                self.write_response(out)?;
                 self.state = State::AwaitAuthResult;
                 Ok(Step::Send)
             }
+            State::AwaitTls => Err(ProtoError::Unexpected {
+                expected: "nothing (the TLS handshake comes next)",
+                first_byte: payload.first().copied(),
+            }
+            .into()),
             State::AwaitAuthResult => self.on_auth_result(payload, out),
             State::AwaitOkAfterFastAuth => match payload.first() {
                 Some(0x00) => {
@@ -278,7 +312,34 @@ impl Handshake {
         }
     }
 
-    fn start(&mut self, hello: ServerHello, out: &mut Vec<u8>) -> Result<(), HandshakeError> {
+    /// After the TLS handshake that [`Step::StartTls`] asked for: writes the
+    /// handshake response (now encrypted) into `out`.
+    pub fn tls_established(&mut self, out: &mut Vec<u8>) -> Result<Step, HandshakeError> {
+        out.clear();
+        if self.state != State::AwaitTls {
+            return Err(HandshakeError::Tls(
+                "TLS was not requested at this point of the handshake".into(),
+            ));
+        }
+        self.tls = true;
+        self.write_response(out)?;
+        self.state = State::AwaitAuthResult;
+        Ok(Step::Send)
+    }
+
+    /// True once the connection runs over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// Declares whether the transport is secure enough for a clear-text
+    /// password (verified TLS or a local socket). Opportunistic TLS that did
+    /// not verify the server is not.
+    pub fn set_secure_transport(&mut self, secure: bool) {
+        self.opts.secure_transport = secure;
+    }
+
+    fn negotiate(&mut self, hello: ServerHello) -> Result<(), HandshakeError> {
         if hello.capabilities & caps::PROTOCOL_41 == 0 {
             return Err(ProtoError::Unsupported(format!(
                 "server {} does not speak protocol 4.1",
@@ -295,6 +356,20 @@ impl Handshake {
         if self.opts.database.is_some() {
             want |= caps::CONNECT_WITH_DB;
         }
+        match self.opts.tls {
+            TlsMode::Disabled => {}
+            TlsMode::Preferred => want |= caps::SSL,
+            TlsMode::Required => {
+                if hello.capabilities & caps::SSL == 0 {
+                    return Err(HandshakeError::Tls(format!(
+                        "TLS is required but the server ({}) does not offer it; enable TLS on the server \
+                         (ssl_cert/ssl_key), or use ssl_mode=preferred or disabled",
+                        hello.server_version
+                    )));
+                }
+                want |= caps::SSL;
+            }
+        }
         let mut negotiated = want & hello.capabilities;
         let mariadb = hello.capabilities & caps::LONG_PASSWORD == 0;
         if mariadb {
@@ -304,6 +379,21 @@ impl Handshake {
         self.capabilities = negotiated;
         self.scramble = hello.scramble.clone();
         self.plugin = AuthPlugin::from_name(&hello.auth_plugin);
+        self.hello = Some(hello);
+        Ok(())
+    }
+
+    /// The fixed part shared by the SSLRequest and the handshake response.
+    fn write_fixed(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.capabilities.to_le_bytes());
+        out.extend_from_slice(&self.opts.max_packet.to_le_bytes());
+        out.push(UTF8MB4_GENERAL_CI);
+        out.extend_from_slice(&[0; 19]);
+        out.extend_from_slice(&0u32.to_le_bytes()); // MariaDB extended capabilities: none requested yet
+    }
+
+    fn write_response(&mut self, out: &mut Vec<u8>) -> Result<(), HandshakeError> {
+        let negotiated = self.capabilities;
         let auth_response = match self.auth_response() {
             Ok(r) => r,
             // An unknown default plugin: answer with native and let the server switch us.
@@ -313,12 +403,7 @@ impl Handshake {
             }
             Err(e) => return Err(e),
         };
-
-        out.extend_from_slice(&negotiated.to_le_bytes());
-        out.extend_from_slice(&self.opts.max_packet.to_le_bytes());
-        out.push(UTF8MB4_GENERAL_CI);
-        out.extend_from_slice(&[0; 19]);
-        out.extend_from_slice(&0u32.to_le_bytes()); // MariaDB extended capabilities: none requested yet
+        self.write_fixed(out);
         put_null_terminated(out, self.opts.user.as_bytes());
         if negotiated & caps::PLUGIN_AUTH_LENENC_CLIENT_DATA != 0 {
             put_lenenc_bytes(out, &auth_response);
@@ -360,7 +445,6 @@ impl Handshake {
             put_lenenc_int(out, attrs.len() as u64);
             out.extend_from_slice(&attrs);
         }
-        self.hello = Some(hello);
         Ok(())
     }
 
@@ -508,6 +592,7 @@ pub(crate) mod tests {
             secure_transport: false,
             allow_cleartext_password: false,
             attributes: vec![("program_name".into(), "unit".into())],
+            tls: TlsMode::Disabled,
         }
     }
 
@@ -697,6 +782,69 @@ pub(crate) mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    fn hello_with_ssl() -> Vec<u8> {
+        let mut p = hello_packet("mysql_native_password", &SCRAMBLE, true);
+        // Set CLIENT_SSL (bit 11) in the lower capability word (after version, id, 8+1 bytes).
+        let at = 1 + "5.5.5-10.11.19-MariaDB\0".len() + 4 + 9;
+        p[at + 1] |= (caps::SSL >> 8) as u8;
+        p
+    }
+
+    #[test]
+    fn tls_preferred_sends_ssl_request_then_the_response() {
+        let mut o = opts("bob", "pw");
+        o.tls = TlsMode::Preferred;
+        let mut hs = Handshake::new(o);
+        let mut out = Vec::new();
+        assert_eq!(
+            hs.on_packet(&hello_with_ssl(), &mut out).unwrap(),
+            Step::StartTls
+        );
+        assert_eq!(out.len(), 32, "SSLRequest is the fixed 32-byte prefix");
+        let c = u32::from_le_bytes([out[0], out[1], out[2], out[3]]);
+        assert_ne!(c & caps::SSL, 0);
+        let ssl_request = out.clone();
+        assert_eq!(hs.tls_established(&mut out).unwrap(), Step::Send);
+        assert!(hs.is_tls());
+        assert_eq!(
+            &out[..32],
+            &ssl_request[..],
+            "the response repeats the same prefix"
+        );
+        let (_, user, ..) = parse_response(&out);
+        assert_eq!(user, b"bob");
+    }
+
+    #[test]
+    fn tls_preferred_without_server_support_stays_plain() {
+        let mut o = opts("bob", "pw");
+        o.tls = TlsMode::Preferred;
+        let mut hs = Handshake::new(o);
+        let mut out = Vec::new();
+        let hello = hello_packet("mysql_native_password", &SCRAMBLE, true);
+        assert_eq!(hs.on_packet(&hello, &mut out).unwrap(), Step::Send);
+        assert_eq!(hs.capabilities() & caps::SSL, 0);
+        assert!(!hs.is_tls());
+        assert!(
+            hs.tls_established(&mut out).is_err(),
+            "TLS was not requested"
+        );
+    }
+
+    #[test]
+    fn tls_required_without_server_support_is_refused_before_sending_anything() {
+        let mut o = opts("bob", "pw");
+        o.tls = TlsMode::Required;
+        let mut hs = Handshake::new(o);
+        let mut out = Vec::new();
+        let hello = hello_packet("mysql_native_password", &SCRAMBLE, true);
+        assert!(matches!(
+            hs.on_packet(&hello, &mut out),
+            Err(HandshakeError::Tls(_))
+        ));
+        assert!(out.is_empty());
     }
 
     #[test]

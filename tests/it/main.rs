@@ -13,6 +13,7 @@ mod cursor;
 mod errors;
 mod packets;
 mod session;
+mod tls;
 mod values;
 
 use std::future::Future;

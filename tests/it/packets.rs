@@ -24,33 +24,41 @@ fn row_and_query_over_16_mib_are_joined_and_split() {
         return;
     }
     run(async {
-        let mut c = crate::conn().await?;
-        // A row of more than 0xFFFFFF bytes: its first byte is 0xFE (8-byte length) and it
-        // spans two physical packets, the last one possibly short.
-        let n = 17 * 1024 * 1024;
-        let rows = c.query(&format!("SELECT REPEAT('b', {n}), 42")).await?;
-        let v: &str = rows[0].get(0)?;
-        assert_eq!(v.len(), n);
-        assert!(v.bytes().all(|b| b == b'b'));
-        assert_eq!(rows[0].get::<i32>(1)?, 42);
+        // Plain TCP, then TLS (the default, preferred, uses it with the private server).
+        for mode in [
+            mysql_uring::SslMode::Disabled,
+            mysql_uring::SslMode::Preferred,
+        ] {
+            let mut c = mysql_uring::connect(crate::opts().ssl_mode(mode)).await?;
+            assert_eq!(c.is_tls(), mode == mysql_uring::SslMode::Preferred);
+            // A row of more than 0xFFFFFF bytes: its first byte is 0xFE (8-byte length) and it
+            // spans two physical packets, the last one possibly short.
+            let n = 17 * 1024 * 1024;
+            let rows = c.query(&format!("SELECT REPEAT('b', {n}), 42")).await?;
+            let v: &str = rows[0].get(0)?;
+            assert_eq!(v.len(), n);
+            assert!(v.bytes().all(|b| b == b'b'));
+            assert_eq!(rows[0].get::<i32>(1)?, 42);
 
-        // A row payload of exactly 0xFFFFFF bytes, which the server must follow with
-        // an empty packet: 4-byte length prefix (0xFD) + value + 2 bytes for "1".
-        let exact = 0xFF_FFFF - 4 - 2;
-        let rows = c.query(&format!("SELECT REPEAT('c', {exact}), 1")).await?;
-        assert_eq!(rows[0].get::<&str>(0)?.len(), exact);
+            // A row payload of exactly 0xFFFFFF bytes, which the server must follow with
+            // an empty packet: 4-byte length prefix (0xFD) + value + 2 bytes for "1".
+            let exact = 0xFF_FFFF - 4 - 2;
+            let rows = c.query(&format!("SELECT REPEAT('c', {exact}), 1")).await?;
+            assert_eq!(rows[0].get::<&str>(0)?.len(), exact);
 
-        // A query of more than 16 MiB is split on write.
-        let big = "d".repeat(20 * 1024 * 1024);
-        let rows = c
-            .query(&format!(
-                "SELECT LENGTH('{big}'), MD5('{big}') = MD5(REPEAT('d', {}))",
-                big.len()
-            ))
-            .await?;
-        assert_eq!(rows[0].get::<u64>(0)?, big.len() as u64);
-        assert!(rows[0].get::<bool>(1)?);
-        c.ping().await?;
-        c.close().await
+            // A query of more than 16 MiB is split on write.
+            let big = "d".repeat(20 * 1024 * 1024);
+            let rows = c
+                .query(&format!(
+                    "SELECT LENGTH('{big}'), MD5('{big}') = MD5(REPEAT('d', {}))",
+                    big.len()
+                ))
+                .await?;
+            assert_eq!(rows[0].get::<u64>(0)?, big.len() as u64);
+            assert!(rows[0].get::<bool>(1)?);
+            c.ping().await?;
+            c.close().await?;
+        }
+        Ok(())
     })
 }
