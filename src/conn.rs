@@ -68,6 +68,15 @@ impl Outcome {
     }
 }
 
+/// One stage's result in a [`crate::Pipeline`].
+#[derive(Debug, Clone, Default)]
+pub struct StageOutput {
+    /// The rows, if the statement returned a result set.
+    pub rows: Vec<Row>,
+    /// Affected rows, insert id, warnings, info.
+    pub outcome: Outcome,
+}
+
 /// What [`Connection::cmd_query`] returns: a result set's columns, or the
 /// outcome of a statement without rows.
 #[derive(Debug, Clone)]
@@ -333,6 +342,22 @@ impl Connection {
             opts: self.opts.clone(),
             connection_id: self.connection_id,
         }
+    }
+
+    /// Starts a pipeline: queries added to it are sent together and their
+    /// replies read in order, saving a round trip per query.
+    ///
+    /// ```no_run
+    /// # async fn f(cnx: &mut mysql_uring::Connection) -> mysql_uring::Result<()> {
+    /// let results = cnx.pipeline().query("SELECT 1").query("UPDATE t SET n = n + 1").run().await?;
+    /// for r in results {
+    ///     let stage = r?; // each stage succeeds or fails on its own
+    ///     println!("{} rows, {} affected", stage.rows.len(), stage.outcome.affected_rows);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn pipeline(&mut self) -> crate::Pipeline<'_> {
+        crate::Pipeline::new(self)
     }
 
     /// Opens a cursor: `execute` a statement, then `fetch_*` its rows.
@@ -694,6 +719,65 @@ impl Connection {
     /// True when rows or further result sets of the last command remain unread.
     pub fn has_pending_response(&self) -> bool {
         matches!(self.response, Response::Pending(_))
+    }
+
+    /// Runs `sqls` pipelined: every query is written in one operation before
+    /// the first reply is read; replies are read in order. See [`crate::Pipeline`].
+    pub(crate) async fn run_pipeline(
+        &mut self,
+        sqls: &[String],
+    ) -> Result<Vec<Result<StageOutput>>> {
+        timed!(self, "the pipeline", self.run_pipeline_inner(sqls))
+    }
+
+    async fn run_pipeline_inner(&mut self, sqls: &[String]) -> Result<Vec<Result<StageOutput>>> {
+        self.drain().await?;
+        {
+            let (framer, out) = self.chan.encoder()?;
+            let start = out.len();
+            for sql in sqls {
+                if let Err(e) = write_query(framer, out, sql.as_bytes()) {
+                    out.truncate(start);
+                    return Err(e.into());
+                }
+            }
+        }
+        let mut results = Vec::with_capacity(sqls.len());
+        for i in 0..sqls.len() {
+            if let Err(e) = self.chan.check() {
+                results.push(Err(Error::broken(format!("stage {i} was not run: {e}"))));
+                continue;
+            }
+            self.chan.framer().expect_reply();
+            self.last = Outcome::default();
+            self.response = Response::Pending(ResultMachine::new(self.capabilities));
+            let stage = async {
+                match self.read_result_start().await? {
+                    QueryResult::Done(outcome) => Ok(StageOutput {
+                        rows: Vec::new(),
+                        outcome,
+                    }),
+                    QueryResult::Rows(_) => {
+                        let mut rows = Vec::new();
+                        while let Some(r) = self.read_row().await? {
+                            rows.push(r);
+                        }
+                        Ok(StageOutput {
+                            rows,
+                            outcome: self.last.clone(),
+                        })
+                    }
+                }
+            }
+            .await;
+            // Anything left of this stage (further result sets) is read before the next one.
+            let stage = match (stage, self.consume(true).await) {
+                (Ok(out), Ok(())) => Ok(out),
+                (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+            };
+            results.push(stage);
+        }
+        Ok(results)
     }
 
     /// Discards what is left of the current response, under the query timeout.

@@ -49,6 +49,12 @@ impl Framer {
         self.seq = 0;
     }
 
+    /// Expects the reply to a command written earlier (pipelining): the next
+    /// packet read must carry sequence id 1.
+    pub fn expect_reply(&mut self) {
+        self.seq = 1;
+    }
+
     /// The sequence id of the next packet to read or write.
     pub fn seq(&self) -> u8 {
         self.seq

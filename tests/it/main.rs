@@ -12,6 +12,7 @@ mod concurrency;
 mod cursor;
 mod errors;
 mod packets;
+mod pipeline;
 mod session;
 mod tls;
 mod values;
