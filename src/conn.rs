@@ -210,6 +210,16 @@ impl Connection {
             secure_transport: chan.is_secure(),
             allow_cleartext_password: opts.allow_cleartext_password,
             attributes: opts.attributes.clone(),
+            server_public_key: match &opts.server_public_key {
+                Some(path) => Some(std::fs::read(path).map_err(|e| {
+                    Error::config(format!(
+                        "cannot read server_public_key file {}: {e}",
+                        path.display()
+                    ))
+                })?),
+                None => None,
+            },
+            allow_public_key_retrieval: opts.allow_public_key_retrieval,
             tls: match opts.ssl_mode {
                 SslMode::Disabled => TlsMode::Disabled,
                 SslMode::Preferred => TlsMode::Preferred,

@@ -176,6 +176,10 @@ fn caching_sha2_full_auth_over_plain_tcp_is_refused_without_sending_the_password
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Auth, "{e:?}");
         assert!(e.to_string().contains("full authentication"), "{e}");
+        assert!(
+            e.to_string().contains("server_public_key"),
+            "the error names the options: {e}"
+        );
         Ok(())
     });
     peer.join().unwrap();
@@ -343,6 +347,146 @@ fn out_of_order_packets_are_detected() {
         let e = connect(Opts::new().port(port)).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Protocol, "{e:?}");
         assert!(e.to_string().contains("out of order"), "{e}");
+        Ok(())
+    });
+    peer.join().unwrap();
+}
+
+/// A peer that demands caching_sha2 full authentication, hands out its RSA
+/// public key on request, and checks the decrypted password.
+fn rsa_peer(
+    plugin_hello: fn() -> Vec<u8>,
+    key_request: u8,
+    full_auth_first: bool,
+) -> (u16, thread::JoinHandle<()>, String) {
+    use rsa::pkcs8::{EncodePublicKey, LineEnding};
+    let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 1024).unwrap();
+    let pem = key
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    let pem2 = pem.clone();
+    let (port, h) = spawn_peer(move |mut p| {
+        p.send(&plugin_hello());
+        let first = p.recv().unwrap();
+        if full_auth_first {
+            p.send(&[0x01, 0x04]); // perform full authentication
+            assert_eq!(p.recv().unwrap(), [key_request], "public key request");
+        } else {
+            let (_, auth, _) = parse_response(&first);
+            assert_eq!(
+                auth,
+                [key_request],
+                "public key request in the handshake response"
+            );
+        }
+        let mut m = vec![0x01];
+        m.extend_from_slice(pem2.as_bytes());
+        p.send(&m);
+        let enc = p.recv().unwrap();
+        let dec = key.decrypt(rsa::Oaep::new::<sha1::Sha1>(), &enc).unwrap();
+        let plain: Vec<u8> = dec
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ SCRAMBLE[i % 20])
+            .collect();
+        assert_eq!(plain, b"sekrit\0", "RSA-OAEP(password + NUL XOR scramble)");
+        p.ok();
+    });
+    (port, h, pem)
+}
+
+#[test]
+fn caching_sha2_full_auth_with_public_key_retrieval() {
+    let (port, peer, _) = rsa_peer(mysql8_hello, 0x02, true);
+    run(async move {
+        let o = Opts::new()
+            .port(port)
+            .user("app")
+            .password("sekrit")
+            .allow_public_key_retrieval(true);
+        drop(connect(o).await?);
+        Ok(())
+    });
+    peer.join().unwrap();
+}
+
+#[test]
+fn caching_sha2_full_auth_with_a_public_key_file() {
+    use rsa::pkcs8::{EncodePublicKey, LineEnding};
+    let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 1024).unwrap();
+    let pem = key
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    let path = std::env::temp_dir().join(format!("mysql-uring-pubkey-{}.pem", std::process::id()));
+    std::fs::write(&path, pem).unwrap();
+    let (port, peer) = spawn_peer(move |mut p| {
+        p.send(&mysql8_hello());
+        p.recv().unwrap();
+        p.send(&[0x01, 0x04]);
+        // No key request: the client encrypts with the key it was given.
+        let enc = p.recv().unwrap();
+        let dec = key.decrypt(rsa::Oaep::new::<sha1::Sha1>(), &enc).unwrap();
+        let plain: Vec<u8> = dec
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ SCRAMBLE[i % 20])
+            .collect();
+        assert_eq!(plain, b"sekrit\0");
+        p.ok();
+    });
+    let path2 = path.clone();
+    run(async move {
+        let o = Opts::new()
+            .port(port)
+            .user("app")
+            .password("sekrit")
+            .server_public_key_path(&path2);
+        drop(connect(o).await?);
+        Ok(())
+    });
+    peer.join().unwrap();
+    let _ = std::fs::remove_file(path);
+}
+
+fn sha256_hello() -> Vec<u8> {
+    let mut p = mysql8_hello();
+    let at = p.len() - b"caching_sha2_password\0".len();
+    p.truncate(at);
+    p.extend_from_slice(b"sha256_password\0");
+    p
+}
+
+#[test]
+fn sha256_password_with_public_key_retrieval() {
+    let (port, peer, _) = rsa_peer(sha256_hello, 0x01, false);
+    run(async move {
+        let o = Opts::new()
+            .port(port)
+            .user("app")
+            .password("sekrit")
+            .allow_public_key_retrieval(true);
+        drop(connect(o).await?);
+        Ok(())
+    });
+    peer.join().unwrap();
+}
+
+#[test]
+fn sha256_password_over_plain_tcp_without_a_key_is_refused() {
+    let (port, peer) = spawn_peer(|mut p| {
+        p.send(&sha256_hello());
+        let mut rest = Vec::new();
+        let _ = p.s.read_to_end(&mut rest);
+        assert!(!rest.windows(6).any(|w| w == b"sekrit"), "password leaked");
+    });
+    run(async move {
+        let e = connect(Opts::new().port(port).user("app").password("sekrit"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Auth, "{e:?}");
+        assert!(e.to_string().contains("allow_public_key_retrieval"), "{e}");
         Ok(())
     });
     peer.join().unwrap();

@@ -123,6 +123,10 @@ pub struct HandshakeOpts {
     pub attributes: Vec<(String, String)>,
     /// Whether to upgrade to TLS (the shell performs it on [`Step::StartTls`]).
     pub tls: TlsMode,
+    /// The server's RSA public key (PEM), for RSA password exchange over plain TCP.
+    pub server_public_key: Option<Vec<u8>>,
+    /// Ask the server for its RSA public key when needed and none was given.
+    pub allow_public_key_retrieval: bool,
 }
 
 /// Whether the handshake asks for TLS.
@@ -219,6 +223,7 @@ pub struct Handshake {
     scramble: Vec<u8>,
     switched: bool,
     tls: bool,
+    awaiting_key: bool,
 }
 
 /// Capabilities this client always asks for (when the server has them).
@@ -245,6 +250,7 @@ impl Handshake {
             scramble: Vec::new(),
             switched: false,
             tls: false,
+            awaiting_key: false,
         }
     }
 
@@ -397,12 +403,13 @@ impl Handshake {
         let auth_response = match self.auth_response() {
             Ok(r) => r,
             // An unknown default plugin: answer with native and let the server switch us.
-            Err(_) if !matches!(self.plugin, AuthPlugin::Native) => {
+            Err(_) if matches!(self.plugin, AuthPlugin::Other(_)) => {
                 self.plugin = AuthPlugin::Native;
                 self.auth_response()?
             }
             Err(e) => return Err(e),
         };
+        self.awaiting_key = self.plugin == AuthPlugin::Sha256 && auth_response == [0x01];
         self.write_fixed(out);
         put_null_terminated(out, self.opts.user.as_bytes());
         if negotiated & caps::PLUGIN_AUTH_LENENC_CLIENT_DATA != 0 {
@@ -465,11 +472,42 @@ impl Handshake {
                 v.push(0);
                 Ok(v)
             }
+            AuthPlugin::Ed25519 => Ok(auth::sign_ed25519(pw, &self.scramble)),
+            AuthPlugin::Sha256 => {
+                if pw.is_empty() {
+                    Ok(vec![0])
+                } else if self.opts.secure_transport {
+                    let mut v = pw.clone();
+                    v.push(0);
+                    Ok(v)
+                } else {
+                    self.rsa_step("sha256_password", 0x01)
+                }
+            }
             AuthPlugin::Other(name) => Err(HandshakeError::Auth(format!(
                 "the server asks for authentication plugin '{name}', which this client does not support \
-                 (supported: mysql_native_password, caching_sha2_password, mysql_clear_password)"
+                 (supported: mysql_native_password, caching_sha2_password, sha256_password, \
+                 client_ed25519, mysql_clear_password)"
             ))),
         }
+    }
+
+    /// The RSA leg of a password exchange over plain TCP: encrypt with the
+    /// configured key, or ask the server for its key (`request` byte) if allowed.
+    fn rsa_step(&self, plugin: &str, request: u8) -> Result<Vec<u8>, HandshakeError> {
+        if let Some(pem) = &self.opts.server_public_key {
+            return auth::rsa_encrypt_password(&self.opts.password, &self.scramble, pem)
+                .map_err(HandshakeError::Auth);
+        }
+        if self.opts.allow_public_key_retrieval {
+            return Ok(vec![request]);
+        }
+        Err(HandshakeError::Auth(format!(
+            "{plugin} needs to send the password, which this client does only over TLS, a Unix socket, \
+             or RSA-encrypted: use TLS (ssl_mode=required), give the server's public key \
+             (server_public_key=FILE), or allow fetching it (allow_public_key_retrieval=true; \
+             an attacker on the network could substitute their own key)"
+        )))
     }
 
     fn on_auth_result(
@@ -503,8 +541,18 @@ impl Handshake {
                 let name = r.null_terminated("auth switch plugin name")?;
                 let data = r.rest();
                 self.plugin = AuthPlugin::from_name(name);
-                self.scramble = data.strip_suffix(&[0]).unwrap_or(data).to_vec();
-                out.extend_from_slice(&self.auth_response()?);
+                // The 20-byte challenges of the SHA plugins come NUL-terminated;
+                // ed25519's 32 random bytes do not (and may end in 0).
+                self.scramble = match (&self.plugin, data) {
+                    (AuthPlugin::Ed25519, _) => data.to_vec(),
+                    (_, [rest @ .., 0]) => rest.to_vec(),
+                    _ => data.to_vec(),
+                };
+                let response = self.auth_response()?;
+                self.awaiting_key = response.len() == 1
+                    && matches!(self.plugin, AuthPlugin::Sha256)
+                    && response[0] == 0x01;
+                out.extend_from_slice(&response);
                 Ok(Step::Send)
             }
             Some(0x01) => self.on_more_data(&payload[1..], out),
@@ -517,6 +565,14 @@ impl Handshake {
     }
 
     fn on_more_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<Step, HandshakeError> {
+        if self.awaiting_key {
+            // The server's public key, which we asked for.
+            self.awaiting_key = false;
+            let enc = auth::rsa_encrypt_password(&self.opts.password, &self.scramble, data)
+                .map_err(HandshakeError::Auth)?;
+            out.extend_from_slice(&enc);
+            return Ok(Step::Send);
+        }
         if self.plugin != AuthPlugin::CachingSha2 {
             return Err(HandshakeError::Auth(format!(
                 "unexpected extra authentication data for plugin {}",
@@ -534,15 +590,12 @@ impl Handshake {
                 if self.opts.secure_transport {
                     out.extend_from_slice(&self.opts.password);
                     out.push(0);
-                    Ok(Step::Send)
-                } else {
-                    Err(HandshakeError::Auth(
-                        "caching_sha2_password needs full authentication (the server has no cached \
-                         entry for this user), which requires TLS or a Unix socket with this client; \
-                         connect once over TLS or a socket, or use mysql_native_password"
-                            .into(),
-                    ))
+                    return Ok(Step::Send);
                 }
+                let step = self.rsa_step("caching_sha2_password full authentication", 0x02)?;
+                self.awaiting_key = step == [0x02];
+                out.extend_from_slice(&step);
+                Ok(Step::Send)
             }
             _ => Err(ProtoError::Invalid {
                 what: "caching_sha2_password status",
@@ -593,6 +646,8 @@ pub(crate) mod tests {
             allow_cleartext_password: false,
             attributes: vec![("program_name".into(), "unit".into())],
             tls: TlsMode::Disabled,
+            server_public_key: None,
+            allow_public_key_retrieval: false,
         }
     }
 
