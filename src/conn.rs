@@ -206,6 +206,10 @@ impl Connection {
                 crate::proto::consts::caps::MULTI_STATEMENTS
             } else {
                 0
+            } | if opts.local_infile_dirs.is_empty() {
+                0
+            } else {
+                crate::proto::consts::caps::LOCAL_FILES
             },
             secure_transport: chan.is_secure(),
             allow_cleartext_password: opts.allow_cleartext_password,
@@ -492,7 +496,7 @@ impl Connection {
     /// outcome arrives.
     pub(crate) async fn read_result_start(&mut self) -> Result<QueryResult> {
         let mut columns: Vec<Column> = Vec::new();
-        let mut infile_refused = false;
+        let mut infile_refused: Option<String> = None;
         loop {
             let p = self.chan.read_packet().await?;
             let Response::Pending(machine) = &mut self.response else {
@@ -511,24 +515,18 @@ impl Connection {
                     if done {
                         self.response = Response::Idle;
                     }
-                    if infile_refused {
-                        return Err(Error::new(
-                            ErrorKind::Usage,
-                            "the server asked to read a local file (LOAD DATA LOCAL INFILE), which is disabled; \
-                             nothing was sent",
-                        ));
+                    if let Some(why) = infile_refused {
+                        return Err(Error::new(ErrorKind::Usage, why));
                     }
                     return Ok(QueryResult::Done(self.last.clone()));
                 }
                 ResultEvent::Err(e) => {
                     let err = ServerError::from_packet(&e);
                     self.response = Response::Idle;
-                    return Err(if infile_refused {
+                    return Err(if let Some(why) = infile_refused {
                         Error::new(
                             ErrorKind::Usage,
-                            format!(
-                                "LOAD DATA LOCAL INFILE is disabled; the server then said: {err}"
-                            ),
+                            format!("{why}; the server then said: {err}"),
                         )
                     } else {
                         Error::server(ErrorKind::Server, err)
@@ -549,16 +547,60 @@ impl Connection {
                         first_byte: self.chan.buf().get(p.start).copied(),
                     }));
                 }
-                ResultEvent::LocalInfile(_) => {
-                    // Refuse: an empty packet means "no data"; the server then answers OK/ERR.
-                    infile_refused = true;
-                    self.chan.push_packet(&[])?;
-                    self.chan.flush().await?;
+                ResultEvent::LocalInfile(name) => {
+                    let name = String::from_utf8_lossy(name).into_owned();
+                    match local_file(&self.opts, &name) {
+                        Ok(path) => self.send_local_file(&path).await?,
+                        Err(why) => {
+                            // Refuse: an empty packet means "no data"; the server answers OK/ERR.
+                            infile_refused = Some(why);
+                            self.chan.push_packet(&[])?;
+                        }
+                    }
                 }
             }
         }
         self.columns = Arc::from(columns);
         Ok(QueryResult::Rows(self.columns.clone()))
+    }
+
+    /// Streams a local file for `LOAD DATA LOCAL INFILE` (io_uring file reads),
+    /// then the empty packet that ends it.
+    async fn send_local_file(&mut self, path: &std::path::Path) -> Result<()> {
+        const CHUNK: usize = 64 * 1024;
+        let file = tokio_uring::fs::File::open(path).await.map_err(|e| {
+            Error::io(
+                &format!("opening {} for LOAD DATA LOCAL INFILE", path.display()),
+                e,
+            )
+        })?;
+        let mut pos = 0u64;
+        let mut buf = Vec::with_capacity(CHUNK);
+        loop {
+            buf.clear();
+            let (r, b) = file.read_at(buf, pos).await;
+            buf = b;
+            let n = match r {
+                Ok(n) => n,
+                Err(e) => {
+                    // The server is waiting for data: end it empty so the session stays usable.
+                    self.chan.push_packet(&[])?;
+                    let _ = file.close().await;
+                    return Err(Error::io(
+                        &format!("reading {} for LOAD DATA LOCAL INFILE", path.display()),
+                        e,
+                    ));
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            pos += n as u64;
+            self.chan.push_packet(&buf[..n])?;
+            self.chan.flush().await?;
+        }
+        let _ = file.close().await;
+        self.chan.push_packet(&[])
     }
 
     fn protocol_error(&mut self, e: crate::proto::ProtoError) -> Error {
@@ -830,6 +872,32 @@ impl CancelHandle {
         c.query_drop(&format!("KILL QUERY {}", self.connection_id))
             .await?;
         c.close().await
+    }
+}
+
+/// Decides whether the server may read `name` for LOAD DATA LOCAL INFILE:
+/// only files under a directory the user allowed.
+fn local_file(opts: &Opts, name: &str) -> std::result::Result<std::path::PathBuf, String> {
+    if opts.local_infile_dirs.is_empty() {
+        return Err(format!(
+            "the server asked for the local file '{name}' (LOAD DATA LOCAL INFILE), which is disabled; \
+             nothing was sent (allow directories with Opts::local_infile_dir or local_infile_dir=DIR)"
+        ));
+    }
+    let path = std::fs::canonicalize(name)
+        .map_err(|e| format!("local file '{name}' cannot be read: {e}; nothing was sent"))?;
+    let allowed = opts
+        .local_infile_dirs
+        .iter()
+        .filter_map(|d| std::fs::canonicalize(d).ok())
+        .any(|d| path.starts_with(d));
+    if allowed && path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "the server asked for the local file '{name}', which is not a file under an allowed \
+             local_infile_dir; nothing was sent"
+        ))
     }
 }
 

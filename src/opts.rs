@@ -94,6 +94,7 @@ pub struct Opts {
     pub(crate) allow_public_key_retrieval: bool,
     pub(crate) multi_statements: bool,
     pub(crate) charset: Option<String>,
+    pub(crate) local_infile_dirs: Vec<PathBuf>,
 }
 
 impl Default for Opts {
@@ -122,6 +123,7 @@ impl Default for Opts {
             allow_public_key_retrieval: false,
             multi_statements: false,
             charset: None,
+            local_infile_dirs: Vec::new(),
         }
     }
 }
@@ -240,12 +242,13 @@ impl Opts {
                 }
                 "multi_statements" => o.multi_statements = boolean(&k, v)?,
                 "charset" => o = o.charset(v)?,
+                "local_infile_dir" => o.local_infile_dirs.push(PathBuf::from(v)),
                 other => {
                     return Err(Error::config(format!(
                         "unknown URL option '{other}' (known: socket, connect_timeout, query_timeout, \
                          max_packet_size, tcp_nodelay, allow_cleartext_password, program_name, init, \
                          ssl_mode, ssl_ca, ssl_cert, ssl_key, tls_server_name, server_public_key, \
-                         allow_public_key_retrieval, multi_statements, charset)"
+                         allow_public_key_retrieval, multi_statements, charset, local_infile_dir)"
                     )));
                 }
             }
@@ -399,6 +402,15 @@ impl Opts {
         }
         self.charset = (!name.eq_ignore_ascii_case("utf8mb4")).then(|| name.to_string());
         Ok(self)
+    }
+
+    /// Allows `LOAD DATA LOCAL INFILE` to read files under `dir` (repeatable).
+    /// Off by default: the client then does not announce the capability, and
+    /// refuses any server request for a file outside the allowed directories
+    /// without sending a byte, keeping the connection usable.
+    pub fn local_infile_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.local_infile_dirs.push(dir.into());
+        self
     }
 
     /// The TLS mode.

@@ -82,3 +82,67 @@ fn charset_option_sets_the_session_charset() {
         c.close().await
     })
 }
+
+#[test]
+fn load_data_local_infile_reads_only_allowed_directories() {
+    run(async {
+        let dir = std::env::temp_dir().join(format!("mysql-uring-infile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let data = dir.join("dishes.csv");
+        let mut csv = String::new();
+        for i in 0..50_000 {
+            csv.push_str(&format!("{i},dish number {i}\n"));
+        }
+        std::fs::write(&data, &csv).unwrap();
+        let outside =
+            std::env::temp_dir().join(format!("mysql-uring-outside-{}.csv", std::process::id()));
+        std::fs::write(&outside, "1,secret\n").unwrap();
+        let load = |p: &std::path::Path| {
+            format!(
+                "LOAD DATA LOCAL INFILE '{}' INTO TABLE it_infile.t FIELDS TERMINATED BY ','",
+                p.display()
+            )
+        };
+
+        let mut root = crate::conn().await?;
+        crate::scratch_db(&mut root, "infile").await?;
+        root.query_drop("CREATE TABLE t (id INT PRIMARY KEY, name TEXT)")
+            .await?;
+
+        // Off by default: the server refuses, nothing is read, the connection stays usable.
+        let e = root.query_drop(&load(&data)).await.unwrap_err();
+        assert!(
+            matches!(e.kind(), ErrorKind::Server | ErrorKind::Usage),
+            "{e:?}"
+        );
+        assert_eq!(
+            root.query("SELECT COUNT(*) FROM t").await?[0].get::<i64>(0)?,
+            0
+        );
+
+        let mut c = connect(crate::opts().local_infile_dir(&dir)).await?;
+        let o = c.query_drop(&load(&data)).await?;
+        assert_eq!(o.affected_rows, 50_000);
+        let r = &c
+            .query("SELECT COUNT(*), MAX(name) FROM it_infile.t")
+            .await?[0];
+        assert_eq!(r.get::<i64>(0)?, 50_000);
+        assert_eq!(r.get::<&str>(1)?, "dish number 9999");
+
+        // A file outside the allowed directory is refused without sending it.
+        let e = c.query_drop(&load(&outside)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Usage, "{e:?}");
+        assert!(e.to_string().contains("not a file under an allowed"), "{e}");
+        let n: i64 = c
+            .query("SELECT COUNT(*) FROM it_infile.t WHERE name = 'secret'")
+            .await?[0]
+            .get(0)?;
+        assert_eq!(n, 0);
+        assert_eq!(c.query("SELECT 1").await?[0].get::<i32>(0)?, 1);
+        c.close().await?;
+        root.query_drop("DROP DATABASE it_infile").await?;
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(&outside);
+        root.close().await
+    })
+}
