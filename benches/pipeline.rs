@@ -30,14 +30,18 @@ fn main() {
     }
     let secs = arg("--secs", 3);
     let depth = arg("--depth", 16) as usize;
-    let opts = Opts::from_url(&support::test_url()).expect("URL").ssl_mode(SslMode::Disabled);
+    let opts = Opts::from_url(&support::test_url())
+        .expect("URL")
+        .ssl_mode(SslMode::Disabled);
     let r: mysql_uring::Result<()> = mysql_uring::start(async move {
         let mut c = connect(opts).await?;
         c.query_drop("CREATE DATABASE IF NOT EXISTS bench").await?;
         c.query_drop("CREATE TABLE IF NOT EXISTS bench.pipe (id INT PRIMARY KEY, v VARCHAR(20))")
             .await?;
-        c.query_drop("INSERT IGNORE INTO bench.pipe SELECT seq, CONCAT('v', seq) FROM seq_1_to_1000")
-            .await?;
+        c.query_drop(
+            "INSERT IGNORE INTO bench.pipe SELECT seq, CONCAT('v', seq) FROM seq_1_to_1000",
+        )
+        .await?;
         let sql = |i: usize| format!("SELECT id, v FROM bench.pipe WHERE id = {}", i % 1000 + 1);
         let run = Duration::from_secs(secs);
 
@@ -68,7 +72,10 @@ fn main() {
         println!("| mode | queries/s |\n|---|---:|");
         println!("| one at a time | {seq_rate:.0} |");
         println!("| pipelined, {depth} per round trip | {pipe_rate:.0} |");
-        println!("ratio pipelined / one at a time: {:.2}x", pipe_rate / seq_rate);
+        println!(
+            "ratio pipelined / one at a time: {:.2}x",
+            pipe_rate / seq_rate
+        );
         c.close().await
     });
     r.expect("pipeline bench");
