@@ -352,6 +352,17 @@ fn out_of_order_packets_are_detected() {
     peer.join().unwrap();
 }
 
+/// Decrypts the client's RSA-OAEP message and checks it is (password + NUL) XOR scramble.
+fn assert_rsa_password(key: &rsa::RsaPrivateKey, enc: &[u8]) {
+    let dec = key.decrypt(rsa::Oaep::new::<sha1::Sha1>(), enc).unwrap();
+    let plain: Vec<u8> = dec
+        .iter()
+        .enumerate()
+        .map(|(i, b)| b ^ SCRAMBLE[i % 20])
+        .collect();
+    assert_eq!(plain, b"sekrit\0", "RSA-OAEP(password + NUL XOR scramble)");
+}
+
 /// A peer that demands caching_sha2 full authentication, hands out its RSA
 /// public key on request, and checks the decrypted password.
 fn rsa_peer(
@@ -384,13 +395,7 @@ fn rsa_peer(
         m.extend_from_slice(pem2.as_bytes());
         p.send(&m);
         let enc = p.recv().unwrap();
-        let dec = key.decrypt(rsa::Oaep::new::<sha1::Sha1>(), &enc).unwrap();
-        let plain: Vec<u8> = dec
-            .iter()
-            .enumerate()
-            .map(|(i, b)| b ^ SCRAMBLE[i % 20])
-            .collect();
-        assert_eq!(plain, b"sekrit\0", "RSA-OAEP(password + NUL XOR scramble)");
+        assert_rsa_password(&key, &enc);
         p.ok();
     });
     (port, h, pem)
@@ -427,13 +432,7 @@ fn caching_sha2_full_auth_with_a_public_key_file() {
         p.send(&[0x01, 0x04]);
         // No key request: the client encrypts with the key it was given.
         let enc = p.recv().unwrap();
-        let dec = key.decrypt(rsa::Oaep::new::<sha1::Sha1>(), &enc).unwrap();
-        let plain: Vec<u8> = dec
-            .iter()
-            .enumerate()
-            .map(|(i, b)| b ^ SCRAMBLE[i % 20])
-            .collect();
-        assert_eq!(plain, b"sekrit\0");
+        assert_rsa_password(&key, &enc);
         p.ok();
     });
     let path2 = path.clone();
