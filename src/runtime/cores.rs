@@ -1,0 +1,459 @@
+//! Thread-per-core: N OS threads, each with its own io_uring runtime.
+//!
+//! Each core is an OS thread that owns one tokio-uring runtime (one ring) for
+//! its whole life, optionally pinned to one CPU. Work is sent to a core as a
+//! closure that *builds* a future there, so the future itself need not be
+//! `Send`: connections, pools and `Rc`s are created and used on their core and
+//! never cross threads. Nothing is shared between cores on the hot path; the
+//! only cross-thread traffic is the job sent in and the result sent back.
+
+use std::any::Any;
+use std::cell::Cell;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use tokio::sync::mpsc as tmpsc;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// A unit of work sent to a core: called there, inside its runtime.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Which io_uring setup flags a core's ring was created with: the first the
+/// kernel accepted, from the most to the least capable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RingSetup {
+    /// `IORING_SETUP_SINGLE_ISSUER` + `COOP_TASKRUN` + `TASKRUN_FLAG` (Linux 6.0+).
+    SingleIssuer,
+    /// `IORING_SETUP_COOP_TASKRUN` + `TASKRUN_FLAG` (Linux 5.19+).
+    CoopTaskrun,
+    /// No setup flags (any kernel with io_uring).
+    Plain,
+}
+
+static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// (runtime id, core index) on a core thread.
+    static CURRENT: Cell<Option<(u64, usize)>> = const { Cell::new(None) };
+}
+
+/// The index of the core the calling thread is, or `None` when it is not a
+/// core of a [`Runtime`].
+pub fn current_core() -> Option<usize> {
+    CURRENT.with(|c| c.get()).map(|(_, i)| i)
+}
+
+/// Configures a [`Runtime`]; see [`Runtime::builder`].
+#[derive(Debug, Clone)]
+pub struct Builder {
+    cores: Option<usize>,
+    pin: bool,
+    name: String,
+}
+
+impl Builder {
+    /// How many cores (threads) to start. Default: all the CPUs this process
+    /// may use ([`std::thread::available_parallelism`]).
+    pub fn cores(mut self, n: usize) -> Self {
+        self.cores = Some(n);
+        self
+    }
+
+    /// Pins core `i` to the `i`-th CPU this process may run on (wrapping
+    /// around when there are more cores than CPUs). Default: not pinned.
+    pub fn pin(mut self, pin: bool) -> Self {
+        self.pin = pin;
+        self
+    }
+
+    /// The threads' name prefix (`mysql-uring-core` by default); core `i` is
+    /// named `{prefix}-{i}`.
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
+        self.name = prefix.into();
+        self
+    }
+
+    /// Starts the cores and waits until every one has its io_uring runtime.
+    ///
+    /// Fails with [`ErrorKind::Config`] for zero cores, with
+    /// [`ErrorKind::Io`] when io_uring is unavailable (the message says how to
+    /// fix it), a thread cannot be started, or a core cannot be pinned.
+    /// Cores started before the failure are stopped.
+    pub fn build(self) -> Result<Runtime> {
+        let n = match self.cores {
+            Some(0) => {
+                return Err(Error::config(
+                    "a runtime needs at least one core (Builder::cores(0) was given)",
+                ));
+            }
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let cpus = if self.pin {
+            let cpus = allowed_cpus().map_err(|e| {
+                Error::new(ErrorKind::Io, "cannot read the CPUs this process may use")
+                    .with_source(e)
+            })?;
+            if cpus.is_empty() {
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    "cannot pin cores: the process's CPU affinity mask is empty",
+                ));
+            }
+            Some(cpus)
+        } else {
+            None
+        };
+        let id = NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed);
+        let mut rt = Runtime {
+            id,
+            cores: Vec::with_capacity(n),
+        };
+        let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<RingSetup>)>();
+        for index in 0..n {
+            let cpu = cpus.as_ref().map(|c| c[index % c.len()]);
+            let (tx, rx) = tmpsc::unbounded_channel::<Job>();
+            let ready = ready_tx.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("{}-{index}", self.name))
+                .spawn(move || core_main(id, index, cpu, rx, ready))
+                .map_err(|e| {
+                    Error::new(
+                        ErrorKind::Io,
+                        format!("cannot start the thread of core {index}"),
+                    )
+                    .with_source(e)
+                })?;
+            rt.cores.push(Core {
+                tx: Some(tx),
+                thread: Some(thread),
+                cpu,
+                ring: RingSetup::Plain,
+            });
+        }
+        drop(ready_tx);
+        let mut first_err = None;
+        let mut started = 0;
+        for (index, r) in ready_rx.iter() {
+            started += 1;
+            match r {
+                Ok(setup) => rt.cores[index].ring = setup,
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e); // dropping rt stops and joins the cores
+        }
+        if started < n {
+            return Err(Error::new(
+                ErrorKind::Io,
+                "a core thread stopped before its io_uring runtime was ready",
+            ));
+        }
+        Ok(rt)
+    }
+}
+
+struct Core {
+    tx: Option<tmpsc::UnboundedSender<Job>>,
+    thread: Option<JoinHandle<()>>,
+    cpu: Option<usize>,
+    ring: RingSetup,
+}
+
+/// N cores, each an OS thread with its own io_uring runtime.
+///
+/// ```no_run
+/// use mysql_uring::runtime::Runtime;
+///
+/// # fn main() -> mysql_uring::Result<()> {
+/// let rt = Runtime::builder().cores(2).pin(true).build()?;
+/// let ids = rt.run_on_all(|core| async move {
+///     // Runs on core `core`; the future need not be Send.
+///     let mut cnx = mysql_uring::connect("mysql://root@127.0.0.1:3306/test").await?;
+///     let id = cnx.connection_id();
+///     cnx.close().await?;
+///     Ok((core, id))
+/// });
+/// for r in ids {
+///     println!("{:?}", r?);
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// Dropping the runtime stops its cores: tasks still running there are
+/// dropped, and the threads are joined.
+pub struct Runtime {
+    id: u64,
+    cores: Vec<Core>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("cores", &self.cores.len())
+            .field(
+                "cpus",
+                &self.cores.iter().map(|c| c.cpu).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// A builder: `Runtime::builder().cores(n).pin(true).build()?`.
+    pub fn builder() -> Builder {
+        Builder {
+            cores: None,
+            pin: false,
+            name: "mysql-uring-core".into(),
+        }
+    }
+
+    /// Starts a runtime with the defaults: all available CPUs, not pinned.
+    pub fn new() -> Result<Runtime> {
+        Self::builder().build()
+    }
+
+    /// The number of cores.
+    pub fn cores(&self) -> usize {
+        self.cores.len()
+    }
+
+    /// The CPU core `index` is pinned to, if pinned.
+    pub fn cpu(&self, index: usize) -> Option<usize> {
+        self.cores.get(index).and_then(|c| c.cpu)
+    }
+
+    /// The io_uring setup core `index`'s ring was created with.
+    pub fn ring_setup(&self, index: usize) -> Option<RingSetup> {
+        self.cores.get(index).map(|c| c.ring)
+    }
+
+    /// Runs `f(i)` on every core `i` and waits for all of them: result `i` is
+    /// core `i`'s. `f` is cloned for each core and called there, so the
+    /// future it returns may hold `Rc`s and connections (it need not be
+    /// `Send`); only `f` and the results cross threads.
+    ///
+    /// A panic on a core becomes that core's [`ErrorKind::Usage`] error with
+    /// the panic message; the core keeps running. Blocks the calling thread,
+    /// so it cannot be called from one of this runtime's own cores (that
+    /// gives a [`ErrorKind::Usage`] error for each core instead of waiting
+    /// for itself).
+    pub fn run_on_all<F, Fut, T>(&self, f: F) -> Vec<Result<T>>
+    where
+        F: FnOnce(usize) -> Fut + Send + Clone + 'static,
+        Fut: Future<Output = Result<T>> + 'static,
+        T: Send + 'static,
+    {
+        let n = self.cores.len();
+        if let Err(e) = self.check_caller() {
+            let msg = e.to_string();
+            return (0..n).map(|_| Err(Error::usage(msg.clone()))).collect();
+        }
+        let (tx, rx) = mpsc::channel();
+        for index in 0..n {
+            self.submit(index, f.clone(), tx.clone());
+        }
+        drop(tx);
+        let mut results: Vec<Option<Result<T>>> = (0..n).map(|_| None).collect();
+        for (index, r) in rx.iter() {
+            results[index] = Some(r);
+        }
+        results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| r.unwrap_or_else(|| Err(core_stopped(i))))
+            .collect()
+    }
+
+    /// Runs `f(index)` on core `index` and waits for it; see
+    /// [`run_on_all`](Runtime::run_on_all). An index out of range is an
+    /// [`ErrorKind::Usage`] error.
+    pub fn run_on<F, Fut, T>(&self, index: usize, f: F) -> Result<T>
+    where
+        F: FnOnce(usize) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T>> + 'static,
+        T: Send + 'static,
+    {
+        if index >= self.cores.len() {
+            return Err(Error::usage(format!(
+                "core {index} does not exist: this runtime has {} cores",
+                self.cores.len()
+            )));
+        }
+        self.check_caller()?;
+        let (tx, rx) = mpsc::channel();
+        self.submit(index, f, tx);
+        match rx.recv() {
+            Ok((_, r)) => r,
+            Err(_) => Err(core_stopped(index)),
+        }
+    }
+
+    /// Refuses to block a core of this runtime on itself.
+    fn check_caller(&self) -> Result<()> {
+        match CURRENT.with(|c| c.get()) {
+            Some((id, core)) if id == self.id => Err(Error::usage(format!(
+                "Runtime::run_on/run_on_all block the calling thread and were called from core \
+                 {core} of the same runtime, which would wait for itself; spawn the work with \
+                 tokio_uring::spawn instead"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Sends `f` to core `index`; its result (or the reason it has none) is
+    /// sent on `done`, unless the core is gone, which dropping `done` tells.
+    fn submit<F, Fut, T>(&self, index: usize, f: F, done: mpsc::Sender<(usize, Result<T>)>)
+    where
+        F: FnOnce(usize) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T>> + 'static,
+        T: Send + 'static,
+    {
+        let job: Job = Box::new(move || {
+            let fut = match catch_unwind(AssertUnwindSafe(move || f(index))) {
+                Ok(fut) => fut,
+                Err(p) => {
+                    let _ = done.send((index, Err(panicked(index, &*p))));
+                    return;
+                }
+            };
+            let task = tokio_uring::spawn(fut);
+            tokio_uring::spawn(async move {
+                let r = match task.await {
+                    Ok(r) => r,
+                    Err(e) if e.is_panic() => Err(panicked(index, &*e.into_panic())),
+                    Err(_) => Err(core_stopped(index)),
+                };
+                let _ = done.send((index, r));
+            });
+        });
+        if let Some(tx) = &self.cores[index].tx {
+            // A send fails only when the core's thread has ended; the job (and
+            // `done` in it) is dropped, which the receiver sees.
+            let _ = tx.send(job);
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        for core in &mut self.cores {
+            core.tx = None; // closes the job channel: the core's loop ends
+        }
+        let here = CURRENT.with(|c| c.get());
+        for (index, core) in self.cores.iter_mut().enumerate() {
+            if let Some(t) = core.thread.take() {
+                // Dropped on one of its own cores (the last handle went there):
+                // that thread cannot join itself; it ends when this job returns.
+                if here != Some((self.id, index)) {
+                    let _ = t.join();
+                }
+            }
+        }
+    }
+}
+
+/// A core thread: pin, create the ring, then run jobs until the runtime is dropped.
+fn core_main(
+    id: u64,
+    index: usize,
+    cpu: Option<usize>,
+    mut jobs: tmpsc::UnboundedReceiver<Job>,
+    ready: mpsc::Sender<(usize, Result<RingSetup>)>,
+) {
+    CURRENT.with(|c| c.set(Some((id, index))));
+    if let Some(cpu) = cpu {
+        if let Err(e) = pin_to(cpu) {
+            let _ = ready.send((
+                index,
+                Err(Error::new(
+                    ErrorKind::Io,
+                    format!("cannot pin core {index} to CPU {cpu}"),
+                )
+                .with_source(e)),
+            ));
+            return;
+        }
+    }
+    let (rt, setup) = match super::new_uring_runtime() {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = ready.send((index, Err(e)));
+            return;
+        }
+    };
+    let _ = ready.send((index, Ok(setup)));
+    drop(ready);
+    rt.block_on(async move {
+        while let Some(job) = jobs.recv().await {
+            job();
+        }
+    });
+}
+
+fn core_stopped(index: usize) -> Error {
+    Error::new(
+        ErrorKind::Io,
+        format!("core {index} stopped before the work sent to it finished"),
+    )
+}
+
+fn panicked(index: usize, payload: &(dyn Any + Send)) -> Error {
+    Error::usage(format!(
+        "the work on core {index} panicked: {}",
+        panic_message(payload)
+    ))
+}
+
+/// The text of a panic payload (`panic!("...")` gives `&str` or `String`).
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(a panic payload that is not a string)".to_string()
+    }
+}
+
+/// The CPUs the calling thread may run on, in increasing order.
+fn allowed_cpus() -> std::io::Result<Vec<usize>> {
+    // SAFETY: cpu_set_t is plain data, all-zero is a valid empty set, and the
+    // kernel writes at most size_of::<cpu_set_t>() bytes into it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((0..libc::CPU_SETSIZE as usize)
+        // SAFETY: c < CPU_SETSIZE, within the set.
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect())
+}
+
+/// Pins the calling thread to `cpu`.
+fn pin_to(cpu: usize) -> std::io::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("CPU {cpu} is beyond CPU_SETSIZE"),
+        ));
+    }
+    // SAFETY: as in allowed_cpus; cpu < CPU_SETSIZE was checked.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
