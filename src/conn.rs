@@ -444,6 +444,27 @@ impl Connection {
         timed!(self, "ping", self.simple_command(com::PING, &[]))
     }
 
+    /// Resets the session without reconnecting (`COM_RESET_CONNECTION`): rolls
+    /// back an open transaction, drops temporary tables, releases locks and
+    /// clears user variables and session settings, then re-applies the
+    /// options' `charset` and `init` statements so the session is as after
+    /// [`connect`]. Needs MariaDB 10.2.4+ or MySQL 5.7.3+.
+    pub async fn reset(&mut self) -> Result<()> {
+        timed!(
+            self,
+            "reset",
+            self.simple_command(com::RESET_CONNECTION, &[])
+        )?;
+        let opts = self.opts.clone();
+        if let Some(cs) = &opts.charset {
+            self.query_drop(&format!("SET NAMES {cs}")).await?;
+        }
+        for sql in &opts.init {
+            self.query_drop(sql).await?;
+        }
+        Ok(())
+    }
+
     /// Changes the default database (`COM_INIT_DB`, like `USE db`).
     pub async fn select_db(&mut self, db: &str) -> Result<()> {
         timed!(

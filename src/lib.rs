@@ -23,7 +23,8 @@
 //! - [`proto`]: the sans-IO protocol (bytes in, events out), no sockets, no async.
 //! - [`io`]: the io_uring shell: sockets, reused buffers, framing.
 //! - The API: [`Connection`], [`Cursor`], [`Row`], [`Opts`], [`Error`].
-//! - [`runtime`]: starting io_uring runtimes.
+//! - [`runtime`]: io_uring runtimes, one per core ([`runtime::Runtime`]);
+//!   [`Pool`]: a connection pool per core.
 //!
 //! Rows are zero-copy: a [`Row`] is the received packet plus value offsets,
 //! and [`RowRef`] (from [`Connection::next_row`] / [`Cursor::next_row`])
@@ -37,6 +38,7 @@ pub mod error;
 pub mod io;
 pub mod opts;
 pub mod pipeline;
+pub mod pool;
 pub mod proto;
 pub mod row;
 pub mod runtime;
@@ -48,6 +50,7 @@ pub use cursor::Cursor;
 pub use error::{Error, ErrorKind, Result, ServerError};
 pub use opts::{IntoOpts, Opts, SslMode};
 pub use pipeline::Pipeline;
+pub use pool::{Pool, PoolOpts, PoolStatus, PooledConn};
 pub use row::{ColumnIndex, Row, RowRef};
 pub use runtime::{start, try_start};
 pub use value::{ConvError, FromValue};

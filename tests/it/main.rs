@@ -13,6 +13,7 @@ mod cursor;
 mod errors;
 mod packets;
 mod pipeline;
+mod pool;
 mod runtime;
 mod session;
 mod tls;

@@ -1,0 +1,540 @@
+//! [`Pool`]: a connection pool for one core (one io_uring thread).
+//!
+//! Connections belong to the io_uring of the thread that opened them, so a
+//! pool is per core too: it is `Rc`-based (`!Send`), with no locks or atomics.
+//! With [`crate::runtime::Runtime`], make one pool per core inside the work
+//! sent there.
+//!
+//! Every unit of the pool's capacity (`max`) is held by exactly one of: an
+//! idle connection, a [`PooledConn`] handed out, a connection being opened,
+//! checked or cleaned, or a waiter it was just granted to. Each of these gives
+//! its unit back when dropped, so a cancelled [`Pool::get`] or a dropped
+//! connection never leaks capacity.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::ops::{Deref, DerefMut};
+use std::rc::{Rc, Weak};
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::conn::Connection;
+use crate::error::{Error, ErrorKind, Result};
+use crate::opts::{IntoOpts, Opts};
+
+/// How a [`Pool`] sizes, checks and recycles its connections.
+///
+/// ```
+/// use std::time::Duration;
+/// use mysql_uring::PoolOpts;
+///
+/// let p = PoolOpts { max: 16, reset_on_return: true, ..PoolOpts::default() };
+/// assert_eq!(p.min, 0);
+/// assert_eq!(p.wait_timeout, Some(Duration::from_secs(30)));
+/// ```
+#[derive(Debug, Clone)]
+pub struct PoolOpts {
+    /// Connections kept open even when idle (opened in the background after
+    /// the first [`Pool::get`], and by [`Pool::maintain`]). Default 0.
+    pub min: usize,
+    /// Most connections open at once, handed out or idle. Default 10.
+    pub max: usize,
+    /// An idle connection older than this is closed (down to `min`), by the
+    /// background maintenance or when [`Pool::get`] finds it. `None`: never.
+    /// Default 10 minutes.
+    pub idle_timeout: Option<Duration>,
+    /// How long [`Pool::get`] waits for a connection when all `max` are in
+    /// use, before failing with [`ErrorKind::Timeout`]. `None`: forever.
+    /// Default 30 s.
+    pub wait_timeout: Option<Duration>,
+    /// Reset the session (`COM_RESET_CONNECTION`, see [`Connection::reset`])
+    /// when a connection comes back, so the next user never sees the last
+    /// one's variables, temporary tables, locks or transaction. The current
+    /// database is kept (as the server does). Default false; an open
+    /// transaction is rolled back either way.
+    pub reset_on_return: bool,
+    /// Ping a connection before handing it out when it has been idle this
+    /// long; a connection that fails the ping is closed and another one used.
+    /// `Some(Duration::ZERO)`: always. `None`: never. Default 1 s.
+    pub health_check_after: Option<Duration>,
+}
+
+impl Default for PoolOpts {
+    fn default() -> Self {
+        PoolOpts {
+            min: 0,
+            max: 10,
+            idle_timeout: Some(Duration::from_secs(600)),
+            wait_timeout: Some(Duration::from_secs(30)),
+            reset_on_return: false,
+            health_check_after: Some(Duration::from_secs(1)),
+        }
+    }
+}
+
+/// Counts of a pool's connections, from [`Pool::status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections open or being opened, idle or in use (at most `max`).
+    pub total: usize,
+    /// Connections idle in the pool.
+    pub idle: usize,
+    /// Callers of [`Pool::get`] waiting for a connection.
+    pub waiting: usize,
+}
+
+/// A connection pool for the current io_uring thread; cheap to clone (an `Rc`).
+///
+/// ```no_run
+/// use mysql_uring::{Pool, PoolOpts};
+///
+/// # async fn f() -> mysql_uring::Result<()> {
+/// let pool = Pool::new("mysql://root@127.0.0.1:3306/test", PoolOpts { max: 8, ..Default::default() })?;
+/// let mut cnx = pool.get().await?; // a PooledConn: derefs to Connection
+/// cnx.query_drop("UPDATE counters SET n = n + 1").await?;
+/// drop(cnx); // back to the pool
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Pool(Rc<Inner>);
+
+struct Inner {
+    opts: Opts,
+    popts: PoolOpts,
+    state: RefCell<State>,
+}
+
+struct State {
+    /// Back: most recently returned (handed out first); front: oldest (reaped first).
+    idle: VecDeque<IdleConn>,
+    total: usize,
+    waiters: VecDeque<Rc<Waiter>>,
+    maintenance_started: bool,
+}
+
+struct IdleConn {
+    conn: Connection,
+    since: Instant,
+}
+
+/// A caller of [`Pool::get`] waiting for capacity: it is granted a lease, with
+/// a connection (handed over on return) or without (it may open one).
+#[derive(Default)]
+struct Waiter {
+    grant: RefCell<Option<Lease>>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("status", &self.status())
+            .field("popts", &self.0.popts)
+            .finish()
+    }
+}
+
+impl Pool {
+    /// A pool for `opts` (an [`Opts`] or a URL). Opens nothing yet; the first
+    /// [`get`](Pool::get) starts the background maintenance (idle reaping,
+    /// keeping `min` open) on the current io_uring thread.
+    ///
+    /// Fails with [`ErrorKind::Config`] when the options are invalid,
+    /// `max` is 0 or `min` exceeds `max`.
+    pub fn new(opts: impl IntoOpts, popts: PoolOpts) -> Result<Pool> {
+        let opts = opts.into_opts()?;
+        if popts.max == 0 {
+            return Err(Error::config("PoolOpts::max must be at least 1"));
+        }
+        if popts.min > popts.max {
+            return Err(Error::config(format!(
+                "PoolOpts::min ({}) exceeds PoolOpts::max ({})",
+                popts.min, popts.max
+            )));
+        }
+        Ok(Pool(Rc::new(Inner {
+            opts,
+            popts,
+            state: RefCell::new(State {
+                idle: VecDeque::new(),
+                total: 0,
+                waiters: VecDeque::new(),
+                maintenance_started: false,
+            }),
+        })))
+    }
+
+    /// The pool's options.
+    pub fn pool_opts(&self) -> &PoolOpts {
+        &self.0.popts
+    }
+
+    /// How many connections are open, idle, and how many callers wait.
+    pub fn status(&self) -> PoolStatus {
+        let st = self.0.state.borrow();
+        PoolStatus {
+            total: st.total,
+            idle: st.idle.len(),
+            waiting: st.waiters.len(),
+        }
+    }
+
+    /// A connection: an idle one (pinged first if idle for
+    /// `health_check_after`), else a new one while fewer than `max` are
+    /// open, else the next one returned, waiting at most `wait_timeout`
+    /// ([`ErrorKind::Timeout`]). Waiters are served in order. Connection
+    /// errors are returned as they are.
+    pub async fn get(&self) -> Result<PooledConn> {
+        self.start_maintenance();
+        let popts = &self.0.popts;
+        let deadline = popts.wait_timeout.map(|t| Instant::now() + t);
+        loop {
+            let idle = self.0.state.borrow_mut().idle.pop_back();
+            if let Some(IdleConn { conn, since }) = idle {
+                let mut lease = Lease::with(&self.0, conn);
+                let age = since.elapsed();
+                if popts.idle_timeout.is_some_and(|t| age >= t) {
+                    lease.discard();
+                    continue;
+                }
+                if popts.health_check_after.is_some_and(|t| age >= t)
+                    && lease.conn_mut().ping().await.is_err()
+                {
+                    lease.discard();
+                    continue;
+                }
+                return Ok(PooledConn { lease });
+            }
+            let lease = {
+                let mut st = self.0.state.borrow_mut();
+                if st.total < popts.max {
+                    st.total += 1;
+                    Some(Lease::empty(&self.0))
+                } else {
+                    None
+                }
+            };
+            let lease = match lease {
+                Some(l) => l,
+                None => self.wait(deadline).await?,
+            };
+            if lease.conn.is_some() {
+                // Handed over straight from a return: just used, no check needed.
+                return Ok(PooledConn { lease });
+            }
+            return self.open(lease).await;
+        }
+    }
+
+    /// Opens a connection into a lease that holds capacity but no connection.
+    async fn open(&self, mut lease: Lease) -> Result<PooledConn> {
+        // On failure the lease drops and gives its capacity back (to a waiter, if any).
+        let conn = Connection::connect(&self.0.opts).await?;
+        lease.conn = Some(conn);
+        Ok(PooledConn { lease })
+    }
+
+    /// Waits in line for a lease, until `deadline`.
+    async fn wait(&self, deadline: Option<Instant>) -> Result<Lease> {
+        let waiter = Rc::new(Waiter::default());
+        self.0.state.borrow_mut().waiters.push_back(waiter.clone());
+        let guard = WaitGuard {
+            pool: &self.0,
+            waiter,
+        };
+        let granted = poll_fn(|cx| match guard.waiter.grant.borrow_mut().take() {
+            Some(lease) => Poll::Ready(lease),
+            None => {
+                *guard.waiter.waker.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        });
+        match deadline {
+            None => Ok(granted.await),
+            Some(d) => match tokio::time::timeout_at(d.into(), granted).await {
+                Ok(lease) => Ok(lease),
+                Err(_) => Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "no pooled connection became free within the wait timeout of {:?}: all {} \
+                         (PoolOpts::max) are in use; raise max or return connections sooner",
+                        self.0.popts.wait_timeout.unwrap_or_default(),
+                        self.0.popts.max
+                    ),
+                )),
+            },
+        }
+    }
+
+    /// One maintenance pass: closes idle connections older than
+    /// `idle_timeout` (keeping `min` open), then opens connections until
+    /// `min` are open. The pool runs this in the background every half
+    /// `idle_timeout` (at most every 30 s) once [`get`](Pool::get) was called;
+    /// call it yourself to do it now. Returns the error of a failed connect.
+    pub async fn maintain(&self) -> Result<()> {
+        let popts = &self.0.popts;
+        let mut reaped = Vec::new();
+        if let Some(limit) = popts.idle_timeout {
+            let mut st = self.0.state.borrow_mut();
+            while st.total - reaped.len() > popts.min
+                && st.idle.front().is_some_and(|c| c.since.elapsed() >= limit)
+            {
+                if let Some(c) = st.idle.pop_front() {
+                    reaped.push(c.conn);
+                }
+            }
+        }
+        for conn in reaped {
+            // Say goodbye; the capacity goes back once the socket is closed.
+            let lease = Lease::empty(&self.0);
+            let _ = conn.close().await;
+            drop(lease);
+        }
+        loop {
+            let lease = {
+                let mut st = self.0.state.borrow_mut();
+                if st.total >= popts.min {
+                    break;
+                }
+                st.total += 1;
+                Lease::empty(&self.0)
+            };
+            let conn = self.open(lease).await?;
+            drop(conn); // to the idle list, or to a waiter
+        }
+        Ok(())
+    }
+
+    /// Starts the background maintenance once, when there is something to maintain.
+    fn start_maintenance(&self) {
+        let p = &self.0.popts;
+        if p.idle_timeout.is_none() && p.min == 0 {
+            return;
+        }
+        {
+            let mut st = self.0.state.borrow_mut();
+            if st.maintenance_started {
+                return;
+            }
+            st.maintenance_started = true;
+        }
+        let tick = p
+            .idle_timeout
+            .map_or(Duration::from_secs(30), |t| t / 2)
+            .clamp(Duration::from_millis(10), Duration::from_secs(30));
+        let weak: Weak<Inner> = Rc::downgrade(&self.0);
+        tokio_uring::spawn(async move {
+            loop {
+                // Holds the pool only during a pass: dropping every Pool ends the task.
+                match weak.upgrade() {
+                    Some(inner) => {
+                        let _ = Pool(inner).maintain().await;
+                    }
+                    None => return,
+                }
+                tokio::time::sleep(tick).await;
+            }
+        });
+    }
+}
+
+/// Removes a waiter that gave up (timed out or dropped) from the line, and
+/// passes on a lease granted to it meanwhile.
+struct WaitGuard<'a> {
+    pool: &'a Rc<Inner>,
+    waiter: Rc<Waiter>,
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        self.pool
+            .state
+            .borrow_mut()
+            .waiters
+            .retain(|w| !Rc::ptr_eq(w, &self.waiter));
+        let unused = self.waiter.grant.borrow_mut().take();
+        drop(unused); // outside every borrow: this may grant the next waiter
+    }
+}
+
+/// One unit of a pool's capacity, with or without a connection. Dropping it
+/// gives both back: the connection to the idle list or the next waiter (after
+/// cleaning it, see [`PoolOpts::reset_on_return`]), or, when there is no
+/// usable connection, the capacity alone to the next waiter.
+struct Lease {
+    pool: Rc<Inner>,
+    conn: Option<Connection>,
+    /// False while the connection is being cleaned: if that is cut short
+    /// (the task dropped), the connection is closed, not returned again.
+    recycle: bool,
+    /// False once the capacity moved elsewhere; dropping then does nothing.
+    armed: bool,
+}
+
+impl Lease {
+    fn empty(pool: &Rc<Inner>) -> Lease {
+        Lease {
+            pool: pool.clone(),
+            conn: None,
+            recycle: true,
+            armed: true,
+        }
+    }
+
+    fn with(pool: &Rc<Inner>, conn: Connection) -> Lease {
+        Lease {
+            pool: pool.clone(),
+            conn: Some(conn),
+            recycle: true,
+            armed: true,
+        }
+    }
+
+    fn conn_mut(&mut self) -> &mut Connection {
+        self.conn
+            .as_mut()
+            .expect("a lease being checked holds a connection")
+    }
+
+    /// Closes the connection; the capacity goes back when the lease drops.
+    fn discard(&mut self) {
+        self.conn = None;
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let pool = self.pool.clone();
+        match self.conn.take() {
+            Some(conn) if self.recycle => give_back(&pool, conn),
+            other => {
+                drop(other);
+                give_back_capacity(&pool);
+            }
+        }
+    }
+}
+
+/// A connection comes back: reusable ones go to the next waiter or the idle
+/// list; broken or half-read ones are closed.
+fn give_back(pool: &Rc<Inner>, conn: Connection) {
+    // A half-read result could be drained, but that may take long; a new
+    // connection is cheaper and never hands out another user's rows.
+    if conn.is_broken() || conn.has_pending_response() {
+        drop(conn);
+        give_back_capacity(pool);
+        return;
+    }
+    let reset = pool.popts.reset_on_return;
+    if reset || conn.in_transaction() {
+        // Cleaning needs a round trip: do it in a task on this thread. Outside
+        // a runtime (e.g. dropped after it ended) the connection is just closed.
+        if tokio::runtime::Handle::try_current().is_err() {
+            drop(conn);
+            give_back_capacity(pool);
+            return;
+        }
+        let mut lease = Lease::with(pool, conn);
+        lease.recycle = false;
+        tokio_uring::spawn(async move {
+            let cleaned = if reset {
+                lease.conn_mut().reset().await
+            } else {
+                lease.conn_mut().query_drop("ROLLBACK").await.map(|_| ())
+            };
+            if cleaned.is_ok() && !lease.conn_mut().is_broken() {
+                if let Some(conn) = lease.conn.take() {
+                    lease.armed = false; // the capacity moves on with the connection
+                    hand_over(&lease.pool, conn);
+                }
+            }
+            // Otherwise dropping the lease closes the connection.
+        });
+        return;
+    }
+    hand_over(pool, conn);
+}
+
+/// Hands a clean connection to the first waiter, or puts it on the idle list.
+fn hand_over(pool: &Rc<Inner>, conn: Connection) {
+    let waiter = pool.state.borrow_mut().waiters.pop_front();
+    match waiter {
+        Some(w) => grant(&w, Lease::with(pool, conn)),
+        None => pool.state.borrow_mut().idle.push_back(IdleConn {
+            conn,
+            since: Instant::now(),
+        }),
+    }
+}
+
+/// Capacity without a connection: to the first waiter (who opens one), or freed.
+fn give_back_capacity(pool: &Rc<Inner>) {
+    let waiter = {
+        let mut st = pool.state.borrow_mut();
+        match st.waiters.pop_front() {
+            Some(w) => Some(w),
+            None => {
+                st.total -= 1;
+                None
+            }
+        }
+    };
+    if let Some(w) = waiter {
+        grant(&w, Lease::empty(pool));
+    }
+}
+
+fn grant(w: &Waiter, lease: Lease) {
+    *w.grant.borrow_mut() = Some(lease);
+    if let Some(waker) = w.waker.borrow_mut().take() {
+        waker.wake();
+    }
+}
+
+/// A connection from a [`Pool`]; derefs to [`Connection`]. Dropping it
+/// returns it to the pool (closed instead if broken, or if a result was left
+/// half-read).
+pub struct PooledConn {
+    lease: Lease,
+}
+
+impl PooledConn {
+    /// Takes the connection out of the pool for good; the pool may open
+    /// another in its place.
+    pub fn detach(mut self) -> Connection {
+        let conn = self.lease.conn.take().expect("a pooled connection");
+        // The lease now holds no connection: dropping it frees the capacity.
+        conn
+    }
+
+    /// The pool this connection came from.
+    pub fn pool(&self) -> Pool {
+        Pool(self.lease.pool.clone())
+    }
+}
+
+impl std::fmt::Debug for PooledConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("PooledConn").field(&**self).finish()
+    }
+}
+
+impl Deref for PooledConn {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.lease
+            .conn
+            .as_ref()
+            .expect("a pooled connection holds its connection until dropped")
+    }
+}
+
+impl DerefMut for PooledConn {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.lease.conn_mut()
+    }
+}

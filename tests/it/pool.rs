@@ -1,0 +1,380 @@
+//! The per-core pool against the real server: limits, broken and half-read
+//! connections, waiting, idle reaping, session reset.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use mysql_uring::{Connection, ErrorKind, Pool, PoolOpts, Result};
+
+use crate::run;
+
+fn pool(popts: PoolOpts) -> Pool {
+    Pool::new(crate::opts(), popts).expect("valid pool options")
+}
+
+async fn id(c: &mut Connection) -> Result<u64> {
+    c.query("SELECT CONNECTION_ID()").await?[0].get(0)
+}
+
+/// Is the connection with this id still known to the server? Polls until
+/// the server agrees with `alive` (closing is asynchronous on its side).
+async fn server_sees(c: &mut Connection, conn_id: u64, alive: bool) -> Result<bool> {
+    crate::wait_for_processlist(c, &format!("ID = {conn_id}"), i64::from(alive)).await
+}
+
+#[test]
+fn bad_pool_options_are_config_errors() {
+    let e = Pool::new(
+        crate::opts(),
+        PoolOpts {
+            max: 0,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    let e = Pool::new(
+        crate::opts(),
+        PoolOpts {
+            min: 3,
+            max: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(e.to_string().contains("min (3) exceeds"), "{e}");
+    let e = Pool::new("mysql://h/db?no_such_option=1", PoolOpts::default()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+}
+
+#[test]
+fn a_returned_connection_is_reused() {
+    run(async {
+        let p = pool(PoolOpts::default());
+        let first = {
+            let mut c = p.get().await?;
+            id(&mut c).await?
+        };
+        assert_eq!(p.status().idle, 1);
+        let mut c = p.get().await?;
+        assert_eq!(id(&mut c).await?, first);
+        assert_eq!(p.status().idle, 0);
+        assert_eq!(p.status().total, 1);
+        Ok(())
+    })
+}
+
+#[test]
+fn max_is_respected_under_concurrency() {
+    run(async {
+        const MAX: usize = 3;
+        let p = pool(PoolOpts {
+            max: MAX,
+            ..Default::default()
+        });
+        let in_use = Rc::new(Cell::new(0usize));
+        let peak = Rc::new(Cell::new(0usize));
+        let peak_waiting = Rc::new(Cell::new(0usize));
+        let mut tasks = Vec::new();
+        for i in 0..12u64 {
+            let (p, in_use, peak, peak_waiting) = (
+                p.clone(),
+                in_use.clone(),
+                peak.clone(),
+                peak_waiting.clone(),
+            );
+            tasks.push(tokio_uring::spawn(async move {
+                let mut ids = Vec::new();
+                for j in 0..5u64 {
+                    let mut c = p.get().await?;
+                    in_use.set(in_use.get() + 1);
+                    peak.set(peak.get().max(in_use.get()));
+                    peak_waiting.set(peak_waiting.get().max(p.status().waiting));
+                    assert!(p.status().total <= MAX, "{:?}", p.status());
+                    let row = &c
+                        .query(&format!("SELECT CONNECTION_ID(), {i} * 100 + {j}"))
+                        .await?[0];
+                    assert_eq!(row.get::<u64>(1)?, i * 100 + j);
+                    ids.push(row.get::<u64>(0)?);
+                    in_use.set(in_use.get() - 1);
+                }
+                Ok::<_, mysql_uring::Error>(ids)
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.expect("task")?);
+        }
+        assert_eq!(all.len(), 60);
+        all.sort();
+        all.dedup();
+        assert!(all.len() <= MAX, "{} distinct connections", all.len());
+        assert_eq!(peak.get(), MAX, "all {MAX} were used at once");
+        assert!(peak_waiting.get() > 0, "callers had to wait");
+        assert_eq!(p.status().total, MAX);
+        assert_eq!(p.status().waiting, 0);
+        Ok(())
+    })
+}
+
+#[test]
+fn waiting_longer_than_wait_timeout_is_a_timeout_error() {
+    run(async {
+        let p = pool(PoolOpts {
+            max: 1,
+            wait_timeout: Some(Duration::from_millis(50)),
+            ..Default::default()
+        });
+        let mut held = p.get().await?;
+        let e = p.get().await.expect_err("the only connection is in use");
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        assert!(
+            e.to_string().contains("all 1 (PoolOpts::max) are in use"),
+            "{e}"
+        );
+        assert_eq!(p.status().waiting, 0, "the waiter left the line");
+        let held_id = id(&mut held).await?;
+        drop(held);
+        let mut again = p.get().await?;
+        assert_eq!(id(&mut again).await?, held_id);
+        Ok(())
+    })
+}
+
+#[test]
+fn a_waiter_gets_the_connection_returned() {
+    run(async {
+        let p = pool(PoolOpts {
+            max: 1,
+            wait_timeout: None,
+            ..Default::default()
+        });
+        let mut held = p.get().await?;
+        let held_id = id(&mut held).await?;
+        let p2 = p.clone();
+        let waiter = tokio_uring::spawn(async move {
+            let mut c = p2.get().await?;
+            id(&mut c).await
+        });
+        // Let the waiter get in line, then return the connection.
+        while p.status().waiting == 0 {
+            tokio::task::yield_now().await;
+        }
+        drop(held);
+        assert_eq!(waiter.await.expect("task")?, held_id);
+        Ok(())
+    })
+}
+
+#[test]
+fn a_killed_connection_is_replaced_after_a_failed_health_check() {
+    run(async {
+        let p = pool(PoolOpts {
+            max: 1,
+            health_check_after: Some(Duration::ZERO),
+            ..Default::default()
+        });
+        let victim = {
+            let mut c = p.get().await?;
+            id(&mut c).await?
+        };
+        let mut admin = crate::conn().await?;
+        admin.query_drop(&format!("KILL {victim}")).await?;
+        assert!(server_sees(&mut admin, victim, false).await?);
+        // The idle connection fails its ping and is replaced.
+        let mut c = p.get().await?;
+        let fresh = id(&mut c).await?;
+        assert_ne!(fresh, victim);
+        assert_eq!(p.status().total, 1);
+        admin.close().await
+    })
+}
+
+#[test]
+fn a_connection_broken_in_use_is_not_handed_out_again() {
+    run(async {
+        let p = pool(PoolOpts {
+            max: 1,
+            health_check_after: None,
+            ..Default::default()
+        });
+        let mut admin = crate::conn().await?;
+        let victim = {
+            let mut c = p.get().await?;
+            let victim = id(&mut c).await?;
+            admin.query_drop(&format!("KILL {victim}")).await?;
+            assert!(server_sees(&mut admin, victim, false).await?);
+            let e = c.query_drop("SELECT 1").await.expect_err("killed");
+            assert!(e.is_fatal(), "{e:?}");
+            assert!(c.is_broken());
+            victim
+        };
+        assert_eq!(p.status().total, 0, "the broken connection was closed");
+        let mut c = p.get().await?;
+        assert_ne!(id(&mut c).await?, victim);
+        admin.close().await
+    })
+}
+
+#[test]
+fn a_half_read_connection_is_not_reused() {
+    run(async {
+        let p = pool(PoolOpts {
+            max: 1,
+            ..Default::default()
+        });
+        let mut admin = crate::conn().await?;
+        let first = {
+            let mut c = p.get().await?;
+            let first = id(&mut c).await?;
+            c.cmd_query("SELECT * FROM information_schema.COLLATIONS")
+                .await?;
+            assert!(c.get_row().await?.is_some());
+            assert!(c.has_pending_response());
+            first
+        };
+        assert_eq!(p.status().total, 0, "closed, not returned");
+        assert!(server_sees(&mut admin, first, false).await?);
+        let mut c = p.get().await?;
+        assert_ne!(id(&mut c).await?, first);
+        // The new one starts clean.
+        assert_eq!(c.query("SELECT 7").await?[0].get::<i64>(0)?, 7);
+        admin.close().await
+    })
+}
+
+#[test]
+fn idle_connections_are_reaped_down_to_min() {
+    run(async {
+        let p = pool(PoolOpts {
+            min: 1,
+            max: 3,
+            idle_timeout: Some(Duration::from_millis(100)),
+            ..Default::default()
+        });
+        let (a, b, c) = (p.get().await?, p.get().await?, p.get().await?);
+        let mut ids = Vec::new();
+        for mut x in [a, b, c] {
+            ids.push(id(&mut x).await?);
+        }
+        assert_eq!(p.status().idle, 3);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        p.maintain().await?; // (the background pass may have done it already)
+        assert_eq!(p.status().total, 1, "{:?}", p.status());
+        let mut admin = crate::conn().await?;
+        let list = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        assert!(crate::wait_for_processlist(&mut admin, &format!("ID IN ({list})"), 1).await?);
+        admin.close().await
+    })
+}
+
+#[test]
+fn min_connections_are_opened_by_maintain() {
+    run(async {
+        let p = pool(PoolOpts {
+            min: 2,
+            max: 4,
+            ..Default::default()
+        });
+        p.maintain().await?;
+        assert_eq!(p.status().total, 2);
+        assert_eq!(p.status().idle, 2);
+        Ok(())
+    })
+}
+
+#[test]
+fn reset_on_return_clears_the_session() {
+    run(async {
+        let p = pool(PoolOpts {
+            max: 1,
+            reset_on_return: true,
+            ..Default::default()
+        });
+        let first = {
+            let mut c = p.get().await?;
+            c.query_drop("SET @pool_var = 42").await?;
+            c.query_drop("CREATE TEMPORARY TABLE pool_tmp (x INT)")
+                .await?;
+            id(&mut c).await?
+        };
+        let mut c = p.get().await?;
+        assert_eq!(id(&mut c).await?, first, "same connection, reset");
+        assert_eq!(
+            c.query("SELECT @pool_var").await?[0].get::<Option<i64>>(0)?,
+            None
+        );
+        let e = c.query_drop("SELECT * FROM pool_tmp").await.unwrap_err();
+        assert_eq!(e.code(), Some(1146), "the temporary table is gone");
+        Ok(())
+    })
+}
+
+#[test]
+fn without_reset_the_session_is_kept_but_a_transaction_is_rolled_back() {
+    run(async {
+        let p = pool(PoolOpts {
+            max: 1,
+            ..Default::default()
+        });
+        {
+            let mut c = p.get().await?;
+            crate::scratch_db(&mut c, "pool_rollback").await?;
+            c.query_drop("CREATE TABLE t (x INT) ENGINE=InnoDB").await?;
+            c.query_drop("SET @kept = 5").await?;
+            c.query_drop("BEGIN").await?;
+            c.query_drop("INSERT INTO t VALUES (1)").await?;
+            assert!(c.in_transaction());
+        }
+        let mut c = p.get().await?;
+        assert!(!c.in_transaction());
+        assert_eq!(c.query("SELECT @kept").await?[0].get::<i64>(0)?, 5);
+        assert_eq!(
+            c.query("SELECT COUNT(*) FROM it_pool_rollback.t").await?[0].get::<i64>(0)?,
+            0,
+            "the uncommitted insert was rolled back"
+        );
+        c.query_drop("DROP DATABASE it_pool_rollback").await?;
+        Ok(())
+    })
+}
+
+#[test]
+fn a_detached_connection_leaves_the_pool() {
+    run(async {
+        let p = pool(PoolOpts {
+            max: 1,
+            ..Default::default()
+        });
+        let c = p.get().await?.detach();
+        assert_eq!(p.status().total, 0);
+        let _other = p.get().await?; // capacity is free again
+        c.close().await
+    })
+}
+
+#[test]
+fn connect_errors_come_back_and_free_the_capacity() {
+    run(async {
+        // A port nothing listens on: take one from the OS and close it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let p = Pool::new(
+            format!("mysql://root@127.0.0.1:{port}/test"),
+            PoolOpts {
+                max: 1,
+                ..Default::default()
+            },
+        )?;
+        for _ in 0..2 {
+            let e = p.get().await.expect_err("nothing listens");
+            assert_eq!(e.kind(), ErrorKind::Io);
+        }
+        assert_eq!(p.status().total, 0);
+        Ok(())
+    })
+}
