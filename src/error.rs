@@ -38,6 +38,9 @@ pub enum ErrorKind {
     Conversion,
     /// The caller used the API in a way that cannot work (e.g. fetching with no query).
     Usage,
+    /// A batch item was never run: the batch stopped at an earlier error, or
+    /// no connection could be opened for it (the message says which).
+    NotRun,
 }
 
 /// An error reported by the server in an ERR packet.
@@ -158,7 +161,11 @@ impl Error {
     pub fn is_fatal(&self) -> bool {
         !matches!(
             self.0.kind,
-            ErrorKind::Server | ErrorKind::Conversion | ErrorKind::Usage | ErrorKind::Config
+            ErrorKind::Server
+                | ErrorKind::Conversion
+                | ErrorKind::Usage
+                | ErrorKind::Config
+                | ErrorKind::NotRun
         )
     }
 }

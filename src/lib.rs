@@ -24,13 +24,15 @@
 //! - [`io`]: the io_uring shell: sockets, reused buffers, framing.
 //! - The API: [`Connection`], [`Cursor`], [`Row`], [`Opts`], [`Error`].
 //! - [`runtime`]: io_uring runtimes, one per core ([`runtime::Runtime`]);
-//!   [`Pool`]: a connection pool per core.
+//!   [`Pool`]: a connection pool per core; [`Batch`]: many jobs sharded
+//!   over cores, K connections per core.
 //!
 //! Rows are zero-copy: a [`Row`] is the received packet plus value offsets,
 //! and [`RowRef`] (from [`Connection::next_row`] / [`Cursor::next_row`])
 //! borrows the read buffer itself.
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod column;
 pub mod conn;
 pub mod cursor;
@@ -44,6 +46,7 @@ pub mod row;
 pub mod runtime;
 pub mod value;
 
+pub use batch::{Batch, Progress};
 pub use column::{Column, ColumnType};
 pub use conn::{CancelHandle, Connection, Outcome, QueryResult, StageOutput, connect};
 pub use cursor::Cursor;

@@ -11,6 +11,7 @@ use crate::error::{Error, ErrorKind, Result};
 
 mod cores;
 
+pub(crate) use cores::panic_message;
 pub use cores::{Builder, RingSetup, Runtime, current_core};
 
 /// Creates a tokio-uring runtime on this thread with the best ring setup the

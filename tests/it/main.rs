@@ -8,6 +8,7 @@
 mod support;
 
 mod auth;
+mod batch;
 mod concurrency;
 mod cursor;
 mod errors;
