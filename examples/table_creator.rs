@@ -1,6 +1,8 @@
 //! The table creator from the Connector/Python asyncio docs: create, then drop,
-//! hundreds of tables — synchronously on one connection, and with N jobs
-//! (N connections working concurrently on one io_uring thread).
+//! hundreds of tables — synchronously on one connection, with N jobs
+//! (N connections working concurrently on one io_uring thread), and sharded
+//! over C cores (C io_uring threads, `--jobs` connections on each, through
+//! [`mysql_uring::Batch`]).
 //!
 //! The docs time 511 tables at 25.9 s synchronous, 19.1 s with 3 jobs and
 //! 13.2 s with 12 jobs. Like the docs, each run asserts `SHOW TABLES` counts
@@ -10,10 +12,14 @@
 //! cargo run --release --example table_creator                      # sync, then 3 and 12 jobs
 //! cargo run --release --example table_creator -- --jobs 12 --mode jobs
 //! cargo run --release --example table_creator -- --tables 11 --jobs 3 --print-seq --batch
+//! cargo run --release --example table_creator -- --mode cores --cores 1,2 --jobs 1,3,6 --pin
 //! ```
-//! Options: `--tables N` (511), `--jobs N[,N…]` (3,12), `--mode sync|jobs|all` (all),
+//! Options: `--tables N` (511), `--jobs N[,N…]` (3,12), `--mode sync|jobs|cores|all` (all),
 //! `--batch` (wait for each batch of N jobs like the docs, instead of letting each
-//! connection pull the next table as soon as it is free), `--print-seq`.
+//! connection pull the next table as soon as it is free), `--print-seq` (not in
+//! cores mode), `--cores C[,C…]` (all CPUs) and `--pin` for the cores mode. In the
+//! cores mode `--jobs N` means N connections **per core** (C×N in all), each
+//! pulling the next table as soon as it is free, across cores.
 //! Uses `MYSQL_URL`, or starts a private MariaDB server.
 
 #[path = "../tests/support/mod.rs"]
@@ -23,7 +29,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Instant;
 
-use mysql_uring::{Connection, Opts, QueryResult, Result, connect};
+use mysql_uring::runtime::Runtime;
+use mysql_uring::{Batch, Connection, Opts, QueryResult, Result, connect};
 
 const DATABASE: &str = "TABLE_CREATOR";
 
@@ -181,9 +188,64 @@ async fn main_jobs(
     Ok((seq.take(), n))
 }
 
+/// Creates (or drops) every table through the batch runner: `per_core`
+/// connections on each of `rt`'s cores.
+fn main_cores(
+    rt: &Runtime,
+    opts: &Opts,
+    k: Kernel,
+    names: &[String],
+    per_core: usize,
+) -> Result<usize> {
+    let admin = opts.clone();
+    rt.run_on(0, move |_| async move {
+        let mut cnx = connect(admin).await?;
+        cnx.query_drop(&format!("CREATE DATABASE IF NOT EXISTS {DATABASE}"))
+            .await?;
+        cnx.close().await
+    })?;
+    let opts = opts.clone().database(DATABASE);
+    let results = Batch::new(opts.clone())?
+        .connections_per_core(per_core)
+        .stop_on_error(true)
+        .run(
+            rt,
+            names.to_vec(),
+            async move |cnx: &mut Connection, name: String| {
+                cnx.cmd_query(&format!("DROP TABLE IF EXISTS {name}"))
+                    .await?;
+                if k == Kernel::Create {
+                    cnx.cmd_query(&format!(
+                        "CREATE TABLE IF NOT EXISTS {name} (
+                        dish_id INT(11) UNSIGNED AUTO_INCREMENT UNIQUE KEY,
+                        category TEXT,
+                        dish_name TEXT,
+                        price FLOAT,
+                        servings INT,
+                        order_time TIME
+                    )"
+                    ))
+                    .await?;
+                }
+                Ok(())
+            },
+        );
+    for r in results {
+        r?;
+    }
+    rt.run_on(0, move |_| async move {
+        let mut cnx = connect(opts).await?;
+        let n = show_tables(&mut cnx).await?;
+        cnx.close().await?;
+        Ok(n)
+    })
+}
+
 struct Args {
     tables: usize,
     jobs: Vec<usize>,
+    cores: Vec<usize>,
+    pin: bool,
     mode: String,
     batch: bool,
     print_seq: bool,
@@ -193,6 +255,8 @@ fn args() -> Args {
     let mut a = Args {
         tables: 511,
         jobs: vec![3, 12],
+        cores: vec![std::thread::available_parallelism().map_or(1, |n| n.get())],
+        pin: false,
         mode: "all".into(),
         batch: false,
         print_seq: false,
@@ -209,12 +273,22 @@ fn args() -> Args {
                     .collect();
                 assert!(a.jobs.iter().all(|&j| j > 0), "--jobs must be at least 1");
             }
+            "--cores" => {
+                a.cores = val("--cores")
+                    .split(',')
+                    .map(|c| c.parse().expect("--cores takes numbers like 1,2"))
+                    .collect();
+                assert!(a.cores.iter().all(|&c| c > 0), "--cores must be at least 1");
+            }
+            "--pin" => a.pin = true,
             "--mode" => a.mode = val("--mode"),
             "--batch" => a.batch = true,
             "--print-seq" => a.print_seq = true,
             "--help" | "-h" => {
                 println!(
-                    "usage: table_creator [--tables N] [--jobs N[,N...]] [--mode sync|jobs|all] [--batch] [--print-seq]"
+                    "usage: table_creator [--tables N] [--jobs N[,N...]] [--mode sync|jobs|cores|all] \
+                     [--batch] [--print-seq] [--cores C[,C...]] [--pin]\n\
+                     (in cores mode --jobs is connections per core; MYSQL_URL or a private server)"
                 );
                 std::process::exit(0);
             }
@@ -222,8 +296,8 @@ fn args() -> Args {
         }
     }
     assert!(
-        ["sync", "jobs", "all"].contains(&a.mode.as_str()),
-        "--mode is sync, jobs or all"
+        ["sync", "jobs", "cores", "all"].contains(&a.mode.as_str()),
+        "--mode is sync, jobs, cores or all"
     );
     a
 }
@@ -231,9 +305,9 @@ fn args() -> Args {
 fn main() -> Result<()> {
     let a = args();
     let opts = Opts::from_url(&support::test_url())?;
-    mysql_uring::start(async {
+    let mut summary = mysql_uring::start(async {
         let mut summary = Vec::new();
-        if a.mode != "jobs" {
+        if a.mode == "all" || a.mode == "sync" {
             let names: Vec<String> = (0..a.tables).map(|n| format!("table_sync_{n}")).collect();
             let clock = Instant::now();
             println!("-------------------- SYNC CREATOR --------------------");
@@ -252,7 +326,7 @@ fn main() -> Result<()> {
             println!("Elapsed time: {t:0.2}");
             summary.push(("sync (1 connection)".to_string(), t, Some(25.86)));
         }
-        if a.mode != "sync" {
+        if a.mode == "all" || a.mode == "jobs" {
             let names = Rc::new(
                 (0..a.tables)
                     .map(|n| format!("table_async_{n}"))
@@ -284,13 +358,36 @@ fn main() -> Result<()> {
                 summary.push((format!("{jobs} jobs ({how})"), t, docs));
             }
         }
-        println!("\n{} tables created and dropped", a.tables);
-        println!("| run | elapsed (s) | Connector/Python docs, 511 tables (s) |");
-        println!("|---|---|---|");
-        for (name, t, docs) in summary {
-            let d = docs.map_or("-".to_string(), |d| format!("{d:.2}"));
-            println!("| {name} | {t:.2} | {d} |");
+        Ok::<_, mysql_uring::Error>(summary)
+    })?;
+    if a.mode == "all" || a.mode == "cores" {
+        let names: Vec<String> = (0..a.tables).map(|n| format!("table_cores_{n}")).collect();
+        for &cores in &a.cores {
+            let rt = Runtime::builder().cores(cores).pin(a.pin).build()?;
+            for &jobs in &a.jobs {
+                let clock = Instant::now();
+                let how = format!(
+                    "{cores} cores x {jobs} jobs{}",
+                    if a.pin { ", pinned" } else { "" }
+                );
+                println!("-------------------- SHARDED CREATOR ({how}) --------------------");
+                let n = main_cores(&rt, &opts, Kernel::Create, &names, jobs)?;
+                assert_eq!(n, a.tables, "SHOW TABLES after creating");
+                println!("-------------------- SHARDED DROPPER ({how}) --------------------");
+                let n = main_cores(&rt, &opts, Kernel::Drop, &names, jobs)?;
+                assert_eq!(n, 0, "SHOW TABLES after dropping");
+                let t = clock.elapsed().as_secs_f64();
+                println!("Elapsed time: {t:0.2}");
+                summary.push((format!("{how} ({} connections)", cores * jobs), t, None));
+            }
         }
-        Ok(())
-    })
+    }
+    println!("\n{} tables created and dropped", a.tables);
+    println!("| run | elapsed (s) | Connector/Python docs, 511 tables (s) |");
+    println!("|---|---|---|");
+    for (name, t, docs) in summary.drain(..) {
+        let d = docs.map_or("-".to_string(), |d| format!("{d:.2}"));
+        println!("| {name} | {t:.2} | {d} |");
+    }
+    Ok(())
 }
