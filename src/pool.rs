@@ -114,7 +114,7 @@ struct State {
 }
 
 struct IdleConn {
-    conn: Connection,
+    conn: Box<Connection>,
     since: Instant,
 }
 
@@ -188,7 +188,6 @@ impl Pool {
     pub async fn get(&self) -> Result<PooledConn> {
         self.start_maintenance();
         let popts = &self.0.popts;
-        let deadline = popts.wait_timeout.map(|t| Instant::now() + t);
         loop {
             let idle = self.0.state.borrow_mut().idle.pop_back();
             if let Some(IdleConn { conn, since }) = idle {
@@ -217,7 +216,10 @@ impl Pool {
             };
             let lease = match lease {
                 Some(l) => l,
-                None => self.wait(deadline).await?,
+                None => {
+                    let deadline = popts.wait_timeout.map(|t| Instant::now() + t);
+                    self.wait(deadline).await?
+                }
             };
             if lease.conn.is_some() {
                 // Handed over straight from a return: just used, no check needed.
@@ -231,7 +233,7 @@ impl Pool {
     async fn open(&self, mut lease: Lease) -> Result<PooledConn> {
         // On failure the lease drops and gives its capacity back (to a waiter, if any).
         let conn = Connection::connect(&self.0.opts).await?;
-        lease.conn = Some(conn);
+        lease.conn = Some(Box::new(conn));
         Ok(PooledConn { lease })
     }
 
@@ -364,7 +366,9 @@ impl Drop for WaitGuard<'_> {
 /// usable connection, the capacity alone to the next waiter.
 struct Lease {
     pool: Rc<Inner>,
-    conn: Option<Connection>,
+    /// Boxed: a connection is a large struct, and it moves between the idle
+    /// list, leases and waiters on every get and return.
+    conn: Option<Box<Connection>>,
     /// False while the connection is being cleaned: if that is cut short
     /// (the task dropped), the connection is closed, not returned again.
     recycle: bool,
@@ -382,7 +386,7 @@ impl Lease {
         }
     }
 
-    fn with(pool: &Rc<Inner>, conn: Connection) -> Lease {
+    fn with(pool: &Rc<Inner>, conn: Box<Connection>) -> Lease {
         Lease {
             pool: pool.clone(),
             conn: Some(conn),
@@ -421,7 +425,7 @@ impl Drop for Lease {
 
 /// A connection comes back: reusable ones go to the next waiter or the idle
 /// list; broken or half-read ones are closed.
-fn give_back(pool: &Rc<Inner>, conn: Connection) {
+fn give_back(pool: &Rc<Inner>, conn: Box<Connection>) {
     // A half-read result could be drained, but that may take long; a new
     // connection is cheaper and never hands out another user's rows.
     if conn.is_broken() || conn.has_pending_response() {
@@ -460,7 +464,7 @@ fn give_back(pool: &Rc<Inner>, conn: Connection) {
 }
 
 /// Hands a clean connection to the first waiter, or puts it on the idle list.
-fn hand_over(pool: &Rc<Inner>, conn: Connection) {
+fn hand_over(pool: &Rc<Inner>, conn: Box<Connection>) {
     let waiter = pool.state.borrow_mut().waiters.pop_front();
     match waiter {
         Some(w) => grant(&w, Lease::with(pool, conn)),
@@ -508,7 +512,7 @@ impl PooledConn {
     pub fn detach(mut self) -> Connection {
         let conn = self.lease.conn.take().expect("a pooled connection");
         // The lease now holds no connection: dropping it frees the capacity.
-        conn
+        *conn
     }
 
     /// The pool this connection came from.
