@@ -53,7 +53,7 @@ pub use cursor::Cursor;
 pub use error::{Error, ErrorKind, Result, ServerError};
 pub use opts::{IntoOpts, Opts, SslMode};
 pub use pipeline::Pipeline;
-pub use pool::{Pool, PoolOpts, PoolStatus, PooledConn};
+pub use pool::{PerCorePool, Pool, PoolOpts, PoolStatus, PooledConn};
 pub use row::{ColumnIndex, Row, RowRef};
 pub use runtime::{start, try_start};
 pub use value::{ConvError, FromValue};

@@ -153,7 +153,11 @@ impl Pool {
                 popts.min, popts.max
             )));
         }
-        Ok(Pool(Rc::new(Inner {
+        Ok(Pool::with_checked(opts, popts))
+    }
+
+    fn with_checked(opts: Opts, popts: PoolOpts) -> Pool {
+        Pool(Rc::new(Inner {
             opts,
             popts,
             state: RefCell::new(State {
@@ -162,7 +166,7 @@ impl Pool {
                 waiters: VecDeque::new(),
                 maintenance_started: false,
             }),
-        })))
+        }))
     }
 
     /// The pool's options.
@@ -540,5 +544,69 @@ impl Deref for PooledConn {
 impl DerefMut for PooledConn {
     fn deref_mut(&mut self) -> &mut Connection {
         self.lease.conn_mut()
+    }
+}
+
+static NEXT_PER_CORE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+thread_local! {
+    /// This thread's pools, one per [`PerCorePool`] that was used here.
+    static CORE_POOLS: RefCell<Vec<(u64, Pool)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// One [`Pool`] per core (per io_uring thread), behind a handle that is
+/// `Send + Sync + Clone`: give it to [`crate::runtime::Runtime::run_on_all`]
+/// and each core gets its own pool, created on first use and kept for the
+/// thread's life, so connections are reused across runs.
+///
+/// ```no_run
+/// use mysql_uring::runtime::Runtime;
+/// use mysql_uring::{PerCorePool, PoolOpts};
+///
+/// # fn main() -> mysql_uring::Result<()> {
+/// let rt = Runtime::builder().build()?;
+/// let pools = PerCorePool::new("mysql://root@127.0.0.1:3306/test", PoolOpts::default())?;
+/// for _ in 0..3 {
+///     let pools = pools.clone();
+///     rt.run_on_all(move |_core| async move {
+///         let mut cnx = pools.get().await?; // this core's pool
+///         cnx.query_drop("DO 1").await?;
+///         Ok(())
+///     });
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct PerCorePool {
+    inner: std::sync::Arc<(u64, Opts, PoolOpts)>,
+}
+
+impl PerCorePool {
+    /// Checks the options like [`Pool::new`]; no pool is made until a core asks.
+    pub fn new(opts: impl IntoOpts, popts: PoolOpts) -> Result<PerCorePool> {
+        let check = Pool::new(opts, popts)?;
+        let id = NEXT_PER_CORE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(PerCorePool {
+            inner: std::sync::Arc::new((id, check.0.opts.clone(), check.0.popts.clone())),
+        })
+    }
+
+    /// The calling thread's pool, made on first use.
+    pub fn pool(&self) -> Pool {
+        let (id, opts, popts) = &*self.inner;
+        CORE_POOLS.with(|pools| {
+            let mut pools = pools.borrow_mut();
+            if let Some((_, p)) = pools.iter().find(|(i, _)| i == id) {
+                return p.clone();
+            }
+            let p = Pool::with_checked(opts.clone(), popts.clone());
+            pools.push((*id, p.clone()));
+            p
+        })
+    }
+
+    /// A connection from the calling thread's pool; see [`Pool::get`].
+    pub async fn get(&self) -> Result<PooledConn> {
+        self.pool().get().await
     }
 }

@@ -378,3 +378,42 @@ fn connect_errors_come_back_and_free_the_capacity() {
         Ok(())
     })
 }
+
+#[test]
+fn a_per_core_pool_keeps_one_pool_per_core_across_runs() {
+    use mysql_uring::PerCorePool;
+    use mysql_uring::runtime::Runtime;
+
+    let rt = Runtime::builder().cores(2).build().expect("runtime");
+    let pools = PerCorePool::new(
+        crate::opts(),
+        PoolOpts {
+            max: 1,
+            ..Default::default()
+        },
+    )
+    .expect("valid options");
+    let run = || {
+        let pools = pools.clone();
+        rt.run_on_all(move |_| async move {
+            let mut c = pools.get().await?;
+            id(&mut c).await
+        })
+        .into_iter()
+        .collect::<Result<Vec<u64>>>()
+        .expect("both cores")
+    };
+    let first = run();
+    assert_ne!(first[0], first[1], "each core has its own pool");
+    assert_eq!(run(), first, "and keeps its connection between runs");
+    assert!(
+        PerCorePool::new(
+            crate::opts(),
+            PoolOpts {
+                max: 0,
+                ..Default::default()
+            }
+        )
+        .is_err()
+    );
+}
