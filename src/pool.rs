@@ -124,6 +124,8 @@ struct IdleConn {
 struct Waiter {
     grant: RefCell<Option<Lease>>,
     waker: RefCell<Option<Waker>>,
+    /// Set when taken out of the line (to be granted): leaving need not search it.
+    dequeued: std::cell::Cell<bool>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -306,8 +308,12 @@ impl Pool {
                 st.total += 1;
                 Lease::empty(&self.0)
             };
-            let conn = self.open(lease).await?;
-            drop(conn); // to the idle list, or to a waiter
+            let mut fresh = self.open(lease).await?;
+            // Straight to the idle list or a waiter: a new session needs no reset.
+            if let Some(conn) = fresh.lease.conn.take() {
+                fresh.lease.armed = false;
+                hand_over(&self.0, conn);
+            }
         }
         Ok(())
     }
@@ -354,11 +360,13 @@ struct WaitGuard<'a> {
 
 impl Drop for WaitGuard<'_> {
     fn drop(&mut self) {
-        self.pool
-            .state
-            .borrow_mut()
-            .waiters
-            .retain(|w| !Rc::ptr_eq(w, &self.waiter));
+        if !self.waiter.dequeued.get() {
+            self.pool
+                .state
+                .borrow_mut()
+                .waiters
+                .retain(|w| !Rc::ptr_eq(w, &self.waiter));
+        }
         let unused = self.waiter.grant.borrow_mut().take();
         drop(unused); // outside every borrow: this may grant the next waiter
     }
@@ -497,6 +505,7 @@ fn give_back_capacity(pool: &Rc<Inner>) {
 }
 
 fn grant(w: &Waiter, lease: Lease) {
+    w.dequeued.set(true);
     *w.grant.borrow_mut() = Some(lease);
     if let Some(waker) = w.waker.borrow_mut().take() {
         waker.wake();

@@ -417,3 +417,58 @@ fn a_per_core_pool_keeps_one_pool_per_core_across_runs() {
         .is_err()
     );
 }
+
+#[test]
+fn a_waiter_gets_a_new_connection_when_the_held_one_was_broken() {
+    run(async {
+        let p = pool(PoolOpts {
+            max: 1,
+            wait_timeout: None,
+            ..Default::default()
+        });
+        let mut held = p.get().await?;
+        let held_id = id(&mut held).await?;
+        let p2 = p.clone();
+        let waiter = tokio_uring::spawn(async move {
+            let mut c = p2.get().await?;
+            id(&mut c).await
+        });
+        while p.status().waiting == 0 {
+            tokio::task::yield_now().await;
+        }
+        let mut admin = crate::conn().await?;
+        admin.query_drop(&format!("KILL {held_id}")).await?;
+        assert!(server_sees(&mut admin, held_id, false).await?);
+        assert!(held.query_drop("DO 1").await.is_err());
+        drop(held); // closed; its place goes to the waiter, who connects anew
+        let got = waiter.await.expect("task")?;
+        assert_ne!(got, held_id);
+        assert_eq!(p.status().total, 1);
+        admin.close().await
+    })
+}
+
+#[test]
+fn a_cancelled_get_leaves_the_line_and_frees_nothing_it_did_not_take() {
+    run(async {
+        let p = pool(PoolOpts {
+            max: 1,
+            wait_timeout: None,
+            ..Default::default()
+        });
+        let held = p.get().await?;
+        // A get abandoned while waiting (e.g. by a select! or the caller's own timeout).
+        let r = tokio::time::timeout(Duration::from_millis(20), p.get()).await;
+        assert!(r.is_err(), "still waiting when abandoned");
+        assert_eq!(p.status().waiting, 0);
+        assert_eq!(p.status().total, 1);
+        drop(held);
+        assert_eq!(
+            p.status().idle,
+            1,
+            "returned to the idle list, not to the gone waiter"
+        );
+        let _again = p.get().await?;
+        Ok(())
+    })
+}
