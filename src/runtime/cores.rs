@@ -6,6 +6,24 @@
 //! `Send`: connections, pools and `Rc`s are created and used on their core and
 //! never cross threads. Nothing is shared between cores on the hot path; the
 //! only cross-thread traffic is the job sent in and the result sent back.
+//!
+//! Choices:
+//! - **One tokio-uring runtime per thread**, not a work-stealing scheduler:
+//!   tokio-uring's ring, its sockets and our connections are `!Send`, and a
+//!   connection stays on the ring that owns its socket.
+//! - **Ring flags**: `SINGLE_ISSUER` (6.0+; true by construction here, the
+//!   ring is made and used on its core's thread) with `COOP_TASKRUN` +
+//!   `TASKRUN_FLAG` (5.19+), each dropped in turn if the kernel refuses it.
+//!   `DEFER_TASKRUN` is left out: tokio-uring waits for completions through
+//!   epoll on the ring fd, while deferred task work only runs when the waiter
+//!   enters the ring asking for events.
+//! - **Pinning** with `sched_setaffinity` from `libc` (already a dependency
+//!   of tokio-uring) rather than another crate: core `i` goes to the `i`-th
+//!   CPU of the process's allowed mask (`taskset`, cgroups), so pinning never
+//!   asks for a CPU the process may not use.
+//! - **Blocking `run_on*`**: the caller is usually `main` or a test, not a
+//!   task; the results come back over a std channel, and a panic is caught by
+//!   the core's task join handle and returned as an error.
 
 use std::any::Any;
 use std::cell::Cell;
