@@ -13,8 +13,11 @@ mod cursor;
 mod errors;
 mod packets;
 mod pipeline;
+mod quoting;
+mod results;
 mod session;
 mod tls;
+mod transactions;
 mod values;
 
 use std::future::Future;
