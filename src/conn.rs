@@ -209,7 +209,9 @@ impl Connection {
                 crate::proto::consts::caps::MULTI_STATEMENTS
             } else {
                 0
-            } | if opts.local_infile_dirs.is_empty() {
+            } | if opts.local_infile_dirs.is_empty()
+                && !opts.local_infile_reader
+            {
                 0
             } else {
                 crate::proto::consts::caps::LOCAL_FILES
@@ -591,6 +593,15 @@ impl Connection {
     /// Reads packets until a result set's columns are known or the statement's
     /// outcome arrives.
     pub(crate) async fn read_result_start(&mut self) -> Result<QueryResult> {
+        self.read_result_start_with(None).await
+    }
+
+    /// [`Connection::read_result_start`], answering a `LOAD DATA LOCAL
+    /// INFILE` request from `reader` when one is given.
+    async fn read_result_start_with(
+        &mut self,
+        mut reader: Option<&mut dyn std::io::Read>,
+    ) -> Result<QueryResult> {
         let mut columns: Vec<Column> = Vec::new();
         let mut infile_refused: Option<String> = None;
         loop {
@@ -645,6 +656,10 @@ impl Connection {
                 }
                 ResultEvent::LocalInfile(name) => {
                     let name = String::from_utf8_lossy(name).into_owned();
+                    if let Some(r) = reader.take() {
+                        self.send_local_reader(r).await?;
+                        continue;
+                    }
                     match local_file(&self.opts, &name) {
                         Ok(path) => self.send_local_file(&path).await?,
                         Err(why) => {
@@ -679,13 +694,8 @@ impl Connection {
             let n = match r {
                 Ok(n) => n,
                 Err(e) => {
-                    // The server is waiting for data: end it empty so the session stays usable.
-                    self.chan.push_packet(&[])?;
                     let _ = file.close().await;
-                    return Err(Error::io(
-                        &format!("reading {} for LOAD DATA LOCAL INFILE", path.display()),
-                        e,
-                    ));
+                    return Err(self.abort_local_infile(&path.display().to_string(), e));
                 }
             };
             if n == 0 {
@@ -697,6 +707,83 @@ impl Connection {
         }
         let _ = file.close().await;
         self.chan.push_packet(&[])
+    }
+
+    /// A read failed half way through `LOAD DATA LOCAL INFILE` data. Ending the
+    /// data normally would make the server commit a partial load, so the
+    /// connection is closed instead: the server then rolls the statement back.
+    fn abort_local_infile(&mut self, what: &str, e: std::io::Error) -> Error {
+        let msg = format!(
+            "reading {what} for LOAD DATA LOCAL INFILE failed ({e}); the connection was closed \
+             so the server discards the partial load"
+        );
+        self.chan.mark_broken(msg.clone());
+        self.response = Response::Idle;
+        Error::new(ErrorKind::Io, msg).with_source(e)
+    }
+
+    /// Streams `reader` for `LOAD DATA LOCAL INFILE`, then the empty packet
+    /// that ends the data.
+    async fn send_local_reader(&mut self, reader: &mut dyn std::io::Read) -> Result<()> {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.abort_local_infile("the data", e)),
+            };
+            self.chan.push_packet(&buf[..n])?;
+            self.chan.flush().await?;
+        }
+        self.chan.push_packet(&[])
+    }
+
+    /// Runs a `LOAD DATA LOCAL INFILE` statement with the data read from
+    /// `reader` (whatever file name the statement gives). Needs
+    /// [`Opts::local_infile_reader`]. The reader is read on this thread: pass
+    /// in-memory data or a small file; for large files allow their directory
+    /// with [`Opts::local_infile_dir`], which reads them through io_uring.
+    ///
+    /// ```no_run
+    /// # async fn f(cnx: &mut mysql_uring::Connection) -> mysql_uring::Result<()> {
+    /// let csv = b"1,soup\n2,bread\n";
+    /// let outcome = cnx
+    ///     .load_local_data(
+    ///         "LOAD DATA LOCAL INFILE 'dishes' INTO TABLE dishes FIELDS TERMINATED BY ','",
+    ///         &csv[..],
+    ///     )
+    ///     .await?;
+    /// assert_eq!(outcome.affected_rows, 2);
+    /// # Ok(()) }
+    /// ```
+    pub async fn load_local_data(
+        &mut self,
+        sql: &str,
+        mut reader: impl std::io::Read,
+    ) -> Result<Outcome> {
+        if !self.opts.local_infile_reader {
+            return Err(Error::usage(
+                "load_local_data needs Opts::local_infile_reader(true) (URL: local_infile_reader=true)",
+            ));
+        }
+        timed!(self, "LOAD DATA LOCAL INFILE", async {
+            self.drain().await?;
+            self.last = Outcome::default();
+            {
+                let (framer, out) = self.chan.encoder()?;
+                write_query(framer, out, sql.as_bytes())?;
+            }
+            self.response = Response::Pending(ResultMachine::new(self.capabilities));
+            let r = self.read_result_start_with(Some(&mut reader)).await?;
+            self.consume(true).await?;
+            match r {
+                QueryResult::Done(o) => Ok(o),
+                QueryResult::Rows(_) => Err(Error::usage(
+                    "load_local_data ran a statement that returned rows; they were discarded",
+                )),
+            }
+        })
     }
 
     fn protocol_error(&mut self, e: crate::proto::ProtoError) -> Error {
