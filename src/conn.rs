@@ -119,6 +119,8 @@ pub struct Connection {
     /// A [`crate::Transaction`] was dropped unfinished: `ROLLBACK` runs before
     /// the next command.
     rollback_pending: bool,
+    /// The connection-phase state machine, kept for `COM_CHANGE_USER`.
+    handshake: Handshake,
 }
 
 /// Runs `$fut` (which borrows `$self`) under the query timeout, if any. A
@@ -305,6 +307,7 @@ impl Connection {
             query_timeout: opts.query_timeout,
             opts: std::sync::Arc::new(opts.clone()),
             rollback_pending: false,
+            handshake: hs,
         };
         if let Some(cs) = &opts.charset {
             conn.query_drop(&format!("SET NAMES {cs}")).await?;
@@ -535,6 +538,99 @@ impl Connection {
             self.last = Outcome::default();
             self.read_result_start().await.map(Some)
         })
+    }
+
+    /// Re-authenticates as another user on this connection
+    /// (`COM_CHANGE_USER`), with any auth plugin the handshake supports. The
+    /// server resets the session as for a new connection (variables,
+    /// temporary tables, open transaction); the charset and `init` statements
+    /// of the options are applied again. If the server refuses, the
+    /// connection is closed (its session state is then unknown) and the error
+    /// says why.
+    pub async fn change_user(
+        &mut self,
+        user: &str,
+        password: &str,
+        database: Option<&str>,
+    ) -> Result<()> {
+        timed!(
+            self,
+            "change_user",
+            self.change_user_inner(user, password, database)
+        )?;
+        let opts = self.opts.clone();
+        if let Some(cs) = &opts.charset {
+            self.query_drop(&format!("SET NAMES {cs}")).await?;
+        }
+        for sql in &opts.init {
+            self.query_drop(sql).await?;
+        }
+        Ok(())
+    }
+
+    async fn change_user_inner(
+        &mut self,
+        user: &str,
+        password: &str,
+        database: Option<&str>,
+    ) -> Result<()> {
+        self.drain().await?;
+        let mut opts = (*self.opts).clone();
+        opts.user = user.to_string();
+        opts.password = Some(password.to_string());
+        opts.database = database.map(str::to_string);
+        let mut out = Vec::new();
+        self.handshake
+            .change_user(user, password.as_bytes(), database, &mut out)
+            .map_err(|e| handshake_error(e, &opts))?;
+        {
+            let (framer, buf) = self.chan.encoder()?;
+            crate::proto::command::write_payload(framer, buf, &out)?;
+        }
+        let result: Result<()> = async {
+            loop {
+                let p = self.chan.read_packet().await?;
+                let packet = &self.chan.buf()[p];
+                if packet.first() == Some(&0x00) {
+                    if let Ok(ok) = crate::proto::packets::parse_ok(packet, self.capabilities) {
+                        self.status = ok.status;
+                    }
+                }
+                match self
+                    .handshake
+                    .on_packet(packet, &mut out)
+                    .map_err(|e| handshake_error(e, &opts))?
+                {
+                    Step::Send => self.chan.push_packet(&out)?,
+                    Step::Read => {}
+                    Step::Done => return Ok(()),
+                    Step::StartTls => {
+                        return Err(Error::new(
+                            ErrorKind::Protocol,
+                            "the server asked for TLS in the middle of change_user",
+                        ));
+                    }
+                }
+            }
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                self.opts = Arc::new(opts);
+                self.rollback_pending = false;
+                self.last = Outcome::default();
+                Ok(())
+            }
+            Err(e) => {
+                self.chan
+                    .mark_broken(format!("change_user as '{user}' failed: {e}"));
+                Err(Error::new(
+                    e.kind(),
+                    format!("{e}; the connection was closed (its session state is unknown after a failed change_user)"),
+                )
+                .with_source(e))
+            }
+        }
     }
 
     /// Checks the server is alive (`COM_PING`).
