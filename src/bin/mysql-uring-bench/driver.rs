@@ -86,6 +86,14 @@ pub trait Driver: 'static {
     type Conn: 'static;
     /// The name in the report.
     const NAME: &'static str;
+    /// Whether this driver runs `op` in the benchmark (all by default).
+    fn supports(_op: Op) -> bool {
+        true
+    }
+    /// Whether this driver runs the text-protocol decode workload.
+    fn supports_decode() -> bool {
+        Self::supports(Op::PointText)
+    }
     /// Runs `fut` on this thread's runtime.
     fn block_on<F: Future>(fut: F) -> F::Output;
     /// Spawns a task on the current thread's runtime.

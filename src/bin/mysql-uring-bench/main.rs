@@ -23,6 +23,7 @@ mod setup;
 mod stats;
 mod sys;
 mod uring;
+mod zero;
 
 use std::time::Duration;
 
@@ -33,6 +34,7 @@ use crate::driver::{Digest, Driver, Op};
 use crate::harness::Plan;
 use crate::stats::{Case, Sample, Unit, fmt_num};
 use crate::uring::Uring;
+use crate::zero::Zero;
 
 /// The tool's error type: anything, with a message that says what failed.
 pub type BoxResult<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -64,7 +66,8 @@ OPTIONS
   --warmup S           warm-up seconds before each timed case (1)
   --rows N             rows for decode (1000000)
   --runs N             decode and tables runs per driver; the median is shown (3)
-  --driver NAME        run only `uring` or `async` (e.g. under a profiler)
+  --drivers A,B        drivers to run: uring, async, zero (default: all three;
+                       one alone e.g. under a profiler)
   --pin-client CPU[,CPU...]  pin the client threads (round robin)
   --pin-server CPU     pin every thread of the server process (needs its pid)
   --json PATH          also write the results as JSON (default
@@ -88,7 +91,7 @@ struct Args {
     warmup: f64,
     rows: u64,
     runs: usize,
-    driver: Option<String>,
+    drivers: Vec<DriverId>,
     pin_client: Vec<usize>,
     pin_server: Option<usize>,
     json: Option<String>,
@@ -124,7 +127,7 @@ fn parse_args() -> BoxResult<Option<Args>> {
         warmup: if quick { 0.3 } else { 1.0 },
         rows: if quick { 100_000 } else { 1_000_000 },
         runs: if quick { 1 } else { 3 },
-        driver: None,
+        drivers: vec![DriverId::Uring, DriverId::Async, DriverId::Zero],
         pin_client: Vec::new(),
         pin_server: None,
         json: None,
@@ -174,11 +177,16 @@ fn parse_args() -> BoxResult<Option<Args>> {
             "--warmup" => a.warmup = list::<f64>(flag, v)?[0],
             "--rows" => a.rows = one(flag, v)? as u64,
             "--runs" => a.runs = one(flag, v)?,
-            "--driver" => {
-                if v != "uring" && v != "async" {
-                    return Err(format!("--driver takes `uring` or `async`, not `{v}`").into());
-                }
-                a.driver = Some(v.clone());
+            "--drivers" | "--driver" => {
+                a.drivers = v
+                    .split(',')
+                    .map(|d| match d.trim() {
+                        "uring" => Ok(DriverId::Uring),
+                        "async" => Ok(DriverId::Async),
+                        "zero" => Ok(DriverId::Zero),
+                        x => Err(format!("{flag}: unknown driver `{x}` (uring, async, zero)")),
+                    })
+                    .collect::<Result<_, _>>()?;
             }
             "--pin-client" => a.pin_client = list(flag, v)?,
             "--pin-server" => {
@@ -205,49 +213,103 @@ fn target_dir() -> std::path::PathBuf {
         .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
 }
 
-/// Runs `f` for each driver that is switched on, collecting the samples.
+/// The drivers the tool can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DriverId {
+    Uring,
+    Async,
+    Zero,
+}
+
+impl DriverId {
+    fn name(self) -> &'static str {
+        match self {
+            DriverId::Uring => Uring::NAME,
+            DriverId::Async => Async::NAME,
+            DriverId::Zero => Zero::NAME,
+        }
+    }
+
+    fn supports(self, op: Op) -> bool {
+        match self {
+            DriverId::Uring => Uring::supports(op),
+            DriverId::Async => Async::supports(op),
+            DriverId::Zero => Zero::supports(op),
+        }
+    }
+
+    fn timed(self, url: &str, plan: &Plan, op: Op) -> BoxResult<Sample> {
+        match self {
+            DriverId::Uring => harness::timed::<Uring>(url, plan, op),
+            DriverId::Async => harness::timed::<Async>(url, plan, op),
+            DriverId::Zero => harness::timed::<Zero>(url, plan, op),
+        }
+    }
+
+    fn decode(self, url: &str, plan: &Plan, sql: &str) -> BoxResult<Option<(Sample, Digest)>> {
+        Ok(match self {
+            DriverId::Uring => Some(harness::decode::<Uring>(url, plan, sql)?),
+            DriverId::Async => Some(harness::decode::<Async>(url, plan, sql)?),
+            DriverId::Zero if Zero::supports_decode() => {
+                Some(harness::decode::<Zero>(url, plan, sql)?)
+            }
+            DriverId::Zero => None,
+        })
+    }
+
+    fn tables(
+        self,
+        url: &str,
+        plan: &Plan,
+        n: usize,
+        count: &dyn Fn() -> BoxResult<usize>,
+    ) -> BoxResult<Sample> {
+        match self {
+            DriverId::Uring => harness::tables::<Uring>(url, plan, n, count),
+            DriverId::Async => harness::tables::<Async>(url, plan, n, count),
+            DriverId::Zero => harness::tables::<Zero>(url, plan, n, count),
+        }
+    }
+}
+
+/// Collects every case's samples, one column per driver (mysql-uring first).
 struct Runner<'a> {
     args: &'a Args,
     cases: Vec<Case>,
 }
 
+/// The report's driver order: mysql-uring, mysql_async, zero-mysql.
+const ORDER: [DriverId; 3] = [DriverId::Uring, DriverId::Async, DriverId::Zero];
+
 impl Runner<'_> {
-    fn uring(&self) -> bool {
-        self.args.driver.as_deref() != Some("async")
-    }
-
-    fn other(&self) -> bool {
-        self.args.driver.as_deref() != Some("uring")
-    }
-
-    fn push(&mut self, name: String, unit: Unit, uring: Vec<Sample>, other: Vec<Sample>) {
-        let show = |v: &[Sample]| -> String {
-            match (v.first(), unit) {
-                (None, _) => "–".into(),
+    /// Runs `f` for each selected driver in report order; `None` from `f`
+    /// means the driver does not run this case (an empty column).
+    fn case(
+        &mut self,
+        name: String,
+        unit: Unit,
+        mut f: impl FnMut(DriverId) -> BoxResult<Option<Vec<Sample>>>,
+    ) -> BoxResult<()> {
+        let mut runs = Vec::new();
+        let mut shown = Vec::new();
+        for id in ORDER {
+            let samples = if self.args.drivers.contains(&id) {
+                f(id)?.unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let show = match (samples.first(), unit) {
+                (None, _) => "–".to_string(),
                 (Some(s), Unit::Job) => format!("{:.2} s", s.elapsed.as_secs_f64()),
                 (Some(s), _) => format!("{}/s", fmt_num(Some(s.rate()))),
-            }
-        };
-        eprintln!(
-            "{name}: mysql-uring {}, mysql_async {}",
-            show(&uring),
-            show(&other)
-        );
-        self.cases.push(Case {
-            name,
-            unit,
-            uring,
-            other,
-            other_name: Async::NAME,
-        });
+            };
+            shown.push(format!("{} {show}", id.name()));
+            runs.push((id.name(), samples));
+        }
+        eprintln!("{name}: {}", shown.join(", "));
+        self.cases.push(Case { name, unit, runs });
+        Ok(())
     }
-}
-
-fn run_timed<D: Driver>(on: bool, url: &str, plan: &Plan, op: Op) -> BoxResult<Vec<Sample>> {
-    if !on {
-        return Ok(Vec::new());
-    }
-    Ok(vec![harness::timed::<D>(url, plan, op)?])
 }
 
 fn main() {
@@ -269,6 +331,13 @@ fn run() -> BoxResult<()> {
     // inherit the affinity of the thread that starts it.
     let base_url = match &args.url {
         Some(u) => u.clone(),
+        // The private server's password user: zero-mysql cannot log in with
+        // root's empty password, and every driver should authenticate alike.
+        None if !support::external() => support::server().url(
+            support::NATIVE_USER,
+            support::NATIVE_PASSWORD,
+            Some(support::TEST_DB),
+        ),
         None => support::test_url(),
     };
     let server = setup::setup(
@@ -312,82 +381,69 @@ fn run() -> BoxResult<()> {
         cases: Vec::new(),
     };
 
+    // A timed case: each driver that supports `op` runs it once.
+    let timed = |id: DriverId, p: &Plan, op: Op| -> BoxResult<Option<Vec<Sample>>> {
+        if !id.supports(op) {
+            return Ok(None);
+        }
+        Ok(Some(vec![id.timed(&url, p, op)?]))
+    };
+
     for (w, op) in [("point", Op::PointText), ("prepared", Op::PointPrepared)] {
         if !wants(w) {
             continue;
         }
         for &conns in &args.conns {
-            let name = format!(
-                "{} select, {}",
-                if w == "point" {
-                    "point"
-                } else {
-                    "prepared point"
-                },
-                per_core(conns)
-            );
-            let p = plan(conns, name.clone());
-            let u = if op == Op::PointPrepared {
-                // Prepared statements arrive with the SQL-surface work; until
-                // then only the comparison runs, so its baseline is on record.
-                Vec::new()
+            let kind = if w == "point" {
+                "point"
             } else {
-                run_timed::<Uring>(r.uring(), &url, &p, op)?
+                "prepared point"
             };
-            let a = run_timed::<Async>(r.other(), &url, &p, op)?;
-            r.push(name, Unit::Query, u, a);
+            let name = format!("{kind} select, {}", per_core(conns));
+            let p = plan(conns, name.clone());
+            r.case(name, Unit::Query, |id| timed(id, &p, op))?;
         }
     }
 
     if wants("decode") {
         let sql = setup::decode_sql(args.rows);
         let p = plan(1, "decode".into());
-        let (mut u, mut a, mut digests) = (Vec::new(), Vec::new(), Vec::<Digest>::new());
-        for _ in 0..args.runs {
-            if r.uring() {
-                let (s, d) = harness::decode::<Uring>(&url, &p, &sql)?;
-                u.push(s);
-                digests.push(d);
-            }
-            if r.other() {
-                let (s, d) = harness::decode::<Async>(&url, &p, &sql)?;
-                a.push(s);
-                digests.push(d);
-            }
-        }
-        for d in &digests {
-            if d.rows != args.rows || *d != digests[0] {
-                return Err(format!(
-                    "decode: the drivers read different data ({d:?} vs {:?}, {} rows wanted)",
-                    digests[0], args.rows
-                )
-                .into());
-            }
-        }
-        r.push(
-            format!(
-                "decode {} rows, 7 typed cols",
-                fmt_num(Some(args.rows as f64))
-            ),
-            Unit::Row,
-            u,
-            a,
+        let mut digests = Vec::<Digest>::new();
+        let name = format!(
+            "decode {} rows, 7 typed cols",
+            fmt_num(Some(args.rows as f64))
         );
+        r.case(name, Unit::Row, |id| {
+            let mut v = Vec::new();
+            for _ in 0..args.runs {
+                let Some((s, d)) = id.decode(&url, &p, &sql)? else {
+                    return Ok(None);
+                };
+                if d.rows != args.rows || digests.first().is_some_and(|d0| *d0 != d) {
+                    return Err(format!(
+                        "decode: {} read different data ({d:?} vs {:?}, {} rows wanted)",
+                        id.name(),
+                        digests.first(),
+                        args.rows
+                    )
+                    .into());
+                }
+                digests.push(d);
+                v.push(s);
+            }
+            Ok(Some(v))
+        })?;
     }
 
     if wants("insert") {
         for rows in [1usize, 1000] {
-            let name = format!(
-                "insert {rows} row{}/stmt, {}",
-                if rows == 1 { "" } else { "s" },
-                per_core(args.insert_conns)
-            );
+            let s = if rows == 1 { "" } else { "s" };
+            let name = format!("insert {rows} row{s}/stmt, {}", per_core(args.insert_conns));
             let p = plan(args.insert_conns, name.clone());
-            setup::admin(&url, "TRUNCATE TABLE bench_insert")?;
-            let u = run_timed::<Uring>(r.uring(), &url, &p, Op::InsertText(rows))?;
-            setup::admin(&url, "TRUNCATE TABLE bench_insert")?;
-            let a = run_timed::<Async>(r.other(), &url, &p, Op::InsertText(rows))?;
-            r.push(name, Unit::Row, u, a);
+            r.case(name, Unit::Row, |id| {
+                setup::admin(&url, "TRUNCATE TABLE bench_insert")?;
+                timed(id, &p, Op::InsertText(rows))
+            })?;
         }
         setup::admin(&url, "TRUNCATE TABLE bench_insert")?;
     }
@@ -400,9 +456,7 @@ fn run() -> BoxResult<()> {
         ] {
             let name = format!("{d} point selects {label}, {}", per_core(1));
             let p = plan(1, name.clone());
-            let u = run_timed::<Uring>(r.uring(), &url, &p, op)?;
-            let a = run_timed::<Async>(r.other(), &url, &p, op)?;
-            r.push(name, Unit::Query, u, a);
+            r.case(name, Unit::Query, |id| timed(id, &p, op))?;
         }
     }
 
@@ -416,16 +470,12 @@ fn run() -> BoxResult<()> {
                 conns * args.cores
             );
             let p = plan(conns, name.clone());
-            let (mut u, mut a) = (Vec::new(), Vec::new());
-            for _ in 0..args.runs {
-                if r.uring() {
-                    u.push(harness::tables::<Uring>(&url, &p, args.tables, &count)?);
-                }
-                if r.other() {
-                    a.push(harness::tables::<Async>(&url, &p, args.tables, &count)?);
-                }
-            }
-            r.push(name, Unit::Job, u, a);
+            r.case(name, Unit::Job, |id| {
+                (0..args.runs)
+                    .map(|_| id.tables(&url, &p, args.tables, &count))
+                    .collect::<BoxResult<Vec<_>>>()
+                    .map(Some)
+            })?;
         }
     }
 
@@ -446,7 +496,7 @@ fn run() -> BoxResult<()> {
         "args": {
             "cores": args.cores, "secs": args.secs, "warmup_s": args.warmup, "rows": args.rows,
             "runs": args.runs, "pin_client": args.pin_client, "pin_server": args.pin_server,
-            "driver": args.driver,
+            "drivers": args.drivers.iter().map(|d| d.name()).collect::<Vec<_>>(),
         },
         "cases": cases.iter().map(Case::json).collect::<Vec<_>>(),
     });
@@ -456,7 +506,7 @@ fn run() -> BoxResult<()> {
         return Ok(());
     }
     println!(
-        "\nmysql-uring vs mysql_async on {} ({cpus} CPUs {machine}; client {}, server {}; medians; ratio = mysql-uring / mysql_async)\n",
+        "\nmysql-uring side by side on {} ({cpus} CPUs {machine}; client {}, server {}; medians; ratio = mysql-uring / that driver)\n",
         server.version,
         if args.pin_client.is_empty() {
             "unpinned".to_string()

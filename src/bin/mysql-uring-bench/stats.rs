@@ -103,21 +103,22 @@ pub enum Unit {
     Job,
 }
 
-/// Both drivers' runs of one case.
+/// Every driver's runs of one case; the first driver is mysql-uring, the
+/// others are the comparisons (ratios are mysql-uring / other).
 pub struct Case {
     pub name: String,
     pub unit: Unit,
-    pub uring: Vec<Sample>,
-    pub other: Vec<Sample>,
-    /// The comparison driver's name in the report.
-    pub other_name: &'static str,
+    pub runs: Vec<(&'static str, Vec<Sample>)>,
 }
 
+/// One metric's median per driver, in [`Case::runs`] order.
+type Metric = (String, Vec<Option<f64>>);
+
 impl Case {
-    /// (metric, mysql-uring, other, lower is better) lines.
-    fn metrics(&self) -> Vec<(String, Option<f64>, Option<f64>)> {
-        let both =
-            |f: &dyn Fn(&Sample) -> Option<f64>| (median(&self.uring, f), median(&self.other, f));
+    fn metrics(&self) -> Vec<Metric> {
+        let all = |f: &dyn Fn(&Sample) -> Option<f64>| -> Vec<Option<f64>> {
+            self.runs.iter().map(|(_, v)| median(v, f)).collect()
+        };
         let mut out = Vec::new();
         match self.unit {
             Unit::Query | Unit::Row => {
@@ -125,32 +126,31 @@ impl Case {
                     Unit::Query => ("queries/s", "µs/query", 1e6),
                     _ => ("rows/s", "ns/row", 1e9),
                 };
-                let (a, b) = both(&|s| Some(s.rate()));
-                out.push((rate.to_string(), a, b));
-                let (a, b) = both(&|s| Some(s.cpu_per_unit(scale)));
-                out.push((format!("client CPU {cpu}"), a, b));
-                let (a, b) = both(&|s| s.server_per_unit(scale));
-                if a.is_some() || b.is_some() {
-                    out.push((format!("server CPU {cpu}"), a, b));
+                out.push((rate.to_string(), all(&|s| Some(s.rate()))));
+                out.push((
+                    format!("client CPU {cpu}"),
+                    all(&|s| Some(s.cpu_per_unit(scale))),
+                ));
+                let server = all(&|s| s.server_per_unit(scale));
+                if server.iter().any(Option::is_some) {
+                    out.push((format!("server CPU {cpu}"), server));
                 }
             }
             Unit::Job => {
-                let (a, b) = both(&|s| Some(s.elapsed.as_secs_f64()));
-                out.push(("elapsed s".to_string(), a, b));
-                let (a, b) =
-                    both(&|s| Some(100.0 * s.client_cpu.as_secs_f64() / s.elapsed.as_secs_f64()));
-                out.push(("client CPU % of one core".to_string(), a, b));
+                out.push((
+                    "elapsed s".to_string(),
+                    all(&|s| Some(s.elapsed.as_secs_f64())),
+                ));
+                out.push((
+                    "client CPU % of one core".to_string(),
+                    all(&|s| Some(100.0 * s.client_cpu.as_secs_f64() / s.elapsed.as_secs_f64())),
+                ));
             }
         }
-        let lat = |v: &[Sample], p: f64| -> Option<f64> {
-            median(v, |s| {
-                Some(s.latency.as_ref()?.value_at_quantile(p) as f64 / 1000.0)
-            })
-        };
         for (label, p) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999)] {
-            let (a, b) = (lat(&self.uring, p), lat(&self.other, p));
-            if a.is_some() || b.is_some() {
-                out.push((format!("latency {label} µs"), a, b));
+            let v = all(&|s| Some(s.latency.as_ref()?.value_at_quantile(p) as f64 / 1000.0));
+            if v.iter().any(Option::is_some) {
+                out.push((format!("latency {label} µs"), v));
             }
         }
         out
@@ -161,21 +161,33 @@ impl Case {
         let metrics: Vec<Value> = self
             .metrics()
             .into_iter()
-            .map(|(m, a, b)| {
-                json!({
-                    "metric": m, "mysql_uring": a, self.other_name: b,
-                    "ratio": ratio(a, b),
-                })
+            .map(|(m, v)| {
+                let mut o = serde_json::Map::new();
+                o.insert("metric".into(), json!(m));
+                for ((name, _), x) in self.runs.iter().zip(&v) {
+                    o.insert((*name).into(), json!(x));
+                }
+                for ((name, _), x) in self.runs.iter().zip(&v).skip(1) {
+                    o.insert(format!("ratio_vs_{name}"), json!(ratio(v[0], *x)));
+                }
+                Value::Object(o)
+            })
+            .collect();
+        let samples: serde_json::Map<String, Value> = self
+            .runs
+            .iter()
+            .map(|(name, v)| {
+                (
+                    (*name).to_string(),
+                    json!(v.iter().map(Sample::json).collect::<Vec<_>>()),
+                )
             })
             .collect();
         json!({
             "case": self.name,
             "statistic": "median",
             "metrics": metrics,
-            "samples": {
-                "mysql_uring": self.uring.iter().map(Sample::json).collect::<Vec<_>>(),
-                self.other_name: self.other.iter().map(Sample::json).collect::<Vec<_>>(),
-            },
+            "samples": samples,
         })
     }
 }
@@ -207,22 +219,36 @@ pub fn fmt_num(v: Option<f64>) -> String {
     }
 }
 
-/// The markdown table of every case, with ratios mysql-uring / other.
+/// The markdown table of every case, with ratios mysql-uring / each other driver.
 pub fn table(cases: &[Case]) -> String {
-    let other = cases.first().map_or("mysql_async", |c| c.other_name);
-    let mut t = String::new();
-    let _ = writeln!(t, "| case | metric | mysql-uring | {other} | ratio |");
-    t.push_str("|---|---|---:|---:|---:|\n");
+    let Some(first) = cases.first() else {
+        return String::new();
+    };
+    let names: Vec<&str> = first.runs.iter().map(|(n, _)| *n).collect();
+    let mut t = String::from("| case | metric |");
+    let mut rule = String::from("|---|---|");
+    for (i, n) in names.iter().enumerate() {
+        if i == 0 {
+            let _ = write!(t, " {n} |");
+            rule.push_str("---:|");
+        } else {
+            let _ = write!(t, " {n} | ratio |");
+            rule.push_str("---:|---:|");
+        }
+    }
+    let _ = writeln!(t, "\n{rule}");
     for c in cases {
-        for (m, a, b) in c.metrics() {
-            let r = ratio(a, b).map_or("–".into(), |r| format!("{r:.2}"));
-            let _ = writeln!(
-                t,
-                "| {} | {m} | {} | {} | {r} |",
-                c.name,
-                fmt_num(a),
-                fmt_num(b)
-            );
+        for (m, v) in c.metrics() {
+            let _ = write!(t, "| {} | {m} |", c.name);
+            for (i, x) in v.iter().enumerate() {
+                if i == 0 {
+                    let _ = write!(t, " {} |", fmt_num(*x));
+                } else {
+                    let r = ratio(v[0], *x).map_or("–".into(), |r| format!("{r:.2}"));
+                    let _ = write!(t, " {} | {r} |", fmt_num(*x));
+                }
+            }
+            t.push('\n');
         }
     }
     // On a shared 2-core machine another build or test run skews everything:
@@ -235,11 +261,15 @@ pub fn table(cases: &[Case]) -> String {
     };
     let parts: Vec<String> = cases
         .iter()
-        .map(|c| format!("{}: {} / {}", c.name, worst(&c.uring), worst(&c.other)))
+        .map(|c| {
+            let w: Vec<String> = c.runs.iter().map(|(_, v)| worst(v)).collect();
+            format!("{}: {}", c.name, w.join(" / "))
+        })
         .collect();
     let _ = writeln!(
         t,
-        "\nCPU used by other processes during the runs (% of one CPU, worst run, mysql-uring / {other}): {}",
+        "\nCPU used by other processes during the runs (% of one CPU, worst run, {}): {}",
+        names.join(" / "),
         parts.join("; ")
     );
     t

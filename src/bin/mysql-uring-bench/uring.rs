@@ -27,6 +27,10 @@ impl Driver for Uring {
     type Conn = Connection;
     const NAME: &'static str = "mysql-uring";
 
+    fn supports(op: Op) -> bool {
+        op != Op::PointPrepared
+    }
+
     fn block_on<F: Future>(fut: F) -> F::Output {
         mysql_uring::start(fut)
     }
