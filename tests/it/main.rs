@@ -15,9 +15,12 @@ mod errors;
 mod packets;
 mod pipeline;
 mod pool;
+mod quoting;
+mod results;
 mod runtime;
 mod session;
 mod tls;
+mod transactions;
 mod values;
 
 use std::future::Future;
