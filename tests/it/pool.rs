@@ -472,3 +472,26 @@ fn a_cancelled_get_leaves_the_line_and_frees_nothing_it_did_not_take() {
         Ok(())
     })
 }
+
+#[test]
+fn the_background_task_reaps_idle_connections_by_itself() {
+    run(async {
+        let p = pool(PoolOpts {
+            max: 2,
+            idle_timeout: Some(Duration::from_millis(50)),
+            ..Default::default()
+        });
+        let (a, b) = (p.get().await?, p.get().await?);
+        drop((a, b));
+        assert_eq!(p.status().idle, 2);
+        // No call to maintain: wait (bounded) for the pool's own task.
+        for _ in 0..500 {
+            if p.status().total == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(p.status().total, 0, "{:?}", p.status());
+        Ok(())
+    })
+}
