@@ -55,7 +55,8 @@ pub struct PoolOpts {
     /// transaction is rolled back either way.
     pub reset_on_return: bool,
     /// Ping a connection before handing it out when it has been idle this
-    /// long; a connection that fails the ping is closed and another one used.
+    /// long; a connection that fails the ping, or does not answer within the
+    /// options' connect timeout, is closed and another one used.
     /// `Some(Duration::ZERO)`: always. `None`: never. Default 1 s.
     pub health_check_after: Option<Duration>,
 }
@@ -204,7 +205,7 @@ impl Pool {
                     continue;
                 }
                 if popts.health_check_after.is_some_and(|t| age >= t)
-                    && lease.conn_mut().ping().await.is_err()
+                    && !self.alive(&mut lease).await
                 {
                     lease.discard();
                     continue;
@@ -233,6 +234,21 @@ impl Pool {
             }
             return self.open(lease).await;
         }
+    }
+
+    /// Pings the lease's connection, within the connect timeout (10 s by
+    /// default) so that a peer that vanished without a reset cannot hold up
+    /// `get`; a ping cut short leaves the connection broken, and it is closed.
+    async fn alive(&self, lease: &mut Lease) -> bool {
+        let limit = self
+            .0
+            .opts
+            .connect_timeout
+            .unwrap_or(Duration::from_secs(10));
+        matches!(
+            tokio::time::timeout(limit, lease.conn_mut().ping()).await,
+            Ok(Ok(()))
+        )
     }
 
     /// Opens a connection into a lease that holds capacity but no connection.

@@ -495,3 +495,88 @@ fn the_background_task_reaps_idle_connections_by_itself() {
         Ok(())
     })
 }
+
+/// A TCP relay to the private server whose older connections can be frozen:
+/// their bytes are swallowed while both sockets stay open, like a peer that
+/// vanished without a reset.
+struct FreezingRelay {
+    port: u16,
+    /// Connections accepted before this many are frozen.
+    frozen_below: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+fn freezing_relay(target: (&'static str, u16)) -> FreezingRelay {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn pump(mut from: TcpStream, mut to: TcpStream, index: usize, frozen: Arc<AtomicUsize>) {
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 16384];
+            while let Ok(n) = from.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if index < frozen.load(Ordering::SeqCst) {
+                    continue;
+                }
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("relay port");
+    let port = listener.local_addr().expect("relay address").port();
+    let frozen_below = Arc::new(AtomicUsize::new(0));
+    let frozen = frozen_below.clone();
+    std::thread::spawn(move || {
+        for (index, client) in listener.incoming().enumerate() {
+            let (Ok(client), Ok(server)) = (client, TcpStream::connect(target)) else {
+                continue;
+            };
+            let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            pump(client, server, index, frozen.clone());
+            pump(s2, c2, index, frozen.clone());
+        }
+    });
+    FreezingRelay { port, frozen_below }
+}
+
+#[test]
+fn a_silent_peer_fails_the_health_check_within_the_connect_timeout() {
+    if crate::support::external() {
+        eprintln!("skipped: relays to the private server (MYSQL_URL is set)");
+        return;
+    }
+    let server = crate::support::server();
+    let relay = freezing_relay(("127.0.0.1", server.port));
+    run(async move {
+        let url = format!(
+            "mysql://root@127.0.0.1:{}/test?connect_timeout=1&ssl_mode=disabled",
+            relay.port
+        );
+        let p = Pool::new(
+            url.as_str(),
+            PoolOpts {
+                max: 1,
+                health_check_after: Some(Duration::ZERO),
+                ..Default::default()
+            },
+        )?;
+        let first = {
+            let mut c = p.get().await?;
+            id(&mut c).await?
+        };
+        // The idle connection's peer goes silent; new connections still work.
+        relay
+            .frozen_below
+            .store(1, std::sync::atomic::Ordering::SeqCst);
+        let mut c = p.get().await?;
+        assert_ne!(id(&mut c).await?, first, "the silent one was replaced");
+        assert_eq!(p.status().total, 1);
+        Ok(())
+    })
+}
