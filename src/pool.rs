@@ -240,11 +240,7 @@ impl Pool {
     /// default) so that a peer that vanished without a reset cannot hold up
     /// `get`; a ping cut short leaves the connection broken, and it is closed.
     async fn alive(&self, lease: &mut Lease) -> bool {
-        let limit = self
-            .0
-            .opts
-            .connect_timeout
-            .unwrap_or(Duration::from_secs(10));
+        let limit = self.0.ping_limit();
         matches!(
             tokio::time::timeout(limit, lease.conn_mut().ping()).await,
             Ok(Ok(()))
@@ -367,6 +363,14 @@ impl Pool {
     }
 }
 
+impl Inner {
+    /// How long a health-check ping or a return's cleanup may take: the
+    /// options' connect timeout, 10 s without one.
+    fn ping_limit(&self) -> Duration {
+        self.opts.connect_timeout.unwrap_or(Duration::from_secs(10))
+    }
+}
+
 /// Removes a waiter that gave up (timed out or dropped) from the line, and
 /// passes on a lease granted to it meanwhile.
 struct WaitGuard<'a> {
@@ -473,12 +477,19 @@ fn give_back(pool: &Rc<Inner>, conn: Box<Connection>) {
         let mut lease = Lease::with(pool, conn);
         lease.recycle = false;
         tokio_uring::spawn(async move {
+            // Bounded like the health check: a silent peer must not hold
+            // this unit of capacity for ever.
+            let limit = lease.pool.ping_limit();
+            let conn = lease.conn_mut();
             let cleaned = if reset {
-                lease.conn_mut().reset().await
+                tokio::time::timeout(limit, conn.reset()).await
             } else {
-                lease.conn_mut().query_drop("ROLLBACK").await.map(|_| ())
+                tokio::time::timeout(limit, async {
+                    conn.query_drop("ROLLBACK").await.map(|_| ())
+                })
+                .await
             };
-            if cleaned.is_ok() && !lease.conn_mut().is_broken() {
+            if matches!(cleaned, Ok(Ok(()))) && !lease.conn_mut().is_broken() {
                 if let Some(conn) = lease.conn.take() {
                     lease.armed = false; // the capacity moves on with the connection
                     hand_over(&lease.pool, conn);

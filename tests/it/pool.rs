@@ -580,3 +580,38 @@ fn a_silent_peer_fails_the_health_check_within_the_connect_timeout() {
         Ok(())
     })
 }
+
+#[test]
+fn a_silent_peer_during_the_reset_on_return_frees_its_place() {
+    if crate::support::external() {
+        eprintln!("skipped: relays to the private server (MYSQL_URL is set)");
+        return;
+    }
+    let server = crate::support::server();
+    let relay = freezing_relay(("127.0.0.1", server.port));
+    run(async move {
+        let url = format!(
+            "mysql://root@127.0.0.1:{}/test?connect_timeout=1&ssl_mode=disabled",
+            relay.port
+        );
+        let p = Pool::new(
+            url.as_str(),
+            PoolOpts {
+                max: 1,
+                reset_on_return: true,
+                wait_timeout: None,
+                ..Default::default()
+            },
+        )?;
+        let mut c = p.get().await?;
+        let first = id(&mut c).await?;
+        relay
+            .frozen_below
+            .store(1, std::sync::atomic::Ordering::SeqCst);
+        drop(c); // its reset gets no answer
+        let mut c = p.get().await?; // waits for the reset to give up
+        assert_ne!(id(&mut c).await?, first);
+        assert_eq!(p.status().total, 1);
+        Ok(())
+    })
+}
