@@ -130,7 +130,9 @@ impl Batch {
     /// worker that cannot open a connection stops; the others carry on, and
     /// only when none can, the remaining items are not run.
     ///
-    /// Blocks the calling thread (see [`Runtime::run_on_all`]).
+    /// Blocks the calling thread until every item is done (see
+    /// [`Runtime::run_on_all`]); a job that never finishes holds the batch, so
+    /// bound statements with the options' `query_timeout`.
     pub fn run<I, R, F>(&self, rt: &Runtime, items: Vec<I>, job: F) -> Vec<Result<R>>
     where
         I: Send + 'static,

@@ -260,7 +260,8 @@ impl Runtime {
     /// future it returns may hold `Rc`s and connections (it need not be
     /// `Send`); only `f` and the results cross threads.
     ///
-    /// A panic on a core becomes that core's [`ErrorKind::Usage`] error with
+    /// Waits for every core's future: one that never finishes blocks the
+    /// caller. A panic on a core becomes that core's [`ErrorKind::Usage`] error with
     /// the panic message; the core keeps running. Blocks the calling thread,
     /// so it cannot be called from one of this runtime's own cores (that
     /// gives a [`ErrorKind::Usage`] error for each core instead of waiting
