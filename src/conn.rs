@@ -116,6 +116,12 @@ pub struct Connection {
     last: Outcome,
     query_timeout: Option<Duration>,
     opts: Arc<Opts>,
+    /// Prepared statements by SQL text, and statements waiting to be closed.
+    stmts: crate::statement::StmtCache,
+    /// Negotiated MariaDB extended capabilities (upper 32 bits).
+    mariadb_caps: u32,
+    /// Bulk execution turned off by the user.
+    bulk_off: bool,
 }
 
 /// Runs `$fut` (which borrows `$self`) under the query timeout, if any. A
@@ -299,6 +305,9 @@ impl Connection {
             last: Outcome::default(),
             query_timeout: opts.query_timeout,
             opts: std::sync::Arc::new(opts.clone()),
+            stmts: crate::statement::StmtCache::new(opts.stmt_cache_size),
+            mariadb_caps: hs.mariadb_capabilities(),
+            bulk_off: false,
         };
         if let Some(cs) = &opts.charset {
             conn.query_drop(&format!("SET NAMES {cs}")).await?;
@@ -615,6 +624,11 @@ impl Connection {
         &self.columns
     }
 
+    /// True when the current result's rows are binary (from a prepared statement).
+    fn binary_rows(&self) -> bool {
+        matches!(&self.response, Response::Pending(m) if m.is_binary())
+    }
+
     /// True while rows of a result set remain unread.
     pub fn has_pending_rows(&self) -> bool {
         matches!(&self.response, Response::Pending(m) if m.in_rows())
@@ -664,13 +678,19 @@ impl Connection {
             return Ok(None);
         };
         let mut fields = Fields::new();
-        if let Err(e) =
-            text_row_fields(&self.chan.buf()[p.clone()], self.columns.len(), &mut fields)
-        {
+        let binary = self.binary_rows();
+        if let Err(e) = row_fields(
+            &self.chan.buf()[p.clone()],
+            &self.columns,
+            binary,
+            &mut fields,
+        ) {
             return Err(self.protocol_error(e));
         }
         let packet = self.chan.take_packet(p);
-        Ok(Some(Row::new(packet, fields, self.columns.clone())))
+        Ok(Some(
+            Row::new(packet, fields, self.columns.clone()).with_protocol(binary),
+        ))
     }
 
     /// Reads the next row, borrowed from the read buffer until the next call.
@@ -684,18 +704,16 @@ impl Connection {
 
     fn row_ref_at(&mut self, p: Range<usize>) -> Result<RowRef<'_>> {
         self.fields.clear();
-        if let Err(e) = text_row_fields(
+        let binary = self.binary_rows();
+        if let Err(e) = row_fields(
             &self.chan.buf()[p.clone()],
-            self.columns.len(),
+            &self.columns,
+            binary,
             &mut self.fields,
         ) {
             return Err(self.protocol_error(e));
         }
-        Ok(RowRef::new(
-            &self.chan.buf()[p],
-            &self.fields,
-            &self.columns,
-        ))
+        Ok(RowRef::new(&self.chan.buf()[p], &self.fields, &self.columns).with_protocol(binary))
     }
 
     /// Streams the next row of the current result set without copying or
@@ -838,6 +856,20 @@ impl Connection {
     }
 }
 
+/// Locates a row's values: text rows (queries) or binary rows (prepared statements).
+fn row_fields(
+    payload: &[u8],
+    columns: &[Column],
+    binary: bool,
+    out: &mut impl Extend<crate::proto::row::FieldRange>,
+) -> std::result::Result<(), crate::proto::ProtoError> {
+    if binary {
+        crate::proto::binary::binary_row_fields(payload, columns.iter().map(Column::type_byte), out)
+    } else {
+        text_row_fields(payload, columns.len(), out)
+    }
+}
+
 /// Interrupts the statement running on a connection; see [`Connection::cancel_handle`].
 ///
 /// ```no_run
@@ -929,3 +961,5 @@ fn handshake_error(e: HandshakeError, opts: &Opts) -> Error {
         }
     }
 }
+
+mod exec;

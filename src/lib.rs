@@ -36,10 +36,12 @@ pub mod cursor;
 pub mod error;
 pub mod io;
 pub mod opts;
+pub mod params;
 pub mod pipeline;
 pub mod proto;
 pub mod row;
 pub mod runtime;
+pub mod statement;
 pub mod value;
 
 pub use column::{Column, ColumnType};
@@ -47,7 +49,9 @@ pub use conn::{CancelHandle, Connection, Outcome, QueryResult, StageOutput, conn
 pub use cursor::Cursor;
 pub use error::{Error, ErrorKind, Result, ServerError};
 pub use opts::{IntoOpts, Opts, SslMode};
+pub use params::{Params, ToValue, ValueRef};
 pub use pipeline::Pipeline;
 pub use row::{ColumnIndex, Row, RowRef};
 pub use runtime::{start, try_start};
-pub use value::{ConvError, FromValue};
+pub use statement::{AsStatement, Statement, StatementRef};
+pub use value::{Binary, ConvError, Date, DateTime, FromValue, Time, Value};

@@ -48,6 +48,7 @@ enum State {
 pub struct ResultMachine {
     capabilities: u32,
     state: State,
+    binary: bool,
 }
 
 impl ResultMachine {
@@ -56,7 +57,21 @@ impl ResultMachine {
         ResultMachine {
             capabilities,
             state: State::Start,
+            binary: false,
         }
+    }
+
+    /// A machine for the response to `COM_STMT_EXECUTE`, whose rows are binary.
+    pub fn binary(capabilities: u32) -> Self {
+        ResultMachine {
+            binary: true,
+            ..Self::new(capabilities)
+        }
+    }
+
+    /// True when the rows are binary-protocol rows.
+    pub fn is_binary(&self) -> bool {
+        self.binary
     }
 
     /// True once the whole response (every result set) has been read.

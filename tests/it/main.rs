@@ -14,6 +14,7 @@ mod errors;
 mod packets;
 mod pipeline;
 mod session;
+mod stmt;
 mod tls;
 mod values;
 
