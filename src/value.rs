@@ -578,6 +578,69 @@ pub(crate) fn share(packet: &Bytes, value: &[u8]) -> Bytes {
 mod tests {
     use super::*;
 
+    fn column(type_byte: u8, flags: u16, decimals: u8) -> Column {
+        let mut p = crate::proto::column::encode_column_def("c", ColumnType::Long, flags, 45);
+        let n = p.len();
+        p[n - 6] = type_byte;
+        p[n - 3] = decimals;
+        let def = crate::proto::column::parse_column_def(&p).unwrap();
+        Column::new(Bytes::from(p), def)
+    }
+
+    #[test]
+    fn binary_values_of_any_shape_never_panic() {
+        let bytes: Vec<u8> = (0..16u32).map(|i| (i * 37) as u8).collect();
+        for ty in 0..=255u8 {
+            for flags in [0, crate::proto::consts::column_flags::UNSIGNED] {
+                let col = column(ty, flags, 31);
+                for len in 0..=bytes.len() {
+                    let v = Some(&bytes[..len]);
+                    let _ = Value::from_binary(v, &col);
+                    let _ = String::from_binary(v, &col);
+                    let _ = <i64>::from_binary(v, &col);
+                    let _ = <u8>::from_binary(v, &col);
+                    let _ = <f64>::from_binary(v, &col);
+                    let _ = <&str>::from_binary(v, &col);
+                    let _ = Date::from_binary(v, &col);
+                    let _ = Time::from_binary(v, &col);
+                    let _ = Value::from_text(v, &col);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn binary_decoding_by_column_type() {
+        let tiny = column(ColumnType::Tiny as u8, 0, 0);
+        let utiny = column(
+            ColumnType::Tiny as u8,
+            crate::proto::consts::column_flags::UNSIGNED,
+            0,
+        );
+        assert_eq!(i8::from_binary(Some(&[0xFF]), &tiny), Ok(-1));
+        assert_eq!(u8::from_binary(Some(&[0xFF]), &utiny), Ok(255));
+        assert!(u8::from_binary(Some(&[0xFF]), &tiny).is_err());
+        assert!(
+            i64::from_binary(Some(&[0xFF, 0]), &tiny).is_err(),
+            "wrong width"
+        );
+        let dt = column(ColumnType::DateTime as u8, 0, 3);
+        let v = [0xE8, 0x07, 2, 29, 1, 2, 3, 0x40, 0xE2, 0x01, 0];
+        assert_eq!(
+            String::from_binary(Some(&v), &dt).unwrap(),
+            "2024-02-29 01:02:03.123"
+        );
+        let time = column(ColumnType::Time as u8, 0, 0);
+        let t = [1, 1, 0, 0, 0, 2, 3, 4];
+        assert_eq!(String::from_binary(Some(&t), &time).unwrap(), "-26:03:04");
+        let dbl = column(ColumnType::Double as u8, 0, 31);
+        assert_eq!(i64::from_binary(Some(&2.0f64.to_le_bytes()), &dbl), Ok(2));
+        assert!(i64::from_binary(Some(&2.5f64.to_le_bytes()), &dbl).is_err());
+        let bit = column(ColumnType::Bit as u8, 0, 0);
+        assert_eq!(u16::from_text(Some(&[0x01, 0x02]), &bit), Ok(0x0102));
+        assert_eq!(u16::from_binary(Some(&[0x01, 0x02]), &bit), Ok(0x0102));
+    }
+
     #[test]
     fn integers_parse_in_place_with_range_checks() {
         assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));

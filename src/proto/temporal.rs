@@ -118,10 +118,11 @@ impl Time {
     }
 
     /// The duration's magnitude in microseconds.
-    pub fn abs_micros(&self) -> u64 {
-        ((self.total_hours() * 60 + u64::from(self.minutes)) * 60 + u64::from(self.seconds))
+    pub fn abs_micros(&self) -> u128 {
+        ((u128::from(self.total_hours()) * 60 + u128::from(self.minutes)) * 60
+            + u128::from(self.seconds))
             * 1_000_000
-            + u64::from(self.micros)
+            + u128::from(self.micros)
     }
 }
 

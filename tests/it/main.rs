@@ -16,6 +16,7 @@ mod pipeline;
 mod session;
 mod stmt;
 mod tls;
+mod types;
 mod values;
 
 use std::future::Future;
