@@ -28,6 +28,15 @@
 //!   `(u64, i32, f64, String, String, String, Option<String>)` (`from_row`
 //!   moves the values out of the row, the fastest conversion it offers).
 //!   Three runs per driver, interleaved; the median run is reported.
+//! - `prepared`: the point select as a prepared statement with the id as a
+//!   parameter, through each driver's statement cache. mysql-uring:
+//!   `cmd_execute` + `next_row` (binary rows, zero-copy). mysql_async:
+//!   `exec_first` into `(u64, String, f64, i32)`.
+//! - `decode-binary`: the decode query as a prepared statement (`LIMIT ?`),
+//!   binary rows; DATETIME read as a typed value by both
+//!   (`mysql_uring::DateTime`, `mysql_async::Value::Date`), DECIMAL as text.
+//!   mysql-uring: `cmd_execute` + `next_row`; mysql_async: `exec_iter` +
+//!   `for_each` + `from_row`.
 //!
 //! Client CPU is `getrusage(RUSAGE_THREAD)` of the client thread around the
 //! measured phase (the process total is in the JSON too). Server CPU, when the
@@ -40,7 +49,8 @@
 //!
 //! Flags: `--secs N` (per point case, default 5), `--rows N` (decode, default
 //! 1,000,000), `--conns 1,64` (connection counts of the point cases),
-//! `--only point|decode`, `--quick` (1 s, 100,000 rows),
+//! `--only point,prepared,decode,decode-binary` (any of them; text and prepared
+//! point selects, text and binary-protocol decode), `--quick` (1 s, 100,000 rows),
 //! `--pin-client CPU` (sched_setaffinity of the client thread), `--pin-server
 //! CPU` (every thread of the server process, found by its pid file; for the
 //! private server, which `taskset` cannot reach separately), `--driver
@@ -92,6 +102,16 @@ struct Args {
     runs: usize,
 }
 
+/// The workloads `--only` selects from.
+const WORKLOADS: [&str; 4] = ["point", "prepared", "decode", "decode-binary"];
+
+/// True when `--only` is absent or names `workload`.
+fn wants(args: &Args, workload: &str) -> bool {
+    args.only
+        .as_deref()
+        .is_none_or(|o| o.split(',').any(|w| w == workload))
+}
+
 fn parse_args() -> Option<Args> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     if !argv.iter().any(|a| a == "--bench") {
@@ -127,8 +147,8 @@ fn parse_args() -> Option<Args> {
             "--only" => {
                 let v = value("--only");
                 assert!(
-                    v == "point" || v == "decode",
-                    "--only takes `point` or `decode`, not `{v}`"
+                    v.split(',').all(|w| WORKLOADS.contains(&w)),
+                    "--only takes a comma-separated list of {WORKLOADS:?}, not `{v}`"
                 );
                 only = Some(v);
             }
@@ -454,10 +474,10 @@ fn setup(url: &str, args: &Args) -> BoxResult<ServerInfo> {
         let mut c = mysql_uring::connect(uring_opts(&url)?).await?;
         c.query_drop("CREATE DATABASE IF NOT EXISTS bench").await?;
         c.select_db("bench").await?;
-        if args.only.as_deref() != Some("decode") {
+        if wants(&args, "point") || wants(&args, "prepared") {
             ensure_table(&mut c, "bench_point", POINT_DDL, POINT_FILL, POINT_ROWS).await?;
         }
-        if args.only.as_deref() != Some("point") {
+        if wants(&args, "decode") || wants(&args, "decode-binary") {
             ensure_table(&mut c, "bench_decode", DECODE_DDL, DECODE_FILL, args.rows).await?;
         }
         let pid_file: Option<String> = c.query("SELECT @@pid_file").await.ok().and_then(|r| {
@@ -507,6 +527,33 @@ async fn uring_point(c: &mut mysql_uring::Connection, id: u64) -> mysql_uring::R
     Ok(sum)
 }
 
+const POINT_PREPARED: &str = "SELECT id, name, price, qty FROM bench_point WHERE id = ?";
+
+/// One mysql-uring prepared point select (statement cache, binary rows).
+async fn uring_point_prepared(
+    c: &mut mysql_uring::Connection,
+    id: u64,
+) -> mysql_uring::Result<u64> {
+    c.cmd_execute(POINT_PREPARED, (id,)).await?;
+    let mut sum = 0;
+    while let Some(row) = c.next_row().await? {
+        let (rid, name, price, qty): (u64, &str, f64, i32) =
+            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+        sum += rid + name.len() as u64 + price as u64 + qty as u64;
+    }
+    assert!(sum > 0, "id {id} not found");
+    Ok(sum)
+}
+
+/// One mysql_async prepared point select (`exec_first`, its statement cache).
+async fn async_point_prepared(c: &mut mysql_async::Conn, id: u64) -> mysql_async::Result<u64> {
+    let (rid, name, price, qty) = c
+        .exec_first::<(u64, String, f64, i32), _, _>(POINT_PREPARED, (id,))
+        .await?
+        .unwrap_or_else(|| panic!("id {id} not found"));
+    Ok(rid + name.len() as u64 + price as u64 + qty as u64)
+}
+
 /// One mysql_async point select; returns a checksum of the row.
 async fn async_point(c: &mut mysql_async::Conn, id: u64) -> mysql_async::Result<u64> {
     let (rid, name, price, qty) = c
@@ -522,6 +569,7 @@ async fn uring_phase(
     conns: Vec<mysql_uring::Connection>,
     deadline: Instant,
     seed: u64,
+    prepared: bool,
 ) -> (Vec<mysql_uring::Connection>, u64) {
     let tasks: Vec<_> = conns
         .into_iter()
@@ -531,9 +579,13 @@ async fn uring_phase(
                 let mut rng = Rng::new(seed + i as u64);
                 let mut n = 0u64;
                 while Instant::now() < deadline {
-                    std::hint::black_box(
-                        uring_point(&mut c, rng.id()).await.expect("point select"),
-                    );
+                    let id = rng.id();
+                    let r = if prepared {
+                        uring_point_prepared(&mut c, id).await
+                    } else {
+                        uring_point(&mut c, id).await
+                    };
+                    std::hint::black_box(r.expect("point select"));
                     n += 1;
                 }
                 (c, n)
@@ -554,6 +606,7 @@ async fn async_phase(
     conns: Vec<mysql_async::Conn>,
     deadline: Instant,
     seed: u64,
+    prepared: bool,
 ) -> (Vec<mysql_async::Conn>, u64) {
     let tasks: Vec<_> = conns
         .into_iter()
@@ -563,9 +616,13 @@ async fn async_phase(
                 let mut rng = Rng::new(seed + i as u64);
                 let mut n = 0u64;
                 while Instant::now() < deadline {
-                    std::hint::black_box(
-                        async_point(&mut c, rng.id()).await.expect("point select"),
-                    );
+                    let id = rng.id();
+                    let r = if prepared {
+                        async_point_prepared(&mut c, id).await
+                    } else {
+                        async_point(&mut c, id).await
+                    };
+                    std::hint::black_box(r.expect("point select"));
                     n += 1;
                 }
                 (c, n)
@@ -582,7 +639,13 @@ async fn async_phase(
     (conns, total)
 }
 
-fn point_uring(url: &str, conns: usize, args: &Args, pid: Option<u32>) -> BoxResult<Sample> {
+fn point_uring(
+    url: &str,
+    conns: usize,
+    args: &Args,
+    pid: Option<u32>,
+    prepared: bool,
+) -> BoxResult<Sample> {
     let url = url.to_string();
     let (warm, secs) = (args.warmup, args.secs);
     let s = uring_start(args.coop_taskrun, async move {
@@ -590,9 +653,21 @@ fn point_uring(url: &str, conns: usize, args: &Args, pid: Option<u32>) -> BoxRes
         for _ in 0..conns {
             cs.push(mysql_uring::connect(uring_opts(&url)?).await?);
         }
-        let (cs, _) = uring_phase(cs, Instant::now() + Duration::from_secs_f64(warm), 1).await;
+        let (cs, _) = uring_phase(
+            cs,
+            Instant::now() + Duration::from_secs_f64(warm),
+            1,
+            prepared,
+        )
+        .await;
         let m = Meter::start(pid);
-        let (cs, n) = uring_phase(cs, Instant::now() + Duration::from_secs_f64(secs), 1000).await;
+        let (cs, n) = uring_phase(
+            cs,
+            Instant::now() + Duration::from_secs_f64(secs),
+            1000,
+            prepared,
+        )
+        .await;
         let s = m.stop(n);
         for c in cs {
             c.close().await?;
@@ -618,7 +693,13 @@ fn current_thread_runtime() -> BoxResult<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn point_async(url: &str, conns: usize, args: &Args, pid: Option<u32>) -> BoxResult<Sample> {
+fn point_async(
+    url: &str,
+    conns: usize,
+    args: &Args,
+    pid: Option<u32>,
+    prepared: bool,
+) -> BoxResult<Sample> {
     let opts = async_opts(url)?;
     let (warm, secs) = (args.warmup, args.secs);
     let rt = current_thread_runtime()?;
@@ -628,9 +709,21 @@ fn point_async(url: &str, conns: usize, args: &Args, pid: Option<u32>) -> BoxRes
         for _ in 0..conns {
             cs.push(mysql_async::Conn::new(opts.clone()).await?);
         }
-        let (cs, _) = async_phase(cs, Instant::now() + Duration::from_secs_f64(warm), 1).await;
+        let (cs, _) = async_phase(
+            cs,
+            Instant::now() + Duration::from_secs_f64(warm),
+            1,
+            prepared,
+        )
+        .await;
         let m = Meter::start(pid);
-        let (cs, n) = async_phase(cs, Instant::now() + Duration::from_secs_f64(secs), 1000).await;
+        let (cs, n) = async_phase(
+            cs,
+            Instant::now() + Duration::from_secs_f64(secs),
+            1000,
+            prepared,
+        )
+        .await;
         let s = m.stop(n);
         for c in cs {
             c.disconnect().await?;
@@ -662,7 +755,7 @@ impl Digest {
         qty: i32,
         price: f64,
         name: &str,
-        created: &str,
+        created: u64,
         amount: &str,
         note: Option<&str>,
     ) {
@@ -673,7 +766,7 @@ impl Digest {
             .wrapping_add(qty as u64)
             .wrapping_add(price as u64)
             .wrapping_add(name.len() as u64)
-            .wrapping_add(created.len() as u64)
+            .wrapping_add(created)
             .wrapping_add(amount.len() as u64)
             .wrapping_add(note.map_or(7, |s| s.len() as u64));
     }
@@ -698,7 +791,7 @@ fn decode_uring(
                 row.get(1)?,
                 row.get(2)?,
                 row.get(3)?,
-                row.get(4)?,
+                row.get::<&str>(4)?.len() as u64,
                 row.get(5)?,
                 row.get(6)?,
             );
@@ -725,7 +818,106 @@ fn decode_async(url: &str, rows: u64, pid: Option<u32>) -> BoxResult<(Sample, Di
             .for_each(|row| {
                 let (id, qty, price, name, created, amount, note): DecodeRow =
                     mysql_async::from_row(row);
-                d.add(id, qty, price, &name, &created, &amount, note.as_deref());
+                d.add(
+                    id,
+                    qty,
+                    price,
+                    &name,
+                    created.len() as u64,
+                    &amount,
+                    note.as_deref(),
+                );
+            })
+            .await?;
+        drop(result);
+        let s = m.stop(d.rows);
+        c.disconnect().await?;
+        Ok::<_, mysql_async::Error>((s, d))
+    })?;
+    Ok(r)
+}
+
+const DECODE_PREPARED: &str = "SELECT * FROM bench_decode LIMIT ?";
+
+/// Sums a DATETIME's fields, the same for both drivers' typed values.
+fn dt_sum(y: u64, mo: u64, d: u64, h: u64, mi: u64, s: u64, us: u64) -> u64 {
+    y + mo + d + h + mi + s + us
+}
+
+fn decode_binary_uring(
+    url: &str,
+    rows: u64,
+    pid: Option<u32>,
+    coop_taskrun: bool,
+) -> BoxResult<(Sample, Digest)> {
+    let url = url.to_string();
+    let r = uring_start(coop_taskrun, async move {
+        let mut c = mysql_uring::connect(uring_opts(&url)?).await?;
+        let m = Meter::start(pid);
+        let mut d = Digest::default();
+        c.cmd_execute(DECODE_PREPARED, (rows,)).await?;
+        while let Some(row) = c.next_row().await? {
+            let t: mysql_uring::DateTime = row.get(4)?;
+            d.add(
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                dt_sum(
+                    t.date.year.into(),
+                    t.date.month.into(),
+                    t.date.day.into(),
+                    t.hour.into(),
+                    t.minute.into(),
+                    t.second.into(),
+                    t.micros.into(),
+                ),
+                row.get(5)?,
+                row.get(6)?,
+            );
+        }
+        let s = m.stop(d.rows);
+        c.close().await?;
+        Ok::<_, mysql_uring::Error>((s, d))
+    })?;
+    Ok(r)
+}
+
+type DecodeBinaryRow = (
+    u64,
+    i32,
+    f64,
+    String,
+    mysql_async::Value,
+    String,
+    Option<String>,
+);
+
+fn decode_binary_async(url: &str, rows: u64, pid: Option<u32>) -> BoxResult<(Sample, Digest)> {
+    let opts = async_opts(url)?;
+    let rt = current_thread_runtime()?;
+    let r = rt.block_on(async move {
+        let mut c = mysql_async::Conn::new(opts).await?;
+        let m = Meter::start(pid);
+        let mut d = Digest::default();
+        let mut result = c.exec_iter(DECODE_PREPARED, (rows,)).await?;
+        result
+            .for_each(|row| {
+                let (id, qty, price, name, created, amount, note): DecodeBinaryRow =
+                    mysql_async::from_row(row);
+                let created = match created {
+                    mysql_async::Value::Date(y, mo, d, h, mi, s, us) => dt_sum(
+                        y.into(),
+                        mo.into(),
+                        d.into(),
+                        h.into(),
+                        mi.into(),
+                        s.into(),
+                        us.into(),
+                    ),
+                    other => panic!("DATETIME came as {other:?}"),
+                };
+                d.add(id, qty, price, &name, created, &amount, note.as_deref());
             })
             .await?;
         drop(result);
@@ -1017,22 +1209,26 @@ fn main() -> BoxResult<()> {
     let run_uring = args.driver.as_deref() != Some("async");
     let run_async = args.driver.as_deref() != Some("uring");
     let mut lines = Vec::new();
-    if args.only.as_deref() != Some("decode") {
+    for (workload, prepared) in [("point", false), ("prepared", true)] {
+        if !wants(&args, workload) {
+            continue;
+        }
         for &conns in &args.conns {
-            eprint!("point, {conns} connection(s):");
+            eprint!("{workload}, {conns} connection(s):");
             let (mut u, mut a) = (Vec::new(), Vec::new());
             if run_uring {
-                u.push(point_uring(&url, conns, &args, server.pid)?);
+                u.push(point_uring(&url, conns, &args, server.pid, prepared)?);
                 eprint!(" mysql-uring {:.0} q/s", rate(&u[0]));
             }
             if run_async {
-                a.push(point_async(&url, conns, &args, server.pid)?);
+                a.push(point_async(&url, conns, &args, server.pid, prepared)?);
                 eprint!(" mysql_async {:.0} q/s", rate(&a[0]));
             }
             eprintln!();
             lines.extend(lines_for(
                 &format!(
-                    "point select, {conns} conn{}",
+                    "point select{}, {conns} conn{}",
+                    if prepared { " (prepared)" } else { "" },
                     if conns == 1 { "" } else { "s" }
                 ),
                 "query",
@@ -1041,19 +1237,30 @@ fn main() -> BoxResult<()> {
             ));
         }
     }
-    if args.only.as_deref() != Some("point") {
+    for (workload, binary) in [("decode", false), ("decode-binary", true)] {
+        if !wants(&args, workload) {
+            continue;
+        }
         let (mut us, mut asy) = (Vec::new(), Vec::new());
         for run in 1..=args.runs {
-            eprint!("decode run {run}/{}:", args.runs);
+            eprint!("{workload} run {run}/{}:", args.runs);
             let mut digests = Vec::new();
             if run_uring {
-                let (u, d) = decode_uring(&url, args.rows, server.pid, args.coop_taskrun)?;
+                let (u, d) = if binary {
+                    decode_binary_uring(&url, args.rows, server.pid, args.coop_taskrun)?
+                } else {
+                    decode_uring(&url, args.rows, server.pid, args.coop_taskrun)?
+                };
                 eprint!(" mysql-uring {:.0} rows/s", rate(&u));
                 us.push(u);
                 digests.push(d);
             }
             if run_async {
-                let (a, d) = decode_async(&url, args.rows, server.pid)?;
+                let (a, d) = if binary {
+                    decode_binary_async(&url, args.rows, server.pid)?
+                } else {
+                    decode_async(&url, args.rows, server.pid)?
+                };
                 eprint!(" mysql_async {:.0} rows/s", rate(&a));
                 asy.push(a);
                 digests.push(d);
@@ -1065,7 +1272,11 @@ fn main() -> BoxResult<()> {
             }
         }
         lines.extend(lines_for(
-            &format!("decode {} rows, 7 typed cols", fmt_num(args.rows as f64)),
+            &format!(
+                "decode {} rows{}, 7 typed cols",
+                fmt_num(args.rows as f64),
+                if binary { " (prepared)" } else { "" }
+            ),
             "row",
             us,
             asy,
