@@ -406,7 +406,7 @@ impl Connection {
             write_query(framer, out, sql.as_bytes())?;
         }
         // The query is written together with the read of its reply.
-        self.response = Response::Pending(ResultMachine::new(self.capabilities));
+        self.response = Response::Pending(self.result_machine());
         self.read_result_start().await
     }
 
@@ -488,7 +488,7 @@ impl Connection {
                 write_simple(framer, out, command)?;
             }
         }
-        self.response = Response::Pending(ResultMachine::new(self.capabilities));
+        self.response = Response::Pending(self.result_machine());
         match self.read_result_start().await? {
             QueryResult::Done(_) => Ok(()),
             QueryResult::Rows(_) => {
@@ -820,7 +820,7 @@ impl Connection {
             }
             self.chan.framer().expect_reply();
             self.last = Outcome::default();
-            self.response = Response::Pending(ResultMachine::new(self.capabilities));
+            self.response = Response::Pending(self.result_machine());
             let stage = async {
                 match self.read_result_start().await? {
                     QueryResult::Done(outcome) => Ok(StageOutput {

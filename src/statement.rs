@@ -33,7 +33,26 @@ pub(crate) struct Inner {
     pub(crate) owner: u64,
     pub(crate) params: Arc<[Column]>,
     pub(crate) columns: Arc<[Column]>,
+    /// The result columns the server sent last (at prepare or an execute):
+    /// what MariaDB's metadata caching refers to when it skips them.
+    pub(crate) last_columns: std::sync::Mutex<Arc<[Column]>>,
     pub(crate) sql: Box<str>,
+}
+
+impl Inner {
+    pub(crate) fn last_columns(&self) -> Arc<[Column]> {
+        self.last_columns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_last_columns(&self, columns: &Arc<[Column]>) {
+        let mut last = self.last_columns.lock().unwrap_or_else(|e| e.into_inner());
+        if !Arc::ptr_eq(&last, columns) {
+            *last = columns.clone();
+        }
+    }
 }
 
 impl Statement {
@@ -195,6 +214,7 @@ mod tests {
             owner: 1,
             params: Arc::from(Vec::new()),
             columns: Arc::from(Vec::new()),
+            last_columns: std::sync::Mutex::new(Arc::from(Vec::new())),
             sql: sql.into(),
         }))
     }

@@ -70,11 +70,13 @@ impl Connection {
                 break;
             }
         }
+        let columns: Arc<[Column]> = Arc::from(columns);
         Ok(Statement(Arc::new(Inner {
             id,
             owner: self.stmts.owner,
             params: Arc::from(params),
-            columns: Arc::from(columns),
+            last_columns: std::sync::Mutex::new(columns.clone()),
+            columns,
             sql: sql.into(),
         })))
     }
@@ -104,7 +106,7 @@ impl Connection {
                 let (framer, out) = self.chan.encoder()?;
                 write_reset(framer, out, stmt.id())?;
             }
-            self.response = Response::Pending(ResultMachine::new(self.capabilities));
+            self.response = Response::Pending(self.result_machine());
             match self.read_result_start().await? {
                 QueryResult::Done(_) => Ok(()),
                 QueryResult::Rows(_) => {
@@ -227,6 +229,17 @@ impl Connection {
         timed!(self, "execute_many", self.execute_many_inner(&stmt, rows))
     }
 
+    /// The machine for a command's response on this connection.
+    pub(super) fn result_machine(&self) -> ResultMachine {
+        ResultMachine::new(self.capabilities).with_cache_metadata(self.cache_metadata())
+    }
+
+    /// True when MariaDB skips unchanged result metadata of executes.
+    fn cache_metadata(&self) -> bool {
+        self.mariadb_caps & (crate::proto::consts::caps::MARIADB_CLIENT_CACHE_METADATA >> 32) as u32
+            != 0
+    }
+
     /// How many statements the statement cache holds.
     pub fn cached_statements(&self) -> usize {
         self.stmts.len()
@@ -338,7 +351,7 @@ impl Connection {
             framer.finish(out, start)?;
         }
         self.last = Outcome::default();
-        self.response = Response::Pending(ResultMachine::new(self.capabilities));
+        self.response = Response::Pending(self.result_machine());
         match self.read_result_start().await? {
             QueryResult::Done(o) => {
                 add(total, &o, *first);
@@ -458,7 +471,9 @@ impl Connection {
             let (framer, out) = self.chan.encoder()?;
             write_execute(framer, out, stmt.id(), n, |i| params.value(i), LONG_DATA)?;
         }
-        self.response = Response::Pending(ResultMachine::binary(self.capabilities));
+        self.response = Response::Pending(
+            ResultMachine::binary(self.capabilities).with_cache_metadata(self.cache_metadata()),
+        );
         self.read_exec_start(stmt).await
     }
 
@@ -497,11 +512,26 @@ impl Connection {
                     ));
                 }
                 ResultEvent::ColumnCount(n) => {
+                    let last = stmt.0.last_columns();
+                    if in_rows {
+                        // MariaDB skipped the metadata: unchanged since it last sent it.
+                        if last.len() != n {
+                            return Err(self.protocol_error(crate::proto::ProtoError::Invalid {
+                                what: "column count",
+                                detail: format!(
+                                    "{n} columns without metadata, but the statement's last result had {}",
+                                    last.len()
+                                ),
+                            }));
+                        }
+                        self.columns = last;
+                        return Ok(QueryResult::Rows(self.columns.clone()));
+                    }
                     if self.columns.len() == n {
                         cands[0] = Some(self.columns.clone());
                     }
-                    if stmt.0.columns.len() == n {
-                        cands[1] = Some(stmt.0.columns.clone());
+                    if last.len() == n {
+                        cands[1] = Some(last);
                     }
                     if cands.iter().all(Option::is_none) {
                         fresh = Some(Vec::with_capacity(n));
@@ -550,6 +580,7 @@ impl Connection {
             Some(cols) => Arc::from(cols),
             None => a.or(b).unwrap_or_else(|| Arc::from(Vec::new())),
         };
+        stmt.0.set_last_columns(&self.columns);
         Ok(QueryResult::Rows(self.columns.clone()))
     }
 }

@@ -228,9 +228,12 @@ pub struct Handshake {
 }
 
 /// MariaDB extended capabilities this client asks for (when the server has
-/// them), as the upper 32 bits of the 64-bit flags: `COM_STMT_BULK_EXECUTE`.
-/// None of them changes the format of any other packet.
-pub const WANT_MARIADB_CAPS: u32 = (caps::MARIADB_CLIENT_STMT_BULK_OPERATIONS >> 32) as u32;
+/// them), as the upper 32 bits of the 64-bit flags: `COM_STMT_BULK_EXECUTE`,
+/// and metadata caching for prepared statements (only with
+/// `CLIENT_DEPRECATE_EOF`), which adds a byte to every column count packet.
+pub const WANT_MARIADB_CAPS: u32 = ((caps::MARIADB_CLIENT_STMT_BULK_OPERATIONS
+    | caps::MARIADB_CLIENT_CACHE_METADATA)
+    >> 32) as u32;
 
 /// Capabilities this client always asks for (when the server has them).
 const BASE_CAPS: u32 = caps::LONG_PASSWORD
@@ -394,6 +397,9 @@ impl Handshake {
             // MariaDB reads the extended capabilities only when CLIENT_MYSQL is clear.
             negotiated &= !caps::LONG_PASSWORD;
             self.mariadb_capabilities = hello.mariadb_capabilities & WANT_MARIADB_CAPS;
+            if negotiated & caps::DEPRECATE_EOF == 0 {
+                self.mariadb_capabilities &= !((caps::MARIADB_CLIENT_CACHE_METADATA >> 32) as u32);
+            }
         }
         self.capabilities = negotiated;
         self.scramble = hello.scramble.clone();

@@ -380,3 +380,44 @@ fn procedures_return_several_binary_results() {
         c.close().await
     })
 }
+
+#[test]
+fn result_metadata_changes_are_followed() {
+    // With MariaDB's metadata caching the server skips unchanged metadata;
+    // the client must use the statement's last columns, and new ones when
+    // the types or the table change.
+    run(async {
+        let mut c = crate::conn().await?;
+        crate::scratch_db(&mut c, "stmt_meta").await?;
+        c.query_drop("CREATE TABLE t (a INT, b VARCHAR(10))")
+            .await?;
+        c.query_drop("INSERT INTO t VALUES (1, 'x')").await?;
+        let sql = "SELECT * FROM t WHERE a = ?";
+        for _ in 0..3 {
+            let r = c.exec_first(sql, (1,)).await?.unwrap();
+            assert_eq!((r.get::<i32>(0)?, r.get::<&str>(1)?), (1, "x"));
+        }
+        // Another statement in between: its columns are not mistaken for ours.
+        c.exec_first("SELECT 'other' AS a, 2.5e0 AS b", ()).await?;
+        let r = c.exec_first(sql, (1,)).await?.unwrap();
+        assert_eq!(r.columns()[0].name(), "a");
+        assert_eq!(r.get::<&str>("b")?, "x");
+        c.query_drop("ALTER TABLE t MODIFY a BIGINT, ADD c DOUBLE DEFAULT 2.5")
+            .await?;
+        let r = c.exec_first(sql, (1,)).await?.unwrap();
+        assert_eq!(r.len(), 3);
+        assert_eq!(r.get::<i64>("a")?, 1);
+        assert_eq!(r.get::<f64>("c")?, 2.5);
+        // The type of `SELECT ?` follows its parameter.
+        let s = c.prepare("SELECT ? AS v").await?;
+        for (i, p) in ["1", "x", "x", "2", "2"].iter().enumerate() {
+            let r = if let Ok(n) = p.parse::<i64>() {
+                c.exec_first(&s, (n,)).await?.unwrap()
+            } else {
+                c.exec_first(&s, (*p,)).await?.unwrap()
+            };
+            assert_eq!(r.get::<String>(0)?, *p, "execution {i}");
+        }
+        c.close().await
+    })
+}
