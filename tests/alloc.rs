@@ -76,6 +76,14 @@ fn executes_and_binary_rows_allocate_nothing_in_the_steady_state() {
         let exec = allocs() - a;
         assert!(sum > 0);
 
+        // exec_first: an owned Row sharing the read buffer.
+        let a = allocs();
+        for i in 0..N {
+            let row = c.exec_first(SQL, (i, i)).await?.expect("a row");
+            sum += row.get::<u64>(0)?;
+        }
+        let first = allocs() - a;
+
         // exec_drop on a statement without rows.
         let a = allocs();
         for i in 0..N {
@@ -96,11 +104,12 @@ fn executes_and_binary_rows_allocate_nothing_in_the_steady_state() {
         }
         let stream = allocs() - a;
         c.close().await?;
-        Ok::<_, mysql_uring::Error>((ping, exec, exec_drop, stream, rows))
+        Ok::<_, mysql_uring::Error>((ping, exec, first, exec_drop, stream, rows))
     });
-    let (ping, exec, exec_drop, stream, rows) = r.expect("test body");
+    let (ping, exec, first, exec_drop, stream, rows) = r.expect("test body");
     eprintln!(
         "allocations: {ping} for {N} pings, {exec} for {N} executes with a row, \
+         {first} for {N} exec_first, \
          {exec_drop} for {N} exec_drop, {stream} for one execute of {rows} rows"
     );
     assert_eq!(rows, 50_000);

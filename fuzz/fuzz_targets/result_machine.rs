@@ -1,7 +1,8 @@
 //! The result-set state machine fed an arbitrary packet sequence: no panic.
 //!
 //! Input: byte 0 picks the capabilities (bit 0: DEPRECATE_EOF, bit 1:
-//! SESSION_TRACK, bit 2: MariaDB metadata caching, bit 3: binary rows); the rest is split into packets as `len, bytes[len], ...`.
+//! SESSION_TRACK, bit 2: MariaDB metadata caching, bit 3: binary rows); the
+//! rest is split into packets as `len, bytes[len], ...`.
 //! Rows are also located with `text_row_fields`, as the driver does.
 #![no_main]
 
