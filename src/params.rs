@@ -67,6 +67,8 @@ impl<const N: usize> ToValue for [u8; N] {
     }
 }
 
+/// `Value::Bytes` goes as text when it is valid UTF-8 (as values read from
+/// text columns are), and as binary data otherwise.
 impl ToValue for Value {
     fn to_value(&self) -> ValueRef<'_> {
         match self {

@@ -19,6 +19,12 @@ use crate::statement::{AsStatement, Inner, Statement, StatementRef};
 /// String and byte parameters at least this long are sent ahead of the
 /// execute with `COM_STMT_SEND_LONG_DATA`, in chunks of this size.
 const LONG_DATA: usize = 1 << 20;
+/// When the inline parameters would add up to more than this, parameters of
+/// [`LONG_DATA_SMALL`] bytes or more go as long data too, so an execute
+/// stays below the server's `max_allowed_packet` (16 MiB by default).
+const INLINE_BUDGET: usize = 4 << 20;
+/// See [`INLINE_BUDGET`].
+const LONG_DATA_SMALL: usize = 8 << 10;
 /// Bulk executes are split into packets of about this size.
 const BULK_PACKET: usize = 1 << 20;
 
@@ -303,10 +309,10 @@ impl Connection {
         let mut total = Outcome::default();
         let mut first = true;
         // Where the open bulk packet starts in the write buffer, if one is open.
-        let mut open: Option<(usize, usize)> = None;
+        let mut open: Option<usize> = None;
         for p in rows {
             if let Err(e) = self.check_params(stmt, &p) {
-                if let Some((start, _)) = open {
+                if let Some(start) = open {
                     self.chan.encoder()?.1.truncate(start);
                 }
                 return Err(e);
@@ -317,7 +323,7 @@ impl Connection {
                     v == ValueRef::Null || v.param_type() == types[i]
                 })
             };
-            if let Some((start, _)) = open {
+            if let Some(start) = open {
                 let len = self.chan.encoder()?.1.len() - start;
                 if len >= BULK_PACKET || !fits(&types) {
                     open = None;
@@ -329,11 +335,11 @@ impl Connection {
                 types.clear();
                 types.extend((0..n).map(|i| p.value(i).param_type()));
                 let start = begin_bulk(framer, out, stmt.id(), types.iter().copied());
-                open = Some((start, 0));
+                open = Some(start);
             }
             put_bulk_row(out, (0..n).map(|i| p.value(i)));
         }
-        if let Some((start, _)) = open {
+        if let Some(start) = open {
             self.bulk_send(start, &mut total, &mut first).await?;
         }
         Ok(total)
@@ -448,6 +454,22 @@ impl Connection {
         Ok(())
     }
 
+    /// The size from which string and byte parameters go as long data: 1 MiB,
+    /// less when the inline ones would add up to more than [`INLINE_BUDGET`]
+    /// or when `max_packet_size` is small.
+    fn long_data_threshold(&mut self, params: &impl Params) -> usize {
+        let inline: usize = (0..params.len())
+            .filter_map(|i| params.value(i).as_bytes().map(<[u8]>::len))
+            .filter(|&len| len < LONG_DATA)
+            .sum();
+        let t = if inline > INLINE_BUDGET {
+            LONG_DATA_SMALL
+        } else {
+            LONG_DATA
+        };
+        t.min(self.chan.framer().max_packet() / 4).max(1)
+    }
+
     /// Sends `COM_STMT_EXECUTE` (after any long data) and reads up to the rows.
     async fn exec_on(&mut self, stmt: &Statement, params: &impl Params) -> Result<QueryResult> {
         self.drain().await?;
@@ -455,13 +477,15 @@ impl Connection {
         self.last = Outcome::default();
         self.write_pending_closes()?;
         let n = params.len();
+        let long = self.long_data_threshold(params);
         for i in 0..n {
             let v = params.value(i);
-            if !v.is_long(LONG_DATA) {
+            if !v.is_long(long) {
                 continue;
             }
             let bytes = v.as_bytes().unwrap_or(&[]);
-            for chunk in bytes.chunks(LONG_DATA) {
+            let chunk = (self.chan.framer().max_packet() / 2).clamp(1, LONG_DATA);
+            for chunk in bytes.chunks(chunk) {
                 let (framer, out) = self.chan.encoder()?;
                 write_long_data(framer, out, stmt.id(), i as u16, chunk)?;
                 self.chan.flush().await?;
@@ -469,7 +493,7 @@ impl Connection {
         }
         {
             let (framer, out) = self.chan.encoder()?;
-            write_execute(framer, out, stmt.id(), n, |i| params.value(i), LONG_DATA)?;
+            write_execute(framer, out, stmt.id(), n, |i| params.value(i), long)?;
         }
         self.response = Response::Pending(
             ResultMachine::binary(self.capabilities).with_cache_metadata(self.cache_metadata()),

@@ -179,6 +179,22 @@ fn long_parameters_go_as_long_data() {
         assert_eq!(row.get::<i64>(2)?, big.len() as i64);
         assert!(row.get::<&[u8]>(0)? == &big[..]);
         assert_eq!(row.get::<&str>(1)?, text);
+        // Twenty 900 kB values (18 MB, above the default max_allowed_packet of
+        // 16 MiB) go as long data too.
+        let piece = vec![b'p'; 900_000];
+        let many: Vec<&[u8]> = vec![&piece[..]; 20];
+        let sum = vec!["LENGTH(?)"; 20].join(" + ");
+        let sent = session_status(&mut c, "Com_stmt_send_long_data").await?;
+        let r = c.exec_first(format!("SELECT {sum}"), &many).await?.unwrap();
+        assert_eq!(r.get::<u64>(0)?, 18_000_000);
+        assert!(session_status(&mut c, "Com_stmt_send_long_data").await? >= sent + 20);
+        // Small values stay inline.
+        let sent = session_status(&mut c, "Com_stmt_send_long_data").await?;
+        c.exec_first("SELECT LENGTH(?)", (&piece[..1000],)).await?;
+        assert_eq!(
+            session_status(&mut c, "Com_stmt_send_long_data").await?,
+            sent
+        );
         // Reset discards long data; the statement stays usable.
         let s = c.prepare("SELECT LENGTH(?)").await?;
         c.reset_statement(&s).await?;
