@@ -25,6 +25,15 @@
 //! - The API: [`Connection`], [`Cursor`], [`Row`], [`Opts`], [`Error`].
 //! - [`runtime`]: starting io_uring runtimes.
 //!
+//! Prepared statements use the binary protocol: [`Connection::exec`],
+//! [`Connection::exec_first`], [`Connection::exec_drop`] and
+//! [`Cursor::execute_params`] take SQL text (prepared once, kept in a
+//! per-connection statement cache) or a [`Statement`], and parameters as a
+//! tuple, array, slice or [`params!`]; [`Connection::execute_many`] uses
+//! MariaDB's bulk execution. Rows of both protocols are the same [`Row`] and
+//! [`RowRef`], read with [`FromValue`] types, [`Date`], [`Time`],
+//! [`DateTime`] or the dynamic [`Value`].
+//!
 //! Rows are zero-copy: a [`Row`] is the received packet plus value offsets,
 //! and [`RowRef`] (from [`Connection::next_row`] / [`Cursor::next_row`])
 //! borrows the read buffer itself.

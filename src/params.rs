@@ -113,7 +113,7 @@ impl<T: ToValue + ?Sized> ToValue for Box<T> {
 
 /// The parameters of one execution: a tuple of up to 12 values, `()`, a
 /// slice, array or `Vec` of values of one type (including `&dyn ToValue` and
-/// [`Value`]), or [`params!`](crate::params).
+/// [`Value`]), or [`params!`](macro@crate::params).
 pub trait Params {
     /// How many parameters there are.
     fn len(&self) -> usize;

@@ -131,7 +131,7 @@ impl Connection {
     /// [`Connection::get_row`] or [`Connection::next_row`]) or the outcome.
     ///
     /// `stmt` is SQL text (prepared once and kept in the statement cache) or a
-    /// [`Statement`]; `params` a tuple, array, slice or [`params!`](crate::params).
+    /// [`Statement`]; `params` a tuple, array, slice or [`params!`](macro@crate::params).
     pub async fn cmd_execute(
         &mut self,
         stmt: impl AsStatement,
