@@ -56,16 +56,62 @@ impl<'c> Cursor<'c> {
         self.affected_rows = None;
         self.last_insert_id = 0;
         self.columns = Arc::from(Vec::new());
-        match self.conn.cmd_query(sql).await? {
+        let r = self.conn.cmd_query(sql).await?;
+        self.start_set(r);
+        Ok(())
+    }
+
+    fn start_set(&mut self, r: QueryResult) {
+        self.rows_read = 0;
+        self.affected_rows = None;
+        self.last_insert_id = 0;
+        self.warnings = 0;
+        match r {
             QueryResult::Rows(cols) => self.columns = cols,
             QueryResult::Done(o) => {
+                self.columns = Arc::from(Vec::new());
                 self.affected_rows = Some(o.affected_rows);
                 self.last_insert_id = o.last_insert_id;
                 self.warnings = o.warnings;
             }
         }
         self.executed = true;
-        Ok(())
+    }
+
+    /// Moves to the next result set (multi-statement queries, `CALL`),
+    /// discarding unread rows of the current one; false when there are no
+    /// more. Like Connector/Python's `nextset()`. A statement that failed
+    /// among the sets is reported here as its server error; the connection
+    /// stays usable.
+    ///
+    /// ```no_run
+    /// # async fn f(cnx: &mut mysql_uring::Connection) -> mysql_uring::Result<()> {
+    /// let mut cur = cnx.cursor();
+    /// cur.execute("CALL two_reports()").await?;
+    /// loop {
+    ///     for row in cur.fetch_all().await? {
+    ///         println!("{:?}", row.get::<Option<&str>>(0)?);
+    ///     }
+    ///     if !cur.next_set().await? {
+    ///         break;
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn next_set(&mut self) -> Result<bool> {
+        self.check()?;
+        match self.conn.next_result().await {
+            Ok(Some(r)) => {
+                self.start_set(r);
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(e) => {
+                self.executed = false;
+                self.columns = Arc::from(Vec::new());
+                Err(e)
+            }
+        }
     }
 
     /// Runs `sql` as a prepared statement with `params` (binary protocol),

@@ -98,6 +98,7 @@ pub struct Opts {
     pub(crate) charset: Option<String>,
     pub(crate) local_infile_dirs: Vec<PathBuf>,
     pub(crate) stmt_cache_size: usize,
+    pub(crate) local_infile_reader: bool,
 }
 
 impl Default for Opts {
@@ -128,6 +129,7 @@ impl Default for Opts {
             charset: None,
             local_infile_dirs: Vec::new(),
             stmt_cache_size: DEFAULT_STMT_CACHE_SIZE,
+            local_infile_reader: false,
         }
     }
 }
@@ -254,13 +256,14 @@ impl Opts {
                         ))
                     })?
                 }
+                "local_infile_reader" => o.local_infile_reader = boolean(&k, v)?,
                 other => {
                     return Err(Error::config(format!(
                         "unknown URL option '{other}' (known: socket, connect_timeout, query_timeout, \
                          max_packet_size, tcp_nodelay, allow_cleartext_password, program_name, init, \
                          ssl_mode, ssl_ca, ssl_cert, ssl_key, tls_server_name, server_public_key, \
                          allow_public_key_retrieval, multi_statements, charset, local_infile_dir, \
-                         stmt_cache_size)"
+                         local_infile_reader, stmt_cache_size)"
                     )));
                 }
             }
@@ -431,6 +434,16 @@ impl Opts {
     /// without sending a byte, keeping the connection usable.
     pub fn local_infile_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.local_infile_dirs.push(dir.into());
+        self
+    }
+
+    /// Lets [`Connection::load_local_data`](crate::Connection::load_local_data)
+    /// answer `LOAD DATA LOCAL INFILE` from data the program supplies (off by
+    /// default). The capability is announced to the server, but requests for
+    /// files are still refused unless they are under a
+    /// [`local_infile_dir`](Opts::local_infile_dir).
+    pub fn local_infile_reader(mut self, on: bool) -> Self {
+        self.local_infile_reader = on;
         self
     }
 

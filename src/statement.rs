@@ -199,6 +199,14 @@ impl StmtCache {
         self.map.retain(|_, (s, _)| s.id() != id);
     }
 
+    /// Forgets every statement after the server freed them all
+    /// (`COM_CHANGE_USER`); statements handed out earlier are refused from now on.
+    pub(crate) fn forget_all(&mut self) {
+        self.map.clear();
+        self.to_close.clear();
+        self.owner = next_owner();
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.map.len()
     }

@@ -417,7 +417,8 @@ impl Connection {
             Ok(())
         } else {
             Err(Error::usage(format!(
-                "statement {} (`{}`) was prepared on another connection",
+                "statement {} (`{}`) was prepared on another connection, or before change_user \
+                 freed the session's statements",
                 stmt.id(),
                 short(stmt.sql())
             )))

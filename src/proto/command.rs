@@ -20,6 +20,15 @@ pub fn write_simple(framer: &mut Framer, out: &mut Vec<u8>, command: u8) -> Prot
     write_with_arg(framer, out, command, &[])
 }
 
+/// A command whose payload (command byte first) was built elsewhere, e.g.
+/// `COM_CHANGE_USER` by [`super::handshake::Handshake::change_user`].
+pub fn write_payload(framer: &mut Framer, out: &mut Vec<u8>, payload: &[u8]) -> ProtoResult<()> {
+    framer.reset();
+    let start = Framer::begin(out);
+    out.extend_from_slice(payload);
+    framer.finish(out, start)
+}
+
 fn write_with_arg(
     framer: &mut Framer,
     out: &mut Vec<u8>,

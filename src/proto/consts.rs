@@ -57,6 +57,8 @@ pub mod com {
     pub const QUERY: u8 = 0x03;
     /// Check the server is alive.
     pub const PING: u8 = 0x0E;
+    /// Re-authenticate as another user on the same connection.
+    pub const CHANGE_USER: u8 = 0x11;
     /// Prepare a statement.
     pub const STMT_PREPARE: u8 = 0x16;
     /// Execute a prepared statement.

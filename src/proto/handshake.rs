@@ -450,6 +450,14 @@ impl Handshake {
             put_null_terminated(out, self.plugin.name().as_bytes());
         }
         if negotiated & caps::CONNECT_ATTRS != 0 {
+            self.write_attributes(out);
+        }
+        Ok(())
+    }
+
+    /// The length-prefixed connection attributes.
+    fn write_attributes(&self, out: &mut Vec<u8>) {
+        {
             let mut attrs = Vec::with_capacity(128);
             let pid = std::process::id().to_string();
             let builtin = [
@@ -471,6 +479,62 @@ impl Handshake {
             put_lenenc_int(out, attrs.len() as u64);
             out.extend_from_slice(&attrs);
         }
+    }
+
+    /// Starts re-authentication on an established session (`COM_CHANGE_USER`):
+    /// writes the command's payload into `out`; feed the server's replies to
+    /// [`Handshake::on_packet`] as during the handshake, until [`Step::Done`].
+    /// The answer to the server's original challenge uses the plugin last
+    /// used; the server switches plugin if the new user needs another.
+    pub fn change_user(
+        &mut self,
+        user: &str,
+        password: &[u8],
+        database: Option<&str>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), HandshakeError> {
+        out.clear();
+        if self.state != State::Done {
+            return Err(HandshakeError::Auth(
+                "change_user needs an established session".into(),
+            ));
+        }
+        if has_nul(user.as_bytes()) || database.is_some_and(|d| has_nul(d.as_bytes())) {
+            return Err(HandshakeError::Auth(
+                "the user or database name contains a NUL byte".into(),
+            ));
+        }
+        self.opts.user = user.to_string();
+        self.opts.password = password.to_vec();
+        self.opts.database = database.map(str::to_string);
+        self.switched = false;
+        if matches!(self.plugin, AuthPlugin::Other(_)) {
+            self.plugin = AuthPlugin::Native;
+        }
+        let auth_response = self.auth_response()?;
+        self.awaiting_key = self.plugin == AuthPlugin::Sha256 && auth_response == [0x01];
+        out.push(super::consts::com::CHANGE_USER);
+        put_null_terminated(out, user.as_bytes());
+        if self.capabilities & caps::SECURE_CONNECTION != 0 {
+            let len = u8::try_from(auth_response.len()).map_err(|_| {
+                HandshakeError::Auth(
+                    "the authentication response is too long for COM_CHANGE_USER".into(),
+                )
+            })?;
+            out.push(len);
+            out.extend_from_slice(&auth_response);
+        } else {
+            put_null_terminated(out, &auth_response);
+        }
+        put_null_terminated(out, database.unwrap_or("").as_bytes());
+        out.extend_from_slice(&u16::from(UTF8MB4_GENERAL_CI).to_le_bytes());
+        if self.capabilities & caps::PLUGIN_AUTH != 0 {
+            put_null_terminated(out, self.plugin.name().as_bytes());
+        }
+        if self.capabilities & caps::CONNECT_ATTRS != 0 {
+            self.write_attributes(out);
+        }
+        self.state = State::AwaitAuthResult;
         Ok(())
     }
 
@@ -740,6 +804,45 @@ pub(crate) mod tests {
             hs.on_packet(&[0, 0, 0, 2, 0, 0, 0], &mut out).unwrap(),
             Step::Done
         );
+    }
+
+    #[test]
+    fn change_user_payload_and_flow() {
+        let mut hs = Handshake::new(opts("bob", "pw"));
+        let mut out = Vec::new();
+        // Not before the session is established.
+        assert!(hs.change_user("eve", b"x", None, &mut out).is_err());
+        hs.on_packet(
+            &hello_packet("mysql_native_password", &SCRAMBLE, true),
+            &mut out,
+        )
+        .unwrap();
+        hs.on_packet(&[0, 0, 0, 2, 0, 0, 0], &mut out).unwrap();
+        assert!(hs.change_user("e\0ve", b"x", None, &mut out).is_err());
+
+        hs.change_user("eve", b"secret", Some("db1"), &mut out)
+            .unwrap();
+        let scramble = auth::scramble_native(b"secret", &SCRAMBLE);
+        let mut want = vec![crate::proto::consts::com::CHANGE_USER];
+        want.extend_from_slice(b"eve\0");
+        want.push(20);
+        want.extend_from_slice(&scramble);
+        want.extend_from_slice(b"db1\0");
+        want.extend_from_slice(&[UTF8MB4_GENERAL_CI, 0]);
+        want.extend_from_slice(b"mysql_native_password\0");
+        assert_eq!(&out[..want.len()], &want[..]);
+        // Then the usual authentication replies: a switch, then OK.
+        let mut switch = vec![0xFE];
+        switch.extend_from_slice(b"mysql_native_password\0");
+        switch.extend_from_slice(&[7u8; 20]);
+        switch.push(0);
+        assert_eq!(hs.on_packet(&switch, &mut out).unwrap(), Step::Send);
+        assert_eq!(out, auth::scramble_native(b"secret", &[7u8; 20]));
+        assert_eq!(
+            hs.on_packet(&[0, 0, 0, 2, 0, 0, 0], &mut out).unwrap(),
+            Step::Done
+        );
+        assert!(!format!("{hs:?}").contains("secret"));
     }
 
     #[test]

@@ -54,7 +54,15 @@ pub fn parse_ok(payload: &[u8], capabilities: u32) -> ProtoResult<OkPacket<'_>> 
         }
         info
     } else {
-        r.rest()
+        // Documented as the rest of the packet, but servers write it
+        // length-prefixed (as libmysqlclient reads it): take the prefix when it
+        // spans exactly the rest, else the rest as it is.
+        let rest = r.rest();
+        let mut lr = Reader::new(rest);
+        match lr.lenenc_bytes("OK info") {
+            Ok(info) if lr.is_empty() => info,
+            _ => rest,
+        }
     };
     Ok(OkPacket {
         affected_rows,
@@ -157,6 +165,14 @@ mod tests {
         assert_eq!(ok.warnings, 1);
         assert_eq!(ok.info, b"hi");
         assert!(!ok.more_results());
+    }
+
+    #[test]
+    fn ok_info_is_length_prefixed_without_session_tracking() {
+        let mut p = vec![0x00, 0x03, 0x01, 0x02, 0x00, 0x00, 0x00, 38];
+        p.extend_from_slice(b"Records: 3  Duplicates: 0  Warnings: 0");
+        let ok = parse_ok(&p, 0).unwrap();
+        assert_eq!(ok.info, b"Records: 3  Duplicates: 0  Warnings: 0");
     }
 
     #[test]

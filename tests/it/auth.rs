@@ -196,3 +196,51 @@ fn url_credentials_with_special_characters_are_percent_decoded() {
         root.close().await
     })
 }
+
+#[test]
+fn change_user_switches_identity_plugin_and_resets_the_session() {
+    let Some(_) = private() else { return };
+    run(async {
+        let mut c = crate::conn().await?;
+        c.query_drop("SET @before = 1").await?;
+        c.query_drop("CREATE TEMPORARY TABLE tmp_cu (id INT)")
+            .await?;
+
+        c.change_user(support::NATIVE_USER, support::NATIVE_PASSWORD, Some("test"))
+            .await?;
+        let r = &c
+            .query("SELECT CURRENT_USER(), DATABASE(), @before IS NULL")
+            .await?[0];
+        assert!(
+            r.get::<&str>(0)?.starts_with("mu_native@"),
+            "{:?}",
+            r.get::<&str>(0)
+        );
+        assert_eq!(r.get::<&str>(1)?, "test");
+        assert!(r.get::<bool>(2)?, "user variables are reset");
+        let e = c.query("SELECT * FROM tmp_cu").await.unwrap_err();
+        assert_eq!(e.code(), Some(1146), "temporary tables are dropped: {e}");
+
+        // ed25519 needs a plugin switch from the connection's native plugin.
+        c.change_user(support::ED25519_USER, support::ED25519_PASSWORD, None)
+            .await?;
+        let r = &c.query("SELECT CURRENT_USER(), DATABASE()").await?[0];
+        assert!(r.get::<&str>(0)?.starts_with("mu_ed25519@"));
+        assert_eq!(r.get::<Option<&str>>(1)?, None);
+        c.ping().await?;
+        c.close().await?;
+
+        // A refused change closes the connection with an auth error.
+        let mut c = crate::conn().await?;
+        let e = c
+            .change_user(support::NATIVE_USER, "not-the-password", None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Auth, "{e:?}");
+        assert!(e.to_string().contains("mu_native"), "{e}");
+        assert!(!e.to_string().contains("not-the-password"), "{e}");
+        assert!(c.is_broken());
+        assert_eq!(c.ping().await.unwrap_err().kind(), ErrorKind::Broken);
+        Ok(())
+    })
+}

@@ -13,9 +13,12 @@ mod cursor;
 mod errors;
 mod packets;
 mod pipeline;
+mod quoting;
+mod results;
 mod session;
 mod stmt;
 mod tls;
+mod transactions;
 mod types;
 mod values;
 

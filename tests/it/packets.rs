@@ -62,3 +62,32 @@ fn row_and_query_over_16_mib_are_joined_and_split() {
         Ok(())
     })
 }
+
+#[test]
+fn a_40_mib_blob_round_trips_both_ways() {
+    if crate::support::external() {
+        eprintln!("skipped: needs max_allowed_packet >= 64M (the private server has it)");
+        return;
+    }
+    run(async {
+        let mut c = crate::conn().await?;
+        crate::scratch_db(&mut c, "blob40").await?;
+        c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, b LONGBLOB)")
+            .await?;
+        // Every byte that needs escaping appears, spread over three physical packets.
+        let alphabet: Vec<char> = (0u8..128).map(char::from).collect();
+        let data: String = (0..40 * 1024 * 1024)
+            .map(|i| alphabet[(i * 7 + i / 1000) % alphabet.len()])
+            .collect();
+        let o = c
+            .query_drop(&format!("INSERT INTO t VALUES (1, {})", c.quote(&data)))
+            .await?;
+        assert_eq!(o.affected_rows, 1);
+        let rows = c.query("SELECT b, LENGTH(b) FROM t WHERE id = 1").await?;
+        assert_eq!(rows[0].get::<u64>(1)?, data.len() as u64);
+        let got = rows[0].get_raw(0)?.expect("not NULL");
+        assert!(got == data.as_bytes(), "the blob came back changed");
+        c.query_drop("DROP DATABASE it_blob40").await?;
+        c.close().await
+    })
+}

@@ -146,3 +146,57 @@ fn load_data_local_infile_reads_only_allowed_directories() {
         root.close().await
     })
 }
+
+#[test]
+fn load_local_data_streams_a_reader_and_never_commits_a_partial_load() {
+    run(async {
+        let mut c = connect(crate::opts().local_infile_reader(true)).await?;
+        crate::scratch_db(&mut c, "infile_reader").await?;
+        c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, name TEXT)")
+            .await?;
+        let load = "LOAD DATA LOCAL INFILE 'any-name' INTO TABLE t FIELDS TERMINATED BY ','";
+        // More than one 64 KiB chunk.
+        let csv: String = (0..20_000).map(|i| format!("{i},name {i}\n")).collect();
+        let o = c.load_local_data(load, csv.as_bytes()).await?;
+        assert_eq!(o.affected_rows, 20_000);
+        assert_eq!(
+            c.query("SELECT COUNT(*) FROM t").await?[0].get::<i64>(0)?,
+            20_000
+        );
+
+        // A reader that fails half way: the error is the reader's, and the
+        // connection is closed so the server rolls the partial load back
+        // rather than committing it.
+        struct Failing(usize);
+        impl std::io::Read for Failing {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(std::io::Error::other("disk on fire"));
+                }
+                self.0 -= 1;
+                let line = b"99999,last\n";
+                buf[..line.len()].copy_from_slice(line);
+                Ok(line.len())
+            }
+        }
+        let e = c.load_local_data(load, Failing(1)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Io, "{e:?}");
+        assert!(e.to_string().contains("disk on fire"), "{e}");
+        assert!(c.is_broken());
+        let mut c = crate::conn().await?;
+        c.select_db("it_infile_reader").await?;
+        let n = c.query("SELECT COUNT(*) FROM t WHERE id = 99999").await?[0].get::<i64>(0)?;
+        assert_eq!(n, 0, "the partial load was not committed");
+
+        // Without the option it is refused before anything is sent.
+        let mut plain = crate::conn().await?;
+        let e = plain
+            .load_local_data(load, &b"1,x\n"[..])
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Usage, "{e:?}");
+        plain.close().await?;
+        c.query_drop("DROP DATABASE it_infile_reader").await?;
+        c.close().await
+    })
+}

@@ -437,3 +437,30 @@ fn result_metadata_changes_are_followed() {
         c.close().await
     })
 }
+
+#[test]
+fn change_user_forgets_the_sessions_statements() {
+    if crate::support::external() {
+        eprintln!("skipped: needs the private server's users");
+        return;
+    }
+    run(async {
+        let mut c = crate::conn().await?;
+        let explicit = c.prepare("SELECT ? + 1").await?;
+        c.exec_drop("SELECT ?", (1,)).await?;
+        assert_eq!(c.cached_statements(), 1);
+        c.change_user(
+            crate::support::NATIVE_USER,
+            crate::support::NATIVE_PASSWORD,
+            None,
+        )
+        .await?;
+        // The server freed them: the cache starts over, old statements are refused.
+        assert_eq!(c.cached_statements(), 0);
+        let r = c.exec_first("SELECT ?", (5,)).await?.unwrap();
+        assert_eq!(r.get::<i32>(0)?, 5);
+        let e = c.exec_drop(&explicit, (1,)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Usage, "{e}");
+        c.close().await
+    })
+}

@@ -1,0 +1,113 @@
+//! The drivers under test behind one small trait, so every workload runs the
+//! same way with each of them.
+
+use std::future::Future;
+
+use crate::BoxResult;
+use crate::setup::POINT_ROWS;
+
+/// What one timed operation does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// A point select with the id in the SQL text.
+    PointText,
+    /// A point select through a prepared statement (the driver's cache).
+    PointPrepared,
+    /// `depth` point selects sent before the first reply is read (drivers that
+    /// cannot pipeline run them one after another).
+    Pipeline(usize),
+    /// `depth` point selects, one after another.
+    Sequential(usize),
+    /// An `INSERT` of this many rows as SQL text.
+    InsertText(usize),
+}
+
+/// A tiny xorshift generator: random ids without another dependency.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator seeded from `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// The next id of `bench_point`, 1..=POINT_ROWS.
+    pub fn id(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % POINT_ROWS + 1
+    }
+}
+
+/// Row count and a checksum over every value, to check both drivers read the same.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Digest {
+    pub rows: u64,
+    pub sum: u64,
+}
+
+impl Digest {
+    /// Adds one `bench_decode` row.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub fn add(
+        &mut self,
+        id: u64,
+        qty: i32,
+        price: f64,
+        name: &str,
+        created: &str,
+        amount: &str,
+        note: Option<&str>,
+    ) {
+        self.rows += 1;
+        self.sum = self
+            .sum
+            .wrapping_add(id)
+            .wrapping_add(qty as u64)
+            .wrapping_add(price as u64)
+            .wrapping_add(name.len() as u64)
+            .wrapping_add(created.len() as u64)
+            .wrapping_add(amount.len() as u64)
+            .wrapping_add(note.map_or(7, |s| s.len() as u64));
+    }
+}
+
+/// A point-select row's checksum; 0 means the row was missing.
+#[inline]
+pub fn point_sum(id: u64, name: &str, price: f64, qty: i32) -> u64 {
+    id + name.len() as u64 + price as u64 + qty as u64
+}
+
+/// A driver, run on one thread per core.
+pub trait Driver: 'static {
+    /// A connection.
+    type Conn: 'static;
+    /// The name in the report.
+    const NAME: &'static str;
+    /// Whether this driver runs `op` in the benchmark (all by default).
+    fn supports(_op: Op) -> bool {
+        true
+    }
+    /// Whether this driver runs the text-protocol decode workload.
+    fn supports_decode() -> bool {
+        Self::supports(Op::PointText)
+    }
+    /// Runs `fut` on this thread's runtime.
+    fn block_on<F: Future>(fut: F) -> F::Output;
+    /// Spawns a task on the current thread's runtime.
+    fn spawn<F: Future + 'static>(fut: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F::Output: 'static;
+    /// Opens a connection (plain TCP).
+    fn connect(url: &str) -> impl Future<Output = BoxResult<Self::Conn>>;
+    /// Closes a connection politely.
+    fn close(c: Self::Conn) -> impl Future<Output = BoxResult<()>>;
+    /// Runs `sql` and discards any result.
+    fn exec(c: &mut Self::Conn, sql: &str) -> impl Future<Output = BoxResult<()>>;
+    /// Runs one timed operation; returns how many units (queries, rows) it did.
+    fn op(c: &mut Self::Conn, op: Op, rng: &mut Rng) -> impl Future<Output = BoxResult<u64>>;
+    /// Reads `sql` (the decode query) into typed values.
+    fn decode(c: &mut Self::Conn, sql: &str) -> impl Future<Output = BoxResult<Digest>>;
+}

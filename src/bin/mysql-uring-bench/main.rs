@@ -1,0 +1,531 @@
+//! `mysql-uring-bench`: mysql-uring and mysql_async side by side, same server,
+//! same data, same run, with ratios.
+//!
+//! ```text
+//! cargo run --release --features bench-tool --bin mysql-uring-bench               # everything
+//! cargo run --release --features bench-tool --bin mysql-uring-bench -- --quick    # smoke run
+//! cargo run --release --features bench-tool --bin mysql-uring-bench -- \
+//!     --workloads point --conns 64 --pin-client 1 --pin-server 0 --secs 10
+//! ```
+//!
+//! The server is `--url`, else `MYSQL_URL`, else a private mariadbd started
+//! like the tests' (`tests/support`). Tables live in the databases `bench`
+//! and `bench_tables`; the read-only ones are created once and reused.
+//! `--help` lists the workloads and options.
+
+#[path = "../../../tests/support/mod.rs"]
+mod support;
+
+mod asyncd;
+mod driver;
+mod harness;
+mod setup;
+mod stats;
+mod sys;
+mod uring;
+mod zero;
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::asyncd::Async;
+use crate::driver::{Digest, Driver, Op};
+use crate::harness::Plan;
+use crate::stats::{Case, Sample, Unit, fmt_num};
+use crate::uring::Uring;
+use crate::zero::Zero;
+
+/// The tool's error type: anything, with a message that says what failed.
+pub type BoxResult<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+const HELP: &str = "\
+mysql-uring-bench: mysql-uring against mysql_async, side by side
+
+USAGE: mysql-uring-bench [OPTIONS]
+
+WORKLOADS (--workloads a,b,...; default: all)
+  point      point selects by primary key, id in the SQL text (text protocol)
+  prepared   point selects through prepared statements (binary protocol)
+  decode     one SELECT of --rows mixed-type rows read into typed values
+  insert     INSERTs of 1 row and of 1000 rows per statement (text)
+  pipeline   --depth point selects per round trip on one connection, and the
+             same selects one by one (mysql_async cannot pipeline)
+  tables     the Connector/Python docs' demo: create then drop --tables
+             tables over --jobs connections, checking SHOW TABLES
+
+OPTIONS
+  --url URL            server (default: MYSQL_URL, else a private mariadbd)
+  --cores N            client threads, each with its own runtime (default 1)
+  --conns N[,N...]     connections per client thread for point/prepared (1,64)
+  --insert-conns N     connections per client thread for insert (4)
+  --jobs N[,N...]      connections in total for tables (12)
+  --tables N           tables for the tables workload (511)
+  --depth N            pipeline depth (16)
+  --secs S             measured seconds per timed case (5)
+  --warmup S           warm-up seconds before each timed case (1)
+  --rows N             rows for decode (1000000)
+  --runs N             decode and tables runs per driver; the median is shown (3)
+  --drivers A,B        drivers to run: uring, async, zero (default: all three;
+                       one alone e.g. under a profiler)
+  --pin-client CPU[,CPU...]  pin the client threads (round robin)
+  --pin-server CPU     pin every thread of the server process (needs its pid)
+  --json PATH          also write the results as JSON (default
+                       target/bench-results.json; `-` for stdout only)
+  --quick              1 s cases, 0.3 s warm-up, 100000 rows, 1 run
+  -h, --help           this text
+";
+
+/// The command line.
+#[derive(Debug, Clone)]
+struct Args {
+    url: Option<String>,
+    workloads: Vec<String>,
+    cores: usize,
+    conns: Vec<usize>,
+    insert_conns: usize,
+    jobs: Vec<usize>,
+    tables: usize,
+    depth: usize,
+    secs: f64,
+    warmup: f64,
+    rows: u64,
+    runs: usize,
+    drivers: Vec<DriverId>,
+    pin_client: Vec<usize>,
+    pin_server: Option<usize>,
+    json: Option<String>,
+}
+
+const WORKLOADS: [&str; 6] = [
+    "point", "prepared", "decode", "insert", "pipeline", "tables",
+];
+
+fn list<T: std::str::FromStr>(flag: &str, v: &str) -> BoxResult<Vec<T>> {
+    v.split(',')
+        .map(|x| {
+            x.trim()
+                .parse::<T>()
+                .map_err(|_| format!("{flag}: `{x}` is not a valid value (try --help)").into())
+        })
+        .collect()
+}
+
+fn parse_args() -> BoxResult<Option<Args>> {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let quick = argv.iter().any(|a| a == "--quick");
+    let mut a = Args {
+        url: None,
+        workloads: WORKLOADS.iter().map(|s| s.to_string()).collect(),
+        cores: 1,
+        conns: vec![1, 64],
+        insert_conns: 4,
+        jobs: vec![12],
+        tables: 511,
+        depth: 16,
+        secs: if quick { 1.0 } else { 5.0 },
+        warmup: if quick { 0.3 } else { 1.0 },
+        rows: if quick { 100_000 } else { 1_000_000 },
+        runs: if quick { 1 } else { 3 },
+        drivers: vec![DriverId::Uring, DriverId::Async, DriverId::Zero],
+        pin_client: Vec::new(),
+        pin_server: None,
+        json: None,
+    };
+    let mut it = argv.iter();
+    while let Some(flag) = it.next() {
+        if flag == "-h" || flag == "--help" {
+            print!("{HELP}");
+            return Ok(None);
+        }
+        if flag == "--quick" {
+            continue;
+        }
+        let v = it
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value (try --help)"))?;
+        let one = |flag: &str, v: &str| -> BoxResult<usize> {
+            let n: Vec<usize> = list(flag, v)?;
+            match n.as_slice() {
+                [n] if *n > 0 => Ok(*n),
+                _ => Err(format!("{flag} takes one number above 0, not `{v}`").into()),
+            }
+        };
+        match flag.as_str() {
+            "--url" => a.url = Some(v.clone()),
+            "--workloads" => {
+                a.workloads = v.split(',').map(|s| s.trim().to_string()).collect();
+                if let Some(bad) = a
+                    .workloads
+                    .iter()
+                    .find(|w| !WORKLOADS.contains(&w.as_str()))
+                {
+                    return Err(format!(
+                        "--workloads: unknown workload `{bad}` (one of {})",
+                        WORKLOADS.join(", ")
+                    )
+                    .into());
+                }
+            }
+            "--cores" => a.cores = one(flag, v)?,
+            "--conns" => a.conns = list(flag, v)?,
+            "--insert-conns" => a.insert_conns = one(flag, v)?,
+            "--jobs" => a.jobs = list(flag, v)?,
+            "--tables" => a.tables = one(flag, v)?,
+            "--depth" => a.depth = one(flag, v)?,
+            "--secs" => a.secs = list::<f64>(flag, v)?[0],
+            "--warmup" => a.warmup = list::<f64>(flag, v)?[0],
+            "--rows" => a.rows = one(flag, v)? as u64,
+            "--runs" => a.runs = one(flag, v)?,
+            "--drivers" | "--driver" => {
+                a.drivers = v
+                    .split(',')
+                    .map(|d| match d.trim() {
+                        "uring" => Ok(DriverId::Uring),
+                        "async" => Ok(DriverId::Async),
+                        "zero" => Ok(DriverId::Zero),
+                        x => Err(format!("{flag}: unknown driver `{x}` (uring, async, zero)")),
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "--pin-client" => a.pin_client = list(flag, v)?,
+            "--pin-server" => {
+                a.pin_server = Some(one(flag, v).or_else(|_| list(flag, v).map(|l| l[0]))?)
+            }
+            "--json" => a.json = Some(v.clone()),
+            // `cargo bench` passes --bench to every bench target; be lenient.
+            "--bench" => {}
+            _ => return Err(format!("unknown option `{flag}` (try --help)").into()),
+        }
+    }
+    if a.conns.contains(&0) || a.jobs.contains(&0) {
+        return Err("--conns and --jobs take numbers above 0".into());
+    }
+    if !(a.secs > 0.0 && a.warmup >= 0.0) {
+        return Err("--secs must be above 0 and --warmup at least 0".into());
+    }
+    Ok(Some(a))
+}
+
+fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+}
+
+/// The drivers the tool can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DriverId {
+    Uring,
+    Async,
+    Zero,
+}
+
+impl DriverId {
+    fn name(self) -> &'static str {
+        match self {
+            DriverId::Uring => Uring::NAME,
+            DriverId::Async => Async::NAME,
+            DriverId::Zero => Zero::NAME,
+        }
+    }
+
+    fn supports(self, op: Op) -> bool {
+        match self {
+            DriverId::Uring => Uring::supports(op),
+            DriverId::Async => Async::supports(op),
+            DriverId::Zero => Zero::supports(op),
+        }
+    }
+
+    fn timed(self, url: &str, plan: &Plan, op: Op) -> BoxResult<Sample> {
+        match self {
+            DriverId::Uring => harness::timed::<Uring>(url, plan, op),
+            DriverId::Async => harness::timed::<Async>(url, plan, op),
+            DriverId::Zero => harness::timed::<Zero>(url, plan, op),
+        }
+    }
+
+    fn decode(self, url: &str, plan: &Plan, sql: &str) -> BoxResult<Option<(Sample, Digest)>> {
+        Ok(match self {
+            DriverId::Uring => Some(harness::decode::<Uring>(url, plan, sql)?),
+            DriverId::Async => Some(harness::decode::<Async>(url, plan, sql)?),
+            DriverId::Zero if Zero::supports_decode() => {
+                Some(harness::decode::<Zero>(url, plan, sql)?)
+            }
+            DriverId::Zero => None,
+        })
+    }
+
+    fn tables(
+        self,
+        url: &str,
+        plan: &Plan,
+        n: usize,
+        count: &dyn Fn() -> BoxResult<usize>,
+    ) -> BoxResult<Sample> {
+        match self {
+            DriverId::Uring => harness::tables::<Uring>(url, plan, n, count),
+            DriverId::Async => harness::tables::<Async>(url, plan, n, count),
+            DriverId::Zero => harness::tables::<Zero>(url, plan, n, count),
+        }
+    }
+}
+
+/// Collects every case's samples, one column per driver (mysql-uring first).
+struct Runner<'a> {
+    args: &'a Args,
+    cases: Vec<Case>,
+}
+
+/// The report's driver order: mysql-uring, mysql_async, zero-mysql.
+const ORDER: [DriverId; 3] = [DriverId::Uring, DriverId::Async, DriverId::Zero];
+
+impl Runner<'_> {
+    /// Runs `f` for each selected driver in report order; `None` from `f`
+    /// means the driver does not run this case (an empty column).
+    fn case(
+        &mut self,
+        name: String,
+        unit: Unit,
+        mut f: impl FnMut(DriverId) -> BoxResult<Option<Vec<Sample>>>,
+    ) -> BoxResult<()> {
+        let mut runs = Vec::new();
+        let mut shown = Vec::new();
+        for id in ORDER {
+            let samples = if self.args.drivers.contains(&id) {
+                f(id)?.unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let show = match (samples.first(), unit) {
+                (None, _) => "–".to_string(),
+                (Some(s), Unit::Job) => format!("{:.2} s", s.elapsed.as_secs_f64()),
+                (Some(s), _) => format!("{}/s", fmt_num(Some(s.rate()))),
+            };
+            shown.push(format!("{} {show}", id.name()));
+            runs.push((id.name(), samples));
+        }
+        eprintln!("{name}: {}", shown.join(", "));
+        self.cases.push(Case { name, unit, runs });
+        Ok(())
+    }
+}
+
+fn main() {
+    match run() {
+        Ok(()) => {}
+        Err(e) => {
+            eprintln!("mysql-uring-bench: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn run() -> BoxResult<()> {
+    let Some(args) = parse_args()? else {
+        return Ok(());
+    };
+    let wants = |w: &str| args.workloads.iter().any(|x| x == w);
+    // Start the private server (if any) before pinning anything: it would
+    // inherit the affinity of the thread that starts it.
+    let base_url = match &args.url {
+        Some(u) => u.clone(),
+        // The private server's password user: zero-mysql cannot log in with
+        // root's empty password, and every driver should authenticate alike.
+        None if !support::external() => support::server().url(
+            support::NATIVE_USER,
+            support::NATIVE_PASSWORD,
+            Some(support::TEST_DB),
+        ),
+        None => support::test_url(),
+    };
+    let server = setup::setup(
+        &base_url,
+        wants("point") || wants("prepared") || wants("pipeline"),
+        wants("decode").then_some(args.rows),
+    )?;
+    if let Some(cpu) = args.pin_server {
+        let pid = server
+            .pid
+            .ok_or("--pin-server: the server's pid is unknown (is it on this machine?)")?;
+        sys::pin_process(pid, cpu).map_err(|e| format!("pinning the server to CPU {cpu}: {e}"))?;
+    }
+    let url = setup::bench_url(&base_url)?;
+    eprintln!(
+        "server {} (pid {}), {} client thread(s), {} s per timed case after {} s warm-up",
+        server.version,
+        server.pid.map_or("unknown".into(), |p| p.to_string()),
+        args.cores,
+        args.secs,
+        args.warmup,
+    );
+    let plan = |conns: usize, label: String| Plan {
+        cores: args.cores,
+        conns,
+        warmup: Duration::from_secs_f64(args.warmup),
+        secs: Duration::from_secs_f64(args.secs),
+        pins: args.pin_client.clone(),
+        server_pid: server.pid,
+        label,
+    };
+    let per_core = |n: usize| {
+        if args.cores == 1 {
+            format!("{n} conn{}", if n == 1 { "" } else { "s" })
+        } else {
+            format!("{} cores x {n} conns", args.cores)
+        }
+    };
+    let mut r = Runner {
+        args: &args,
+        cases: Vec::new(),
+    };
+
+    // A timed case: each driver that supports `op` runs it once.
+    let timed = |id: DriverId, p: &Plan, op: Op| -> BoxResult<Option<Vec<Sample>>> {
+        if !id.supports(op) {
+            return Ok(None);
+        }
+        Ok(Some(vec![id.timed(&url, p, op)?]))
+    };
+
+    for (w, op) in [("point", Op::PointText), ("prepared", Op::PointPrepared)] {
+        if !wants(w) {
+            continue;
+        }
+        for &conns in &args.conns {
+            let kind = if w == "point" {
+                "point"
+            } else {
+                "prepared point"
+            };
+            let name = format!("{kind} select, {}", per_core(conns));
+            let p = plan(conns, name.clone());
+            r.case(name, Unit::Query, |id| timed(id, &p, op))?;
+        }
+    }
+
+    if wants("decode") {
+        let sql = setup::decode_sql(args.rows);
+        let p = plan(1, "decode".into());
+        let mut digests = Vec::<Digest>::new();
+        let name = format!(
+            "decode {} rows, 7 typed cols",
+            fmt_num(Some(args.rows as f64))
+        );
+        r.case(name, Unit::Row, |id| {
+            let mut v = Vec::new();
+            for _ in 0..args.runs {
+                let Some((s, d)) = id.decode(&url, &p, &sql)? else {
+                    return Ok(None);
+                };
+                if d.rows != args.rows || digests.first().is_some_and(|d0| *d0 != d) {
+                    return Err(format!(
+                        "decode: {} read different data ({d:?} vs {:?}, {} rows wanted)",
+                        id.name(),
+                        digests.first(),
+                        args.rows
+                    )
+                    .into());
+                }
+                digests.push(d);
+                v.push(s);
+            }
+            Ok(Some(v))
+        })?;
+    }
+
+    if wants("insert") {
+        for rows in [1usize, 1000] {
+            let s = if rows == 1 { "" } else { "s" };
+            let name = format!("insert {rows} row{s}/stmt, {}", per_core(args.insert_conns));
+            let p = plan(args.insert_conns, name.clone());
+            r.case(name, Unit::Row, |id| {
+                setup::admin(&url, "TRUNCATE TABLE bench_insert")?;
+                timed(id, &p, Op::InsertText(rows))
+            })?;
+        }
+        setup::admin(&url, "TRUNCATE TABLE bench_insert")?;
+    }
+
+    if wants("pipeline") {
+        let d = args.depth;
+        for (label, op) in [
+            ("pipelined", Op::Pipeline(d)),
+            ("one by one", Op::Sequential(d)),
+        ] {
+            let name = format!("{d} point selects {label}, {}", per_core(1));
+            let p = plan(1, name.clone());
+            r.case(name, Unit::Query, |id| timed(id, &p, op))?;
+        }
+    }
+
+    if wants("tables") {
+        let count = || setup::count_tables(&url);
+        for &jobs in &args.jobs {
+            let conns = jobs.div_ceil(args.cores);
+            let name = format!(
+                "{} tables create+drop, {} jobs",
+                args.tables,
+                conns * args.cores
+            );
+            let p = plan(conns, name.clone());
+            r.case(name, Unit::Job, |id| {
+                (0..args.runs)
+                    .map(|_| id.tables(&url, &p, args.tables, &count))
+                    .collect::<BoxResult<Vec<_>>>()
+                    .map(Some)
+            })?;
+        }
+    }
+
+    let cases = r.cases;
+    let machine = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let report = json!({
+        "tool": "mysql-uring-bench",
+        "server": server.version,
+        "machine": {"cpu": machine, "cpus": cpus},
+        "args": {
+            "cores": args.cores, "secs": args.secs, "warmup_s": args.warmup, "rows": args.rows,
+            "runs": args.runs, "pin_client": args.pin_client, "pin_server": args.pin_server,
+            "drivers": args.drivers.iter().map(|d| d.name()).collect::<Vec<_>>(),
+        },
+        "cases": cases.iter().map(Case::json).collect::<Vec<_>>(),
+    });
+    let text = serde_json::to_string_pretty(&report)?;
+    if args.json.as_deref() == Some("-") {
+        println!("{text}");
+        return Ok(());
+    }
+    println!(
+        "\nmysql-uring side by side on {} ({cpus} CPUs {machine}; client {}, server {}; medians; ratio = mysql-uring / that driver)\n",
+        server.version,
+        if args.pin_client.is_empty() {
+            "unpinned".to_string()
+        } else {
+            format!("pinned to {:?}", args.pin_client)
+        },
+        args.pin_server
+            .map_or("unpinned".into(), |c| format!("pinned to CPU {c}")),
+    );
+    println!("{}", stats::table(&cases));
+    let path = match &args.json {
+        Some(p) => std::path::PathBuf::from(p),
+        None => {
+            let dir = target_dir();
+            std::fs::create_dir_all(&dir)?;
+            dir.join("bench-results.json")
+        }
+    };
+    std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! mysql-uring under the [`Driver`] trait.
+
+use std::future::Future;
+
+use mysql_uring::Connection;
+
+use crate::BoxResult;
+use crate::driver::{Digest, Driver, Op, Rng, point_sum};
+use crate::setup::{POINT_SQL, insert_sql, point_sql, uring_opts};
+
+/// mysql-uring on one io_uring runtime per thread.
+pub struct Uring;
+
+async fn point(c: &mut Connection, id: u64) -> BoxResult<u64> {
+    c.cmd_query(&point_sql(id)).await?;
+    let mut sum = 0;
+    while let Some(row) = c.next_row().await? {
+        sum += point_sum(row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+    }
+    if sum == 0 {
+        return Err(format!("point select: id {id} not found").into());
+    }
+    Ok(sum)
+}
+
+/// A point select through the statement cache: binary rows streamed by reference.
+async fn point_prepared(c: &mut Connection, id: u64) -> BoxResult<u64> {
+    c.cmd_execute(POINT_SQL, (id,)).await?;
+    let mut sum = 0;
+    while let Some(row) = c.next_row().await? {
+        sum += point_sum(row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+    }
+    if sum == 0 {
+        return Err(format!("prepared point select: id {id} not found").into());
+    }
+    Ok(sum)
+}
+
+impl Driver for Uring {
+    type Conn = Connection;
+    const NAME: &'static str = "mysql-uring";
+
+    fn supports(_op: Op) -> bool {
+        true
+    }
+
+    fn block_on<F: Future>(fut: F) -> F::Output {
+        mysql_uring::start(fut)
+    }
+
+    fn spawn<F: Future + 'static>(fut: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F::Output: 'static,
+    {
+        tokio_uring::spawn(fut)
+    }
+
+    async fn connect(url: &str) -> BoxResult<Connection> {
+        Ok(mysql_uring::connect(uring_opts(url)?).await?)
+    }
+
+    async fn close(c: Connection) -> BoxResult<()> {
+        Ok(c.close().await?)
+    }
+
+    async fn exec(c: &mut Connection, sql: &str) -> BoxResult<()> {
+        c.query_drop(sql).await?;
+        Ok(())
+    }
+
+    async fn op(c: &mut Connection, op: Op, rng: &mut Rng) -> BoxResult<u64> {
+        match op {
+            Op::PointText => {
+                std::hint::black_box(point(c, rng.id()).await?);
+                Ok(1)
+            }
+            Op::PointPrepared => {
+                std::hint::black_box(point_prepared(c, rng.id()).await?);
+                Ok(1)
+            }
+            Op::Pipeline(depth) => {
+                let mut p = c.pipeline();
+                for _ in 0..depth {
+                    p.push(point_sql(rng.id()));
+                }
+                for stage in p.run().await? {
+                    let out = stage?;
+                    if out.rows.len() != 1 {
+                        return Err("pipelined point select: id not found".into());
+                    }
+                    let r = &out.rows[0];
+                    std::hint::black_box(point_sum(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?));
+                }
+                Ok(depth as u64)
+            }
+            Op::Sequential(depth) => {
+                for _ in 0..depth {
+                    std::hint::black_box(point(c, rng.id()).await?);
+                }
+                Ok(depth as u64)
+            }
+            Op::InsertText(rows) => {
+                let o = c.query_drop(&insert_sql(rng.id(), rows)).await?;
+                Ok(o.affected_rows)
+            }
+        }
+    }
+
+    async fn decode(c: &mut Connection, sql: &str) -> BoxResult<Digest> {
+        let mut d = Digest::default();
+        c.cmd_query(sql).await?;
+        while let Some(row) = c.next_row().await? {
+            d.add(
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+                row.get(6)?,
+            );
+        }
+        Ok(d)
+    }
+}

@@ -1,0 +1,138 @@
+//! Quoting values into SQL text, for the rare statement that cannot use
+//! prepared-statement parameters.
+//!
+//! Two server settings decide how a string literal must be written:
+//! - `NO_BACKSLASH_ESCAPES` in `sql_mode` (the server reports it in every OK
+//!   packet's status flags): a backslash is then an ordinary character and
+//!   only `'` needs doubling;
+//! - the connection character set: in GBK, Big5, SJIS, CP932 and GB18030 the
+//!   byte `0x5C` (`\`) can be the second byte of a two-byte character, so an
+//!   escaping backslash could be swallowed by the character before it and the
+//!   quote after it would end the literal (CVE-2006-2753). For those charsets
+//!   strings with any byte that could take part in that are sent as a
+//!   hex literal with a `_utf8mb4` introducer, which has no quote to break out
+//!   of.
+
+use std::fmt::Write as _;
+
+/// How string literals are written for one connection's session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quoting {
+    /// The session has `NO_BACKSLASH_ESCAPES` on.
+    pub no_backslash_escapes: bool,
+    /// The connection charset can hide `\` inside a multi-byte character.
+    pub multibyte_hazard: bool,
+}
+
+impl Quoting {
+    /// The default session: backslash escapes on, utf8mb4.
+    pub const DEFAULT: Quoting = Quoting {
+        no_backslash_escapes: false,
+        multibyte_hazard: false,
+    };
+
+    /// Appends `s` to `out` as a string literal that reads back as `s`.
+    pub fn quote_str_into(self, out: &mut String, s: &str) {
+        if self.multibyte_hazard && !s.bytes().all(|b| b.is_ascii() && b != b'\\' && b != b'\'') {
+            out.push_str("_utf8mb4 ");
+            hex_literal_into(out, s.as_bytes());
+            return;
+        }
+        out.reserve(s.len() + 2);
+        out.push('\'');
+        if self.no_backslash_escapes {
+            for ch in s.chars() {
+                if ch == '\'' {
+                    out.push('\'');
+                }
+                out.push(ch);
+            }
+        } else {
+            for ch in s.chars() {
+                match ch {
+                    '\0' => out.push_str("\\0"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\\' => out.push_str("\\\\"),
+                    '\'' => out.push_str("\\'"),
+                    '"' => out.push_str("\\\""),
+                    '\x1a' => out.push_str("\\Z"),
+                    c => out.push(c),
+                }
+            }
+        }
+        out.push('\'');
+    }
+
+    /// `s` as a string literal; see [`Quoting::quote_str_into`].
+    pub fn quote_str(self, s: &str) -> String {
+        let mut out = String::new();
+        self.quote_str_into(&mut out, s);
+        out
+    }
+}
+
+/// Appends `bytes` as a hex literal `X'…'`, which is safe under every
+/// `sql_mode` and charset.
+pub fn hex_literal_into(out: &mut String, bytes: &[u8]) {
+    out.reserve(bytes.len() * 2 + 3);
+    out.push_str("X'");
+    for b in bytes {
+        let _ = write!(out, "{b:02X}");
+    }
+    out.push('\'');
+}
+
+/// True for charsets where `0x5C` can be the second byte of a character.
+pub fn charset_has_multibyte_hazard(charset: &str) -> bool {
+    let cs = charset.to_ascii_lowercase();
+    ["big5", "cp932", "gbk", "gb18030", "sjis"]
+        .iter()
+        .any(|h| cs == *h || cs.starts_with(&format!("{h}_")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backslash_mode_escapes_specials() {
+        let q = Quoting::DEFAULT;
+        assert_eq!(q.quote_str("plain"), "'plain'");
+        assert_eq!(q.quote_str("it's"), "'it\\'s'");
+        assert_eq!(q.quote_str("a\\b"), "'a\\\\b'");
+        assert_eq!(q.quote_str("\0\n\r\"\x1a"), "'\\0\\n\\r\\\"\\Z'");
+        assert_eq!(q.quote_str("é中"), "'é中'");
+    }
+
+    #[test]
+    fn no_backslash_escapes_only_doubles_quotes() {
+        let q = Quoting {
+            no_backslash_escapes: true,
+            multibyte_hazard: false,
+        };
+        assert_eq!(q.quote_str("it's"), "'it''s'");
+        assert_eq!(q.quote_str("a\\'b"), "'a\\''b'");
+    }
+
+    #[test]
+    fn hazardous_charsets_get_hex_for_anything_non_trivial() {
+        let q = Quoting {
+            no_backslash_escapes: false,
+            multibyte_hazard: true,
+        };
+        assert_eq!(q.quote_str("abc"), "'abc'");
+        assert_eq!(q.quote_str("中\\'"), "_utf8mb4 X'E4B8AD5C27'");
+        assert!(charset_has_multibyte_hazard("GBK"));
+        assert!(charset_has_multibyte_hazard("sjis_japanese_ci"));
+        assert!(!charset_has_multibyte_hazard("utf8mb4"));
+        assert!(!charset_has_multibyte_hazard("latin1"));
+    }
+
+    #[test]
+    fn hex_literal() {
+        let mut s = String::new();
+        hex_literal_into(&mut s, &[0, 0xff, b'\'']);
+        assert_eq!(s, "X'00FF27'");
+    }
+}
