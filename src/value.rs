@@ -80,6 +80,7 @@ pub enum Binary<'a> {
 
 impl<'a> Binary<'a> {
     /// Decodes `v` (located by the binary row decoder) as a value of `column`.
+    #[inline]
     pub fn decode(v: &'a [u8], column: &Column) -> Result<Binary<'a>, ConvError> {
         use ColumnType as T;
         let unsigned = column.is_unsigned();
@@ -202,6 +203,7 @@ fn binary_text(b: Binary<'_>, column: &Column) -> Result<String, ConvError> {
     })
 }
 
+#[inline]
 fn not_null<'a>(v: Option<&'a [u8]>, target: &'static str) -> Result<&'a [u8], ConvError> {
     v.ok_or_else(|| {
         ConvError::new(
