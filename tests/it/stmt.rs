@@ -464,3 +464,28 @@ fn change_user_forgets_the_sessions_statements() {
         c.close().await
     })
 }
+
+#[test]
+fn a_timed_out_execute_closes_the_connection() {
+    run(async {
+        let mut c = mysql_uring::connect(
+            crate::opts().query_timeout(Some(std::time::Duration::from_millis(300))),
+        )
+        .await?;
+        assert_eq!(
+            c.exec_first("SELECT ?", (1,))
+                .await?
+                .unwrap()
+                .get::<i32>(0)?,
+            1
+        );
+        let e = c.exec_drop("SELECT SLEEP(?)", (5,)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+        assert!(c.is_broken());
+        assert_eq!(
+            c.exec_drop("SELECT ?", (1,)).await.unwrap_err().kind(),
+            ErrorKind::Broken
+        );
+        Ok(())
+    })
+}
