@@ -108,21 +108,25 @@ impl Connection {
         timed!(self, "resetting a statement", async {
             self.drain().await?;
             self.write_pending_closes()?;
-            {
-                let (framer, out) = self.chan.encoder()?;
-                write_reset(framer, out, stmt.id())?;
-            }
-            self.response = Response::Pending(self.result_machine());
-            match self.read_result_start().await? {
-                QueryResult::Done(_) => Ok(()),
-                QueryResult::Rows(_) => {
-                    Err(self.protocol_error(crate::proto::ProtoError::Unexpected {
-                        expected: "OK after COM_STMT_RESET",
-                        first_byte: None,
-                    }))
-                }
-            }
+            self.reset_inner(stmt.id()).await
         })
+    }
+
+    async fn reset_inner(&mut self, id: u32) -> Result<()> {
+        {
+            let (framer, out) = self.chan.encoder()?;
+            write_reset(framer, out, id)?;
+        }
+        self.response = Response::Pending(self.result_machine());
+        match self.read_result_start().await? {
+            QueryResult::Done(_) => Ok(()),
+            QueryResult::Rows(_) => {
+                Err(self.protocol_error(crate::proto::ProtoError::Unexpected {
+                    expected: "OK after COM_STMT_RESET",
+                    first_byte: None,
+                }))
+            }
+        }
     }
 
     /// Executes a statement with parameters and reads the start of its
@@ -479,6 +483,7 @@ impl Connection {
         self.write_pending_closes()?;
         let n = params.len();
         let long = self.long_data_threshold(params);
+        let mut sent_long = false;
         for i in 0..n {
             let v = params.value(i);
             if !v.is_long(long) {
@@ -490,11 +495,20 @@ impl Connection {
                 let (framer, out) = self.chan.encoder()?;
                 write_long_data(framer, out, stmt.id(), i as u16, chunk)?;
                 self.chan.flush().await?;
+                sent_long = true;
             }
         }
-        {
+        let written = {
             let (framer, out) = self.chan.encoder()?;
-            write_execute(framer, out, stmt.id(), n, |i| params.value(i), long)?;
+            write_execute(framer, out, stmt.id(), n, |i| params.value(i), long)
+        };
+        if let Err(e) = written {
+            if sent_long {
+                // The server keeps long data until an execute or a reset: a
+                // later execute must not pick up this one's values.
+                self.reset_inner(stmt.id()).await?;
+            }
+            return Err(e.into());
         }
         self.response = Response::Pending(
             ResultMachine::binary(self.capabilities).with_cache_metadata(self.cache_metadata()),

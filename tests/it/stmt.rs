@@ -489,3 +489,30 @@ fn a_timed_out_execute_closes_the_connection() {
         Ok(())
     })
 }
+
+#[test]
+fn an_execute_refused_after_long_data_leaves_no_stale_values() {
+    run(async {
+        // 64 KiB packets: values of 16 KiB or more go as long data.
+        let mut c = mysql_uring::connect(crate::opts().max_packet_size(64 << 10)).await?;
+        let s = c
+            .prepare("SELECT LENGTH(?), LENGTH(?), LENGTH(?), LENGTH(?), LENGTH(?), LENGTH(?)")
+            .await?;
+        let long = vec![b'L'; 100_000];
+        let mid = "m".repeat(15_000);
+        // The long value goes ahead; the five 15 kB ones do not fit one packet.
+        let e = c
+            .exec_first(&s, params![long, mid, mid, mid, mid, mid])
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::TooLarge, "{e}");
+        assert!(!c.is_broken(), "refused before sending the execute");
+        let r = c
+            .exec_first(&s, ("a", "bb", "", "", "", ""))
+            .await?
+            .unwrap();
+        assert_eq!(r.get::<u64>(0)?, 1, "not the earlier long data");
+        assert_eq!(r.get::<u64>(1)?, 2);
+        c.close().await
+    })
+}
