@@ -213,3 +213,48 @@ fn prepare_execute_and_execute_many_with_deprecate_eof() {
 fn prepare_execute_and_execute_many_with_classic_eof_packets() {
     run_against(false);
 }
+
+#[test]
+fn a_cached_statement_the_server_forgot_is_prepared_again() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let peer = thread::spawn(move || {
+        let (s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut p = Peer {
+            s,
+            seq: 0,
+            deprecate_eof: true,
+        };
+        p.send(&hello(true));
+        p.recv();
+        p.send(&[0x01, 0x03]);
+        p.ok(0);
+        let answer = |p: &mut Peer, id: u32| {
+            assert_eq!(p.command(), b"\x16DO ?");
+            p.send(&prepare_ok(id, 0, 1));
+            p.send(&column("?", 0xFD, 0, 63));
+        };
+        answer(&mut p, 1);
+        assert_eq!(p.command()[..5], [0x17, 1, 0, 0, 0]);
+        p.ok(0);
+        // The session was reset behind the client's back: statement 1 is gone.
+        assert_eq!(p.command()[..5], [0x17, 1, 0, 0, 0]);
+        p.send(b"\xFF\xDB\x04#HY000Unknown prepared statement handler (1) given to mysqld_stmt_execute");
+        answer(&mut p, 2);
+        assert_eq!(p.command()[..5], [0x17, 2, 0, 0, 0]);
+        p.ok(0);
+        assert_eq!(p.command(), [0x01], "COM_QUIT");
+    });
+    let r = mysql_uring::start(async move {
+        let mut c = connect(Opts::new().port(port).user("app")).await?;
+        c.exec_drop("DO ?", (1,)).await?;
+        c.exec_drop("DO ?", (2,)).await?;
+        assert_eq!(c.cached_statements(), 1);
+        c.close().await
+    });
+    if let Err(e) = r {
+        panic!("{e}\n{e:?}");
+    }
+    peer.join().unwrap();
+}

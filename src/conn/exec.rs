@@ -25,6 +25,8 @@ const LONG_DATA: usize = 1 << 20;
 const INLINE_BUDGET: usize = 4 << 20;
 /// See [`INLINE_BUDGET`].
 const LONG_DATA_SMALL: usize = 8 << 10;
+/// `ER_UNKNOWN_STMT_HANDLER`: the server does not know the statement id.
+const UNKNOWN_STMT_HANDLER: u16 = 1243;
 /// Bulk executes are split into packets of about this size.
 const BULK_PACKET: usize = 1 << 20;
 
@@ -378,18 +380,37 @@ impl Connection {
     }
 
     /// Looks up or prepares the statement, then executes it.
+    ///
+    /// A cached statement the server no longer knows (error 1243, e.g. after
+    /// a session reset) is dropped from the cache, prepared again and run
+    /// once more: nothing ran the first time.
     pub(crate) async fn exec_start(
         &mut self,
-        stmt: &impl AsStatement,
+        arg: &impl AsStatement,
         params: &impl Params,
     ) -> Result<QueryResult> {
-        let (stmt, temporary) = self.resolve(stmt).await?;
+        let (stmt, temporary) = self.resolve(arg).await?;
         let r = self.exec_on(&stmt, params).await;
         if temporary {
             // Closed before the next statement command, once this result is read.
             self.stmts.to_close.push(stmt.id());
         }
-        r
+        match r {
+            Err(e)
+                if e.code() == Some(UNKNOWN_STMT_HANDLER)
+                    && !temporary
+                    && matches!(arg.as_statement(), StatementRef::Sql(_)) =>
+            {
+                self.stmts.remove_id(stmt.id());
+                let (stmt, temporary) = self.resolve(arg).await?;
+                let r = self.exec_on(&stmt, params).await;
+                if temporary {
+                    self.stmts.to_close.push(stmt.id());
+                }
+                r
+            }
+            r => r,
+        }
     }
 
     /// The statement to run, and whether it must be closed after this use
