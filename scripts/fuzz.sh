@@ -3,7 +3,7 @@
 #
 # Usage: scripts/fuzz.sh [seconds-per-target]        (default 60)
 #
-# Targets: framer, packets, result_machine, handshake (fuzz/fuzz_targets/).
+# Targets: framer, packets, result_machine, handshake, stmt (fuzz/fuzz_targets/).
 # Each runs for the given time with libFuzzer's -max_total_time, starting
 # from fuzz/corpus/<target> (kept between runs) plus hand-written valid
 # packets that this script writes to fuzz/seeds/<target>. Exits non-zero if
@@ -20,7 +20,7 @@
 #                   unsafe code, so AddressSanitizer would find nothing more
 #                   while halving the speed and taking ~0.5 GiB per target)
 #   FUZZ_RSS_MB     libFuzzer -rss_limit_mb (default 512)
-#   FUZZ_TARGETS    targets to run (default: all four)
+#   FUZZ_TARGETS    targets to run (default: all five)
 set -euo pipefail
 
 secs="${1:-60}"
@@ -29,7 +29,7 @@ case "$secs" in
 esac
 sanitizer="${FUZZ_SANITIZER:-none}"
 rss_mb="${FUZZ_RSS_MB:-512}"
-targets=(${FUZZ_TARGETS:-framer packets result_machine handshake})
+targets=(${FUZZ_TARGETS:-framer packets result_machine handshake stmt})
 
 cd "$(dirname "$0")/../fuzz"
 if [[ "$sanitizer" != none ]]; then
@@ -123,6 +123,15 @@ seed handshake switch_full '\x02' "$(pkt "$HELLO_NATIVE")" "$(pkt "$SWITCH")" \
   "$(pkt '\x01\x04')" "$(pkt "$OK")"
 seed handshake clear '\x06' "$(pkt "$HELLO_CLEAR")" "$(pkt "$OK")"
 seed handshake refused '\x00' "$(pkt "$ERR")"
+# stmt: byte 0 = DEPRECATE_EOF (1) | column-type count << 4, the types, then packets.
+PREP_OK='\x00\x01\x00\x00\x00\x01\x00\x01\x00\x00\x00\x00' # id 1, 1 column, 1 param
+BIN_ROW='\x00\x00\x2a\x00\x00\x00\x04\xe8\x07\x02\x1d\x02hi' # INT 42, DATE, VARCHAR
+seed stmt prepare '\x01' "$(pkt "$PREP_OK")" "$(pkt "$COLDEF")" "$(pkt "$COLDEF")"
+seed stmt prepare_eofs '\x00' "$(pkt "$PREP_OK")" "$(pkt "$COLDEF")" "$(pkt "$EOF_")" \
+  "$(pkt "$COLDEF")" "$(pkt "$EOF_")"
+seed stmt binary_row '\x31\x03\x0a\xfd' "$(pkt "$BIN_ROW")"
+seed stmt temporal '\x00' "$(pkt '\xe8\x07\x02\x1d\x17\x3b\x3a\x40\xe2\x01\x00')" \
+  "$(pkt '\x01\x22\x00\x00\x00\x16\x3b\x3b')" "$(pkt '2024-02-29 23:59:58.5')" "$(pkt '\x2d838:59:59')"
 
 # ---------------------------------------------------------------- fuzz -----
 # Release build with debug assertions and overflow checks (cargo-fuzz's default).

@@ -21,6 +21,12 @@ impl Column {
         Column { packet, def }
     }
 
+    /// The column definition packet as received (to tell whether a later
+    /// result's metadata is the same).
+    pub(crate) fn raw(&self) -> &[u8] {
+        &self.packet
+    }
+
     fn text(&self, r: &std::ops::Range<u32>) -> &str {
         std::str::from_utf8(ColumnDef::slice(&self.packet, r)).unwrap_or("<non-UTF-8 name>")
     }

@@ -116,6 +116,12 @@ pub struct Connection {
     last: Outcome,
     query_timeout: Option<Duration>,
     opts: Arc<Opts>,
+    /// Prepared statements by SQL text, and statements waiting to be closed.
+    stmts: crate::statement::StmtCache,
+    /// Negotiated MariaDB extended capabilities (upper 32 bits).
+    mariadb_caps: u32,
+    /// Bulk execution turned off by the user.
+    bulk_off: bool,
     /// A [`crate::Transaction`] was dropped unfinished: `ROLLBACK` runs before
     /// the next command.
     rollback_pending: bool,
@@ -306,6 +312,9 @@ impl Connection {
             last: Outcome::default(),
             query_timeout: opts.query_timeout,
             opts: std::sync::Arc::new(opts.clone()),
+            stmts: crate::statement::StmtCache::new(opts.stmt_cache_size),
+            mariadb_caps: hs.mariadb_capabilities(),
+            bulk_off: false,
             rollback_pending: false,
             handshake: hs,
         };
@@ -465,7 +474,7 @@ impl Connection {
             write_query(framer, out, sql.as_bytes())?;
         }
         // The query is written together with the read of its reply.
-        self.response = Response::Pending(ResultMachine::new(self.capabilities));
+        self.response = Response::Pending(self.result_machine());
         self.read_result_start().await
     }
 
@@ -575,6 +584,8 @@ impl Connection {
         database: Option<&str>,
     ) -> Result<()> {
         self.drain().await?;
+        // The server frees the session's prepared statements.
+        self.stmts.forget_all();
         let mut opts = (*self.opts).clone();
         opts.user = user.to_string();
         opts.password = Some(password.to_string());
@@ -694,7 +705,7 @@ impl Connection {
                 write_simple(framer, out, command)?;
             }
         }
-        self.response = Response::Pending(ResultMachine::new(self.capabilities));
+        self.response = Response::Pending(self.result_machine());
         match self.read_result_start().await? {
             QueryResult::Done(_) => Ok(()),
             QueryResult::Rows(_) => {
@@ -891,7 +902,7 @@ impl Connection {
                 let (framer, out) = self.chan.encoder()?;
                 write_query(framer, out, sql.as_bytes())?;
             }
-            self.response = Response::Pending(ResultMachine::new(self.capabilities));
+            self.response = Response::Pending(self.result_machine());
             let r = self.read_result_start_with(Some(&mut reader)).await?;
             self.consume(true).await?;
             match r {
@@ -913,6 +924,11 @@ impl Connection {
     /// The columns of the current (or last) result set.
     pub fn columns(&self) -> &Arc<[Column]> {
         &self.columns
+    }
+
+    /// True when the current result's rows are binary (from a prepared statement).
+    fn binary_rows(&self) -> bool {
+        matches!(&self.response, Response::Pending(m) if m.is_binary())
     }
 
     /// True while rows of a result set remain unread.
@@ -964,13 +980,19 @@ impl Connection {
             return Ok(None);
         };
         let mut fields = Fields::new();
-        if let Err(e) =
-            text_row_fields(&self.chan.buf()[p.clone()], self.columns.len(), &mut fields)
-        {
+        let binary = self.binary_rows();
+        if let Err(e) = row_fields(
+            &self.chan.buf()[p.clone()],
+            &self.columns,
+            binary,
+            &mut fields,
+        ) {
             return Err(self.protocol_error(e));
         }
         let packet = self.chan.take_packet(p);
-        Ok(Some(Row::new(packet, fields, self.columns.clone())))
+        Ok(Some(
+            Row::new(packet, fields, self.columns.clone()).with_protocol(binary),
+        ))
     }
 
     /// Reads the next row, borrowed from the read buffer until the next call.
@@ -984,18 +1006,16 @@ impl Connection {
 
     fn row_ref_at(&mut self, p: Range<usize>) -> Result<RowRef<'_>> {
         self.fields.clear();
-        if let Err(e) = text_row_fields(
+        let binary = self.binary_rows();
+        if let Err(e) = row_fields(
             &self.chan.buf()[p.clone()],
-            self.columns.len(),
+            &self.columns,
+            binary,
             &mut self.fields,
         ) {
             return Err(self.protocol_error(e));
         }
-        Ok(RowRef::new(
-            &self.chan.buf()[p],
-            &self.fields,
-            &self.columns,
-        ))
+        Ok(RowRef::new(&self.chan.buf()[p], &self.fields, &self.columns).with_protocol(binary))
     }
 
     /// Streams the next row of the current result set without copying or
@@ -1047,7 +1067,7 @@ impl Connection {
                 let (framer, out) = self.chan.encoder()?;
                 write_query(framer, out, b"ROLLBACK")?;
             }
-            self.response = Response::Pending(ResultMachine::new(self.capabilities));
+            self.response = Response::Pending(self.result_machine());
             if let Err(e) = self.read_result_start().await {
                 // The session's state is unknown now: never reuse it.
                 self.chan
@@ -1120,7 +1140,7 @@ impl Connection {
             }
             self.chan.framer().expect_reply();
             self.last = Outcome::default();
-            self.response = Response::Pending(ResultMachine::new(self.capabilities));
+            self.response = Response::Pending(self.result_machine());
             let stage = async {
                 match self.read_result_start().await? {
                     QueryResult::Done(outcome) => Ok(StageOutput {
@@ -1153,6 +1173,20 @@ impl Connection {
     /// Discards what is left of the current response, under the query timeout.
     pub(crate) async fn query_drop_pending(&mut self) -> Result<()> {
         timed!(self, "discarding unread rows", self.drain())
+    }
+}
+
+/// Locates a row's values: text rows (queries) or binary rows (prepared statements).
+fn row_fields(
+    payload: &[u8],
+    columns: &[Column],
+    binary: bool,
+    out: &mut impl Extend<crate::proto::row::FieldRange>,
+) -> std::result::Result<(), crate::proto::ProtoError> {
+    if binary {
+        crate::proto::binary::binary_row_fields(payload, columns.iter().map(Column::type_byte), out)
+    } else {
+        text_row_fields(payload, columns.len(), out)
     }
 }
 
@@ -1247,3 +1281,5 @@ fn handshake_error(e: HandshakeError, opts: &Opts) -> Error {
         }
     }
 }
+
+mod exec;

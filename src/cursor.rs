@@ -114,6 +114,59 @@ impl<'c> Cursor<'c> {
         }
     }
 
+    /// Runs `sql` as a prepared statement with `params` (binary protocol),
+    /// through the connection's statement cache: the statement is prepared on
+    /// first use and reused afterwards. Rows are then read with the `fetch_*`
+    /// methods, as after [`Cursor::execute`].
+    ///
+    /// ```no_run
+    /// # async fn f(cnx: &mut mysql_uring::Connection) -> mysql_uring::Result<()> {
+    /// let mut cur = cnx.cursor();
+    /// cur.execute_params("SELECT name FROM users WHERE id = ? AND active = ?", (7, true)).await?;
+    /// let rows = cur.fetch_all().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn execute_params(
+        &mut self,
+        sql: &str,
+        params: impl crate::params::Params,
+    ) -> Result<()> {
+        self.executed = false;
+        self.rows_read = 0;
+        self.affected_rows = None;
+        self.last_insert_id = 0;
+        self.columns = Arc::from(Vec::new());
+        match self.conn.cmd_execute(sql, params).await? {
+            QueryResult::Rows(cols) => self.columns = cols,
+            QueryResult::Done(o) => {
+                self.affected_rows = Some(o.affected_rows);
+                self.last_insert_id = o.last_insert_id;
+                self.warnings = o.warnings;
+            }
+        }
+        self.executed = true;
+        Ok(())
+    }
+
+    /// Runs `sql` once per row of parameters ([`Connection::execute_many`]:
+    /// MariaDB bulk execution when available); `rowcount()` is then the total
+    /// of affected rows.
+    pub async fn execute_many<I>(&mut self, sql: &str, rows: I) -> Result<()>
+    where
+        I: IntoIterator,
+        I::Item: crate::params::Params,
+    {
+        self.executed = false;
+        self.rows_read = 0;
+        self.columns = Arc::from(Vec::new());
+        let o = self.conn.execute_many(sql, rows).await?;
+        self.affected_rows = Some(o.affected_rows);
+        self.last_insert_id = o.last_insert_id;
+        self.warnings = o.warnings;
+        self.executed = true;
+        Ok(())
+    }
+
     fn check(&self) -> Result<()> {
         if self.executed {
             Ok(())

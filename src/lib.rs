@@ -27,6 +27,15 @@
 //!   [`Pool`]: a connection pool per core; [`Batch`]: many jobs sharded
 //!   over cores, K connections per core.
 //!
+//! Prepared statements use the binary protocol: [`Connection::exec`],
+//! [`Connection::exec_first`], [`Connection::exec_drop`] and
+//! [`Cursor::execute_params`] take SQL text (prepared once, kept in a
+//! per-connection statement cache) or a [`Statement`], and parameters as a
+//! tuple, array, slice or [`params!`]; [`Connection::execute_many`] uses
+//! MariaDB's bulk execution. Rows of both protocols are the same [`Row`] and
+//! [`RowRef`], read with [`FromValue`] types, [`Date`], [`Time`],
+//! [`DateTime`] or the dynamic [`Value`].
+//!
 //! Rows are zero-copy: a [`Row`] is the received packet plus value offsets,
 //! and [`RowRef`] (from [`Connection::next_row`] / [`Cursor::next_row`])
 //! borrows the read buffer itself.
@@ -40,12 +49,14 @@ pub mod error;
 pub mod escape;
 pub mod io;
 pub mod opts;
+pub mod params;
 pub mod pipeline;
 pub mod pool;
 pub mod proto;
 pub mod row;
 pub mod runtime;
 pub mod session;
+pub mod statement;
 pub mod value;
 
 pub use batch::{Batch, Progress};
@@ -54,9 +65,11 @@ pub use conn::{CancelHandle, Connection, Outcome, QueryResult, StageOutput, conn
 pub use cursor::Cursor;
 pub use error::{Error, ErrorKind, Result, ServerError};
 pub use opts::{IntoOpts, Opts, SslMode};
+pub use params::{Params, ToValue, ValueRef};
 pub use pipeline::Pipeline;
 pub use pool::{PerCorePool, Pool, PoolOpts, PoolStatus, PooledConn};
 pub use row::{ColumnIndex, Row, RowRef};
 pub use runtime::{start, try_start};
 pub use session::{IsolationLevel, Transaction, TxOpts, Warning};
-pub use value::{ConvError, FromValue};
+pub use statement::{AsStatement, Statement, StatementRef};
+pub use value::{Binary, ConvError, Date, DateTime, FromValue, Time, Value};

@@ -15,6 +15,8 @@ pub const DEFAULT_PORT: u16 = 3306;
 pub const DEFAULT_MAX_PACKET: usize = 64 << 20;
 /// Hard upper limit of `max_packet_size`: the server never sends more than 1 GiB.
 pub const MAX_PACKET_LIMIT: usize = 1 << 30;
+/// Default number of cached prepared statements per connection.
+pub const DEFAULT_STMT_CACHE_SIZE: usize = 64;
 
 /// Whether and how to use TLS (`ssl_mode` in URLs).
 ///
@@ -95,6 +97,7 @@ pub struct Opts {
     pub(crate) multi_statements: bool,
     pub(crate) charset: Option<String>,
     pub(crate) local_infile_dirs: Vec<PathBuf>,
+    pub(crate) stmt_cache_size: usize,
     pub(crate) local_infile_reader: bool,
 }
 
@@ -125,6 +128,7 @@ impl Default for Opts {
             multi_statements: false,
             charset: None,
             local_infile_dirs: Vec::new(),
+            stmt_cache_size: DEFAULT_STMT_CACHE_SIZE,
             local_infile_reader: false,
         }
     }
@@ -245,13 +249,21 @@ impl Opts {
                 "multi_statements" => o.multi_statements = boolean(&k, v)?,
                 "charset" => o = o.charset(v)?,
                 "local_infile_dir" => o.local_infile_dirs.push(PathBuf::from(v)),
+                "stmt_cache_size" => {
+                    o.stmt_cache_size = v.parse().map_err(|_| {
+                        Error::config(format!(
+                            "stmt_cache_size must be a number of statements (0 disables the cache), got '{v}'"
+                        ))
+                    })?
+                }
                 "local_infile_reader" => o.local_infile_reader = boolean(&k, v)?,
                 other => {
                     return Err(Error::config(format!(
                         "unknown URL option '{other}' (known: socket, connect_timeout, query_timeout, \
                          max_packet_size, tcp_nodelay, allow_cleartext_password, program_name, init, \
                          ssl_mode, ssl_ca, ssl_cert, ssl_key, tls_server_name, server_public_key, \
-                         allow_public_key_retrieval, multi_statements, charset, local_infile_dir, local_infile_reader)"
+                         allow_public_key_retrieval, multi_statements, charset, local_infile_dir, \
+                         local_infile_reader, stmt_cache_size)"
                     )));
                 }
             }
@@ -385,6 +397,15 @@ impl Opts {
     /// substitute their own key).
     pub fn allow_public_key_retrieval(mut self, on: bool) -> Self {
         self.allow_public_key_retrieval = on;
+        self
+    }
+
+    /// How many prepared statements each connection keeps for SQL text given to
+    /// [`Connection::exec`](crate::Connection::exec) and friends (least recently
+    /// used ones are closed on the server when it is full). Default 64; 0
+    /// disables the cache: such statements are then prepared and closed per call.
+    pub fn stmt_cache_size(mut self, n: usize) -> Self {
+        self.stmt_cache_size = n;
         self
     }
 

@@ -51,6 +51,7 @@ pub struct RowRef<'a> {
     packet: &'a [u8],
     fields: &'a [FieldRange],
     columns: &'a [Column],
+    binary: bool,
 }
 
 impl<'a> RowRef<'a> {
@@ -59,7 +60,19 @@ impl<'a> RowRef<'a> {
             packet,
             fields,
             columns,
+            binary: false,
         }
+    }
+
+    /// A row of the binary protocol (from a prepared statement) when `binary`.
+    pub(crate) fn with_protocol(mut self, binary: bool) -> Self {
+        self.binary = binary;
+        self
+    }
+
+    /// True for a row of the binary protocol (from a prepared statement).
+    pub fn is_binary(&self) -> bool {
+        self.binary
     }
 
     /// Number of values.
@@ -83,7 +96,13 @@ impl<'a> RowRef<'a> {
     pub fn get<T: FromValue<'a>>(&self, idx: impl ColumnIndex) -> Result<T> {
         let i = self.position(&idx)?;
         let col = &self.columns[i];
-        T::from_text(self.fields[i].get(self.packet), col).map_err(|e| {
+        let v = self.fields[i].get(self.packet);
+        let r = if self.binary {
+            T::from_binary(v, col)
+        } else {
+            T::from_text(v, col)
+        };
+        r.map_err(|e| {
             Error::new(
                 ErrorKind::Conversion,
                 format!(
@@ -99,6 +118,7 @@ impl<'a> RowRef<'a> {
     }
 
     /// The raw bytes of the value at `idx` (`None` for NULL), or an error for a bad index.
+    /// In a binary row these are the wire form (e.g. 8 little-endian bytes for BIGINT).
     pub fn get_raw(&self, idx: impl ColumnIndex) -> Result<Option<&'a [u8]>> {
         let i = self.position(&idx)?;
         Ok(self.fields[i].get(self.packet))
@@ -117,6 +137,7 @@ impl<'a> RowRef<'a> {
             packet: Bytes::copy_from_slice(self.packet),
             fields: self.fields.iter().copied().collect(),
             columns: Arc::from(self.columns.to_vec()),
+            binary: self.binary,
         }
     }
 
@@ -142,6 +163,17 @@ impl fmt::Debug for RowRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut m = f.debug_map();
         for (c, v) in self.columns.iter().zip(self.fields) {
+            if self.binary {
+                match crate::value::Value::from_binary(v.get(self.packet), c) {
+                    Ok(crate::value::Value::Bytes(b)) => match String::from_utf8(b) {
+                        Ok(s) => m.entry(&c.name(), &s),
+                        Err(e) => m.entry(&c.name(), &e.into_bytes()),
+                    },
+                    Ok(v) => m.entry(&c.name(), &v),
+                    Err(e) => m.entry(&c.name(), &e.reason),
+                };
+                continue;
+            }
             match v.get(self.packet) {
                 None => m.entry(&c.name(), &None::<()>),
                 Some(b) => match std::str::from_utf8(b) {
@@ -162,6 +194,7 @@ pub struct Row {
     packet: Bytes,
     fields: Fields,
     columns: Arc<[Column]>,
+    binary: bool,
 }
 
 impl Row {
@@ -170,12 +203,24 @@ impl Row {
             packet,
             fields,
             columns,
+            binary: false,
         }
+    }
+
+    /// A row of the binary protocol (from a prepared statement) when `binary`.
+    pub(crate) fn with_protocol(mut self, binary: bool) -> Self {
+        self.binary = binary;
+        self
     }
 
     /// A borrowed view of this row.
     pub fn as_ref(&self) -> RowRef<'_> {
-        RowRef::new(&self.packet, &self.fields, &self.columns)
+        RowRef::new(&self.packet, &self.fields, &self.columns).with_protocol(self.binary)
+    }
+
+    /// True for a row of the binary protocol (from a prepared statement).
+    pub fn is_binary(&self) -> bool {
+        self.binary
     }
 
     /// Number of values.

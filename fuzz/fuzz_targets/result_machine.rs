@@ -1,7 +1,8 @@
 //! The result-set state machine fed an arbitrary packet sequence: no panic.
 //!
 //! Input: byte 0 picks the capabilities (bit 0: DEPRECATE_EOF, bit 1:
-//! SESSION_TRACK); the rest is split into packets as `len, bytes[len], ...`.
+//! SESSION_TRACK, bit 2: MariaDB metadata caching, bit 3: binary rows); the
+//! rest is split into packets as `len, bytes[len], ...`.
 //! Rows are also located with `text_row_fields`, as the driver does.
 #![no_main]
 
@@ -21,7 +22,12 @@ fuzz_target!(|data: &[u8]| {
     if flags & 2 != 0 {
         c |= caps::SESSION_TRACK;
     }
-    let mut m = ResultMachine::new(c);
+    let mut m = if flags & 8 != 0 {
+        ResultMachine::binary(c)
+    } else {
+        ResultMachine::new(c)
+    }
+    .with_cache_metadata(flags & 4 != 0);
     let mut columns = 0usize;
     let mut fields = Vec::new();
     while let Some((&len, tail)) = rest.split_first() {

@@ -219,12 +219,21 @@ pub struct Handshake {
     state: State,
     hello: Option<ServerHello>,
     capabilities: u32,
+    mariadb_capabilities: u32,
     plugin: AuthPlugin,
     scramble: Vec<u8>,
     switched: bool,
     tls: bool,
     awaiting_key: bool,
 }
+
+/// MariaDB extended capabilities this client asks for (when the server has
+/// them), as the upper 32 bits of the 64-bit flags: `COM_STMT_BULK_EXECUTE`,
+/// and metadata caching for prepared statements (only with
+/// `CLIENT_DEPRECATE_EOF`), which adds a byte to every column count packet.
+pub const WANT_MARIADB_CAPS: u32 = ((caps::MARIADB_CLIENT_STMT_BULK_OPERATIONS
+    | caps::MARIADB_CLIENT_CACHE_METADATA)
+    >> 32) as u32;
 
 /// Capabilities this client always asks for (when the server has them).
 const BASE_CAPS: u32 = caps::LONG_PASSWORD
@@ -246,6 +255,7 @@ impl Handshake {
             state: State::AwaitHello,
             hello: None,
             capabilities: 0,
+            mariadb_capabilities: 0,
             plugin: AuthPlugin::Native,
             scramble: Vec::new(),
             switched: false,
@@ -257,6 +267,11 @@ impl Handshake {
     /// The server's greeting, once received.
     pub fn hello(&self) -> Option<&ServerHello> {
         self.hello.as_ref()
+    }
+
+    /// The negotiated MariaDB extended capabilities (upper 32 bits; 0 for MySQL).
+    pub fn mariadb_capabilities(&self) -> u32 {
+        self.mariadb_capabilities
     }
 
     /// The negotiated capability flags, once the response was sent.
@@ -381,6 +396,10 @@ impl Handshake {
         if mariadb {
             // MariaDB reads the extended capabilities only when CLIENT_MYSQL is clear.
             negotiated &= !caps::LONG_PASSWORD;
+            self.mariadb_capabilities = hello.mariadb_capabilities & WANT_MARIADB_CAPS;
+            if negotiated & caps::DEPRECATE_EOF == 0 {
+                self.mariadb_capabilities &= !((caps::MARIADB_CLIENT_CACHE_METADATA >> 32) as u32);
+            }
         }
         self.capabilities = negotiated;
         self.scramble = hello.scramble.clone();
@@ -395,7 +414,7 @@ impl Handshake {
         out.extend_from_slice(&self.opts.max_packet.to_le_bytes());
         out.push(UTF8MB4_GENERAL_CI);
         out.extend_from_slice(&[0; 19]);
-        out.extend_from_slice(&0u32.to_le_bytes()); // MariaDB extended capabilities: none requested yet
+        out.extend_from_slice(&self.mariadb_capabilities.to_le_bytes()); // MariaDB extended capabilities
     }
 
     fn write_response(&mut self, out: &mut Vec<u8>) -> Result<(), HandshakeError> {

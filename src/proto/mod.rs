@@ -9,8 +9,10 @@
 //! - [`result`]: the response to a command as a state machine.
 //! - [`packets`], [`column`], [`row`]: decoders for OK/ERR/EOF, column definitions, text rows.
 //! - [`command`]: encoders for `COM_*` commands.
+//! - [`stmt`], [`binary`], [`temporal`]: prepared statements, binary rows and parameters, dates and times.
 
 pub mod auth;
+pub mod binary;
 pub mod codec;
 pub mod column;
 pub mod command;
@@ -21,5 +23,7 @@ pub mod handshake;
 pub mod packets;
 pub mod result;
 pub mod row;
+pub mod stmt;
+pub mod temporal;
 
 pub use error::{ProtoError, ProtoResult};

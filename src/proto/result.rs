@@ -48,6 +48,8 @@ enum State {
 pub struct ResultMachine {
     capabilities: u32,
     state: State,
+    binary: bool,
+    cache_metadata: bool,
 }
 
 impl ResultMachine {
@@ -56,7 +58,31 @@ impl ResultMachine {
         ResultMachine {
             capabilities,
             state: State::Start,
+            binary: false,
+            cache_metadata: false,
         }
+    }
+
+    /// With MariaDB's `MARIADB_CLIENT_CACHE_METADATA` negotiated, every
+    /// column count carries a "metadata follows" byte; when it is 0 (an
+    /// execute whose metadata did not change since the server last sent it)
+    /// the rows follow at once: the caller reuses the columns it has.
+    pub fn with_cache_metadata(mut self, on: bool) -> Self {
+        self.cache_metadata = on;
+        self
+    }
+
+    /// A machine for the response to `COM_STMT_EXECUTE`, whose rows are binary.
+    pub fn binary(capabilities: u32) -> Self {
+        ResultMachine {
+            binary: true,
+            ..Self::new(capabilities)
+        }
+    }
+
+    /// True when the rows are binary-protocol rows.
+    pub fn is_binary(&self) -> bool {
+        self.binary
     }
 
     /// True once the whole response (every result set) has been read.
@@ -103,14 +129,26 @@ impl ResultMachine {
                 Some(_) => {
                     let mut r = Reader::new(payload);
                     let n = r.lenenc_int("column count")?;
+                    let follows = if self.cache_metadata {
+                        r.u8("metadata-follows flag")?
+                    } else {
+                        1
+                    };
                     r.finish("column count")?;
-                    if n == 0 || n > MAX_COLUMNS {
+                    if n == 0 || n > MAX_COLUMNS || follows > 1 {
                         return Err(ProtoError::Invalid {
                             what: "column count",
-                            detail: format!("{n} columns"),
+                            detail: format!("{n} columns, metadata-follows flag {follows}"),
                         });
                     }
-                    self.state = State::Columns { left: n };
+                    self.state = if follows == 1 {
+                        State::Columns { left: n }
+                    } else if self.capabilities & caps::DEPRECATE_EOF != 0 {
+                        State::Rows
+                    } else {
+                        // Not requested without DEPRECATE_EOF; assume the EOF is still sent.
+                        State::ColumnsEof
+                    };
                     Ok(ResultEvent::ColumnCount(n as usize))
                 }
                 None => Err(ProtoError::Unexpected {
@@ -255,6 +293,33 @@ mod tests {
             .unwrap();
         assert!(matches!(e, ResultEvent::Err(e) if e.code == 1317));
         assert!(m.is_done());
+    }
+
+    #[test]
+    fn cached_metadata_is_skipped_or_follows() {
+        let caps = caps::DEPRECATE_EOF;
+        let mut m = ResultMachine::binary(caps).with_cache_metadata(true);
+        assert_eq!(m.on_packet(&[2, 0]).unwrap(), ResultEvent::ColumnCount(2));
+        assert!(m.in_rows(), "metadata skipped: rows next");
+        let mut m = ResultMachine::binary(caps).with_cache_metadata(true);
+        assert_eq!(m.on_packet(&[1, 1]).unwrap(), ResultEvent::ColumnCount(1));
+        assert!(m.in_columns());
+        assert!(
+            ResultMachine::new(caps)
+                .with_cache_metadata(true)
+                .on_packet(&[1])
+                .is_err()
+        );
+        assert!(
+            ResultMachine::new(caps)
+                .with_cache_metadata(true)
+                .on_packet(&[1, 2])
+                .is_err()
+        );
+        assert!(
+            ResultMachine::new(caps).on_packet(&[1, 1]).is_err(),
+            "flag only when negotiated"
+        );
     }
 
     #[test]

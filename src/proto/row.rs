@@ -17,6 +17,11 @@ impl FieldRange {
         len: 0,
     };
 
+    /// A value of `len` bytes at `start` (callers check both fit in the packet).
+    pub(crate) fn new(start: u32, len: u32) -> FieldRange {
+        FieldRange { start, len }
+    }
+
     /// True for NULL.
     pub fn is_null(self) -> bool {
         self.start == u32::MAX

@@ -19,8 +19,10 @@ mod quoting;
 mod results;
 mod runtime;
 mod session;
+mod stmt;
 mod tls;
 mod transactions;
+mod types;
 mod values;
 
 use std::future::Future;

@@ -7,14 +7,24 @@ use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
 use crate::BoxResult;
-use crate::driver::{Digest, Driver, Op, Rng, point_sum};
-use crate::setup::{POINT_SQL, insert_sql, point_sql};
+use crate::driver::{Digest, Driver, Op, Rng, datetime_sum, point_sum};
+use crate::setup::{DECODE_PREPARED_SQL, POINT_SQL, insert_sql, point_sql};
 
 /// mysql_async, the comparison.
 pub struct Async;
 
 type PointRow = (u64, String, f64, i32);
 type DecodeRow = (u64, i32, f64, String, String, String, Option<String>);
+/// Binary rows: the DATETIME is a `Value::Date`, DECIMAL still text.
+type PreparedDecodeRow = (
+    u64,
+    i32,
+    f64,
+    String,
+    mysql_async::Value,
+    String,
+    Option<String>,
+);
 
 fn opts(url: &str) -> BoxResult<mysql_async::Opts> {
     let opts = mysql_async::Opts::from_url(url)?;
@@ -89,6 +99,42 @@ impl Driver for Async {
                 c.query_drop(insert_sql(rng.id(), rows)).await?;
                 Ok(c.affected_rows())
             }
+        }
+    }
+
+    fn supports_decode_prepared() -> bool {
+        true
+    }
+
+    async fn decode_prepared(c: &mut Conn, rows: u64) -> BoxResult<Digest> {
+        let mut d = Digest::default();
+        let mut result = c.exec_iter(DECODE_PREPARED_SQL, (rows,)).await?;
+        let mut bad = None;
+        result
+            .for_each(|row| {
+                let (id, qty, price, name, created, amount, note): PreparedDecodeRow =
+                    mysql_async::from_row(row);
+                let created = match created {
+                    mysql_async::Value::Date(y, mo, dd, h, mi, s, us) => datetime_sum(
+                        y.into(),
+                        mo.into(),
+                        dd.into(),
+                        h.into(),
+                        mi.into(),
+                        s.into(),
+                        us.into(),
+                    ),
+                    other => {
+                        bad = Some(format!("DATETIME came as {other:?}"));
+                        0
+                    }
+                };
+                d.add_typed(id, qty, price, &name, created, &amount, note.as_deref());
+            })
+            .await?;
+        match bad {
+            Some(e) => Err(e.into()),
+            None => Ok(d),
         }
     }
 

@@ -61,6 +61,23 @@ impl Digest {
         amount: &str,
         note: Option<&str>,
     ) {
+        self.add_typed(id, qty, price, name, created.len() as u64, amount, note);
+    }
+
+    /// Adds one `bench_decode` row whose DATETIME was read as a typed value
+    /// (prepared decode): `created` is the sum of its fields ([`datetime_sum`]).
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_typed(
+        &mut self,
+        id: u64,
+        qty: i32,
+        price: f64,
+        name: &str,
+        created: u64,
+        amount: &str,
+        note: Option<&str>,
+    ) {
         self.rows += 1;
         self.sum = self
             .sum
@@ -68,10 +85,16 @@ impl Digest {
             .wrapping_add(qty as u64)
             .wrapping_add(price as u64)
             .wrapping_add(name.len() as u64)
-            .wrapping_add(created.len() as u64)
+            .wrapping_add(created)
             .wrapping_add(amount.len() as u64)
             .wrapping_add(note.map_or(7, |s| s.len() as u64));
     }
+}
+
+/// A DATETIME's checksum for [`Digest::add_typed`]: the sum of its fields.
+#[inline]
+pub fn datetime_sum(y: u64, mo: u64, d: u64, h: u64, mi: u64, s: u64, us: u64) -> u64 {
+    y + mo + d + h + mi + s + us
 }
 
 /// A point-select row's checksum; 0 means the row was missing.
@@ -110,4 +133,13 @@ pub trait Driver: 'static {
     fn op(c: &mut Self::Conn, op: Op, rng: &mut Rng) -> impl Future<Output = BoxResult<u64>>;
     /// Reads `sql` (the decode query) into typed values.
     fn decode(c: &mut Self::Conn, sql: &str) -> impl Future<Output = BoxResult<Digest>>;
+    /// Whether this driver runs the prepared (binary-protocol) decode workload.
+    fn supports_decode_prepared() -> bool {
+        false
+    }
+    /// Reads [`crate::setup::DECODE_PREPARED_SQL`] with `LIMIT ?` = `rows` as a
+    /// prepared statement into typed values (DATETIME as a date/time value).
+    fn decode_prepared(_c: &mut Self::Conn, _rows: u64) -> impl Future<Output = BoxResult<Digest>> {
+        async { Err(format!("{} does not run the prepared decode", Self::NAME).into()) }
+    }
 }

@@ -331,6 +331,35 @@ pub fn decode<D: Driver>(url: &str, plan: &Plan, sql: &str) -> BoxResult<(Sample
     r.map_err(|e| format!("{} decode: {e}", D::NAME).into())
 }
 
+/// Reads the decode query as a prepared statement once on one connection.
+pub fn decode_prepared<D: Driver>(
+    url: &str,
+    plan: &Plan,
+    rows: u64,
+) -> BoxResult<(Sample, Digest)> {
+    let url = url.to_string();
+    let pin_to = plan.pins.first().copied();
+    let pid = plan.server_pid;
+    let r = std::thread::spawn(move || -> Result<(Sample, Digest), SendError> {
+        if let Some(cpu) = pin_to {
+            pin(0, cpu)?;
+        }
+        D::block_on(async move {
+            let mut c = D::connect(&url).await.map_err(send_error)?;
+            let meter = Meter::start(pid);
+            let cpu0 = thread_cpu();
+            let d = D::decode_prepared(&mut c, rows).await.map_err(send_error)?;
+            let cpu = thread_cpu() - cpu0;
+            let s = meter.stop(d.rows, d.rows, cpu, None);
+            D::close(c).await.map_err(send_error)?;
+            Ok((s, d))
+        })
+    })
+    .join()
+    .map_err(|_| "the prepared decode thread panicked")?;
+    r.map_err(|e| format!("{} prepared decode: {e}", D::NAME).into())
+}
+
 /// The seed's job: create `tables` tables, check `SHOW TABLES`, drop them,
 /// check again, over cores x connections, each connection taking the next
 /// table as soon as it is free. One sample: elapsed and client CPU of both

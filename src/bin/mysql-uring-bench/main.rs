@@ -48,6 +48,7 @@ WORKLOADS (--workloads a,b,...; default: all)
   point      point selects by primary key, id in the SQL text (text protocol)
   prepared   point selects through prepared statements (binary protocol)
   decode     one SELECT of --rows mixed-type rows read into typed values
+  decode-prepared  the same SELECT as a prepared statement (binary rows)
   insert     INSERTs of 1 row and of 1000 rows per statement (text)
   pipeline   --depth point selects per round trip on one connection, and the
              same selects one by one (mysql_async cannot pipeline)
@@ -97,8 +98,14 @@ struct Args {
     json: Option<String>,
 }
 
-const WORKLOADS: [&str; 6] = [
-    "point", "prepared", "decode", "insert", "pipeline", "tables",
+const WORKLOADS: [&str; 7] = [
+    "point",
+    "prepared",
+    "decode",
+    "decode-prepared",
+    "insert",
+    "pipeline",
+    "tables",
 ];
 
 fn list<T: std::str::FromStr>(flag: &str, v: &str) -> BoxResult<Vec<T>> {
@@ -257,6 +264,22 @@ impl DriverId {
         })
     }
 
+    fn decode_prepared(
+        self,
+        url: &str,
+        plan: &Plan,
+        rows: u64,
+    ) -> BoxResult<Option<(Sample, Digest)>> {
+        Ok(match self {
+            DriverId::Uring => Some(harness::decode_prepared::<Uring>(url, plan, rows)?),
+            DriverId::Async => Some(harness::decode_prepared::<Async>(url, plan, rows)?),
+            DriverId::Zero if Zero::supports_decode_prepared() => {
+                Some(harness::decode_prepared::<Zero>(url, plan, rows)?)
+            }
+            DriverId::Zero => None,
+        })
+    }
+
     fn tables(
         self,
         url: &str,
@@ -343,7 +366,7 @@ fn run() -> BoxResult<()> {
     let server = setup::setup(
         &base_url,
         wants("point") || wants("prepared") || wants("pipeline"),
-        wants("decode").then_some(args.rows),
+        (wants("decode") || wants("decode-prepared")).then_some(args.rows),
     )?;
     if let Some(cpu) = args.pin_server {
         let pid = server
@@ -422,6 +445,35 @@ fn run() -> BoxResult<()> {
                 if d.rows != args.rows || digests.first().is_some_and(|d0| *d0 != d) {
                     return Err(format!(
                         "decode: {} read different data ({d:?} vs {:?}, {} rows wanted)",
+                        id.name(),
+                        digests.first(),
+                        args.rows
+                    )
+                    .into());
+                }
+                digests.push(d);
+                v.push(s);
+            }
+            Ok(Some(v))
+        })?;
+    }
+
+    if wants("decode-prepared") {
+        let p = plan(1, "decode-prepared".into());
+        let mut digests = Vec::<Digest>::new();
+        let name = format!(
+            "decode {} rows (prepared), 7 typed cols",
+            fmt_num(Some(args.rows as f64))
+        );
+        r.case(name, Unit::Row, |id| {
+            let mut v = Vec::new();
+            for _ in 0..args.runs {
+                let Some((s, d)) = id.decode_prepared(&url, &p, args.rows)? else {
+                    return Ok(None);
+                };
+                if d.rows != args.rows || digests.first().is_some_and(|d0| *d0 != d) {
+                    return Err(format!(
+                        "prepared decode: {} read different data ({d:?} vs {:?}, {} rows wanted)",
                         id.name(),
                         digests.first(),
                         args.rows

@@ -20,6 +20,9 @@ pub fn point_sql(id: u64) -> String {
     format!("SELECT id, name, price, qty FROM bench_point WHERE id = {id}")
 }
 
+/// The prepared decode workload's statement (`LIMIT ?` = the row count).
+pub const DECODE_PREPARED_SQL: &str = "SELECT * FROM bench_decode LIMIT ?";
+
 /// The decode workload's query.
 pub fn decode_sql(rows: u64) -> String {
     format!("SELECT * FROM bench_decode LIMIT {rows}")

@@ -5,8 +5,8 @@ use std::future::Future;
 use mysql_uring::Connection;
 
 use crate::BoxResult;
-use crate::driver::{Digest, Driver, Op, Rng, point_sum};
-use crate::setup::{insert_sql, point_sql, uring_opts};
+use crate::driver::{Digest, Driver, Op, Rng, datetime_sum, point_sum};
+use crate::setup::{DECODE_PREPARED_SQL, POINT_SQL, insert_sql, point_sql, uring_opts};
 
 /// mysql-uring on one io_uring runtime per thread.
 pub struct Uring;
@@ -23,12 +23,25 @@ async fn point(c: &mut Connection, id: u64) -> BoxResult<u64> {
     Ok(sum)
 }
 
+/// A point select through the statement cache: binary rows streamed by reference.
+async fn point_prepared(c: &mut Connection, id: u64) -> BoxResult<u64> {
+    c.cmd_execute(POINT_SQL, (id,)).await?;
+    let mut sum = 0;
+    while let Some(row) = c.next_row().await? {
+        sum += point_sum(row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+    }
+    if sum == 0 {
+        return Err(format!("prepared point select: id {id} not found").into());
+    }
+    Ok(sum)
+}
+
 impl Driver for Uring {
     type Conn = Connection;
     const NAME: &'static str = "mysql-uring";
 
-    fn supports(op: Op) -> bool {
-        op != Op::PointPrepared
+    fn supports(_op: Op) -> bool {
+        true
     }
 
     fn block_on<F: Future>(fut: F) -> F::Output {
@@ -61,7 +74,10 @@ impl Driver for Uring {
                 std::hint::black_box(point(c, rng.id()).await?);
                 Ok(1)
             }
-            Op::PointPrepared => Err("prepared statements are not in mysql-uring yet".into()),
+            Op::PointPrepared => {
+                std::hint::black_box(point_prepared(c, rng.id()).await?);
+                Ok(1)
+            }
             Op::Pipeline(depth) => {
                 let mut p = c.pipeline();
                 for _ in 0..depth {
@@ -88,6 +104,37 @@ impl Driver for Uring {
                 Ok(o.affected_rows)
             }
         }
+    }
+
+    fn supports_decode_prepared() -> bool {
+        true
+    }
+
+    async fn decode_prepared(c: &mut Connection, rows: u64) -> BoxResult<Digest> {
+        let mut d = Digest::default();
+        c.cmd_execute(DECODE_PREPARED_SQL, (rows,)).await?;
+        while let Some(row) = c.next_row().await? {
+            let t: mysql_uring::DateTime = row.get(4)?;
+            let created = datetime_sum(
+                t.date.year.into(),
+                t.date.month.into(),
+                t.date.day.into(),
+                t.hour.into(),
+                t.minute.into(),
+                t.second.into(),
+                t.micros.into(),
+            );
+            d.add_typed(
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                created,
+                row.get(5)?,
+                row.get(6)?,
+            );
+        }
+        Ok(d)
     }
 
     async fn decode(c: &mut Connection, sql: &str) -> BoxResult<Digest> {
