@@ -653,13 +653,17 @@ impl Connection {
     /// back an open transaction, drops temporary tables, releases locks and
     /// clears user variables and session settings, then re-applies the
     /// options' `charset` and `init` statements so the session is as after
-    /// [`connect`]. Needs MariaDB 10.2.4+ or MySQL 5.7.3+.
+    /// [`connect`]. The server also frees the session's prepared statements:
+    /// the statement cache is emptied, and [`crate::Statement`]s prepared
+    /// before the reset are refused with a clear error. Needs MariaDB 10.2.4+
+    /// or MySQL 5.7.3+.
     pub async fn reset(&mut self) -> Result<()> {
         timed!(
             self,
             "reset",
             self.simple_command(com::RESET_CONNECTION, &[])
         )?;
+        self.stmts.forget_all();
         let opts = self.opts.clone();
         if let Some(cs) = &opts.charset {
             self.query_drop(&format!("SET NAMES {cs}")).await?;

@@ -516,3 +516,22 @@ fn an_execute_refused_after_long_data_leaves_no_stale_values() {
         c.close().await
     })
 }
+
+#[test]
+fn reset_forgets_the_sessions_statements() {
+    run(async {
+        let mut c = crate::conn().await?;
+        let explicit = c.prepare("SELECT ? + 1").await?;
+        c.exec_drop("SELECT ?", (1,)).await?;
+        assert_eq!(c.cached_statements(), 1);
+        c.reset().await?;
+        // COM_RESET_CONNECTION freed them on the server: the cache starts
+        // over and an old statement gets a clear error, not the server's 1243.
+        assert_eq!(c.cached_statements(), 0);
+        let r = c.exec_first("SELECT ?", (7,)).await?.unwrap();
+        assert_eq!(r.get::<i32>(0)?, 7);
+        let e = c.exec_drop(&explicit, (1,)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Usage, "{e}");
+        c.close().await
+    })
+}
