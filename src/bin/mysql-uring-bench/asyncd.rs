@@ -8,7 +8,9 @@ use mysql_async::prelude::Queryable;
 
 use crate::BoxResult;
 use crate::driver::{Digest, Driver, Op, Rng, datetime_sum, point_sum};
-use crate::setup::{DECODE_PREPARED_SQL, POINT_SQL, insert_sql, point_sql};
+use crate::setup::{
+    DECODE_PREPARED_SQL, INSERT_ONE_SQL, POINT_SQL, insert_params, insert_sql, point_sql,
+};
 
 /// mysql_async, the comparison.
 pub struct Async;
@@ -94,6 +96,15 @@ impl Driver for Async {
                     std::hint::black_box(sum(row, id)?);
                 }
                 Ok(depth as u64)
+            }
+            Op::InsertBulk(rows) => {
+                let params = insert_params(rng.id(), rows);
+                c.exec_batch(
+                    INSERT_ONE_SQL,
+                    params.iter().map(|(k, n, p)| (*k, n.as_str(), *p)),
+                )
+                .await?;
+                Ok(rows as u64)
             }
             Op::InsertText(rows) => {
                 c.query_drop(insert_sql(rng.id(), rows)).await?;

@@ -20,6 +20,9 @@ pub enum Op {
     Sequential(usize),
     /// An `INSERT` of this many rows as SQL text.
     InsertText(usize),
+    /// A prepared one-row `INSERT` run over this many parameter rows, the
+    /// driver's batch method (MariaDB bulk execute where the driver has it).
+    InsertBulk(usize),
 }
 
 /// A tiny xorshift generator: random ids without another dependency.

@@ -49,7 +49,10 @@ WORKLOADS (--workloads a,b,...; default: all)
   prepared   point selects through prepared statements (binary protocol)
   decode     one SELECT of --rows mixed-type rows read into typed values
   decode-prepared  the same SELECT as a prepared statement (binary rows)
-  insert     INSERTs of 1 row and of 1000 rows per statement (text)
+  insert     INSERTs of 1 row and of 1000 rows per statement (text), and a
+             prepared one-row INSERT over 1000 parameter rows per call
+             (mysql-uring execute_many and zero-mysql: MariaDB bulk execute;
+             mysql_async exec_batch)
   pipeline   --depth point selects per round trip on one connection, and the
              same selects one by one (mysql_async cannot pipeline)
   tables     the Connector/Python docs' demo: create then drop --tables
@@ -488,13 +491,17 @@ fn run() -> BoxResult<()> {
     }
 
     if wants("insert") {
-        for rows in [1usize, 1000] {
-            let s = if rows == 1 { "" } else { "s" };
-            let name = format!("insert {rows} row{s}/stmt, {}", per_core(args.insert_conns));
+        let ins = [
+            (Op::InsertText(1), "1 row/stmt"),
+            (Op::InsertText(1000), "1000 rows/stmt (text)"),
+            (Op::InsertBulk(1000), "1000 rows/batch (prepared bulk)"),
+        ];
+        for (op, label) in ins {
+            let name = format!("insert {label}, {}", per_core(args.insert_conns));
             let p = plan(args.insert_conns, name.clone());
             r.case(name, Unit::Row, |id| {
                 setup::admin(&url, "TRUNCATE TABLE bench_insert")?;
-                timed(id, &p, Op::InsertText(rows))
+                timed(id, &p, op)
             })?;
         }
         setup::admin(&url, "TRUNCATE TABLE bench_insert")?;

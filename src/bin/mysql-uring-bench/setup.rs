@@ -47,6 +47,19 @@ pub const INSERT_DDL: &str = "CREATE TABLE IF NOT EXISTS bench_insert (
     id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
     k INT NOT NULL, name VARCHAR(32) NOT NULL, price DOUBLE NOT NULL) ENGINE=InnoDB";
 
+/// The one-row prepared `INSERT` of the bulk workload.
+pub const INSERT_ONE_SQL: &str = "INSERT INTO bench_insert (k, name, price) VALUES (?, ?, ?)";
+
+/// `rows` parameter rows for [`INSERT_ONE_SQL`], the same values as [`insert_sql`].
+pub fn insert_params(seed: u64, rows: usize) -> Vec<(i64, String, f64)> {
+    (0..rows as u64)
+        .map(|r| {
+            let k = seed.wrapping_add(r) % 1_000_000;
+            (k as i64, format!("name-{k}"), (k / 3) as f64 + 0.25)
+        })
+        .collect()
+}
+
 /// An `INSERT` of `rows` rows into `bench_insert` as SQL text, from `seed`.
 pub fn insert_sql(seed: u64, rows: usize) -> String {
     let mut s = String::with_capacity(40 + rows * 32);

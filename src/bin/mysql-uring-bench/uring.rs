@@ -6,7 +6,10 @@ use mysql_uring::Connection;
 
 use crate::BoxResult;
 use crate::driver::{Digest, Driver, Op, Rng, datetime_sum, point_sum};
-use crate::setup::{DECODE_PREPARED_SQL, POINT_SQL, insert_sql, point_sql, uring_opts};
+use crate::setup::{
+    DECODE_PREPARED_SQL, INSERT_ONE_SQL, POINT_SQL, insert_params, insert_sql, point_sql,
+    uring_opts,
+};
 
 /// mysql-uring on one io_uring runtime per thread.
 pub struct Uring;
@@ -101,6 +104,11 @@ impl Driver for Uring {
             }
             Op::InsertText(rows) => {
                 let o = c.query_drop(&insert_sql(rng.id(), rows)).await?;
+                Ok(o.affected_rows)
+            }
+            Op::InsertBulk(rows) => {
+                let params = insert_params(rng.id(), rows);
+                let o = c.execute_many(INSERT_ONE_SQL, &params).await?;
                 Ok(o.affected_rows)
             }
         }

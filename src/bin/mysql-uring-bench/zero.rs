@@ -10,15 +10,16 @@ use zero_mysql::tokio::Conn;
 
 use crate::BoxResult;
 use crate::driver::{Digest, Driver, Op, Rng, point_sum};
-use crate::setup::{POINT_SQL, insert_sql};
+use crate::setup::{INSERT_ONE_SQL, POINT_SQL, insert_params, insert_sql};
 
 /// zero-mysql, the io_uring-capable comparison (run here on tokio).
 pub struct Zero;
 
-/// A connection and its prepared point select.
+/// A connection and its prepared statements.
 pub struct ZeroConn {
     conn: Conn,
     point: Option<PreparedStatement>,
+    insert: Option<PreparedStatement>,
 }
 
 fn url_over_tcp(url: &str) -> BoxResult<String> {
@@ -34,7 +35,10 @@ impl Driver for Zero {
     const NAME: &'static str = "zero-mysql";
 
     fn supports(op: Op) -> bool {
-        matches!(op, Op::PointPrepared | Op::InsertText(_))
+        matches!(
+            op,
+            Op::PointPrepared | Op::InsertText(_) | Op::InsertBulk(_)
+        )
     }
 
     fn block_on<F: Future>(fut: F) -> F::Output {
@@ -51,7 +55,11 @@ impl Driver for Zero {
     async fn connect(url: &str) -> BoxResult<ZeroConn> {
         let url = url_over_tcp(url)?;
         let conn = Conn::new(url.as_str()).await?;
-        Ok(ZeroConn { conn, point: None })
+        Ok(ZeroConn {
+            conn,
+            point: None,
+            insert: None,
+        })
     }
 
     async fn close(_c: ZeroConn) -> BoxResult<()> {
@@ -75,6 +83,26 @@ impl Driver for Zero {
                     row.ok_or_else(|| format!("point select: id {id} not found"))?;
                 std::hint::black_box(point_sum(rid, &name, price, qty));
                 Ok(1)
+            }
+            Op::InsertBulk(rows) => {
+                if c.insert.is_none() {
+                    c.insert = Some(c.conn.prepare(INSERT_ONE_SQL).await?);
+                }
+                let stmt = c.insert.as_mut().expect("prepared above");
+                let params = insert_params(rng.id(), rows);
+                let params: Vec<(i64, &str, f64)> = params
+                    .iter()
+                    .map(|(k, n, p)| (*k, n.as_str(), *p))
+                    .collect();
+                c.conn
+                    .exec_bulk_insert_or_update(
+                        stmt,
+                        params.as_slice(),
+                        zero_mysql::protocol::command::bulk_exec::BulkFlags::SEND_TYPES_TO_SERVER,
+                        &mut zero_mysql::handler::DropHandler::default(),
+                    )
+                    .await?;
+                Ok(rows as u64)
             }
             Op::InsertText(rows) => {
                 c.conn.query_drop(&insert_sql(rng.id(), rows)).await?;
