@@ -410,6 +410,39 @@ impl Connection {
         self.quoting().quote_str(s)
     }
 
+    /// `sql` with its `?` placeholders replaced by `params` as SQL literals,
+    /// quoted for this session (see [`Connection::quote`]): for the text
+    /// protocol, e.g. statements the server cannot prepare. Fails with
+    /// [`ErrorKind::Usage`] when the placeholder and parameter counts differ.
+    pub fn interpolate(&self, sql: &str, params: impl crate::Params) -> Result<String> {
+        crate::escape::interpolate(sql, &params, self.quoting()).map_err(Error::usage)
+    }
+
+    /// Runs `sql` through the text protocol with its `?` placeholders
+    /// replaced by `params`, quoted for the session's `sql_mode` and charset;
+    /// returns all rows. Prepared statements ([`Connection::exec`]) keep
+    /// values out of the SQL entirely and are preferred where they work.
+    ///
+    /// ```no_run
+    /// # async fn f(cnx: &mut mysql_uring::Connection) -> mysql_uring::Result<()> {
+    /// let rows = cnx.query_with("SELECT id FROM users WHERE name = ? OR id = ?", ("o'brien", 7)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn query_with(&mut self, sql: &str, params: impl crate::Params) -> Result<Vec<Row>> {
+        let sql = self.interpolate(sql, params)?;
+        self.query(&sql).await
+    }
+
+    /// Like [`Connection::query_with`], discarding rows; returns the outcome.
+    pub async fn query_drop_with(
+        &mut self,
+        sql: &str,
+        params: impl crate::Params,
+    ) -> Result<Outcome> {
+        let sql = self.interpolate(sql, params)?;
+        self.query_drop(&sql).await
+    }
+
     /// Marks the session for `ROLLBACK` before its next command (a
     /// [`crate::Transaction`] was dropped without commit or rollback).
     pub(crate) fn schedule_rollback(&mut self) {

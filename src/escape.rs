@@ -15,6 +15,8 @@
 
 use std::fmt::Write as _;
 
+use crate::params::{Params, ValueRef};
+
 /// How string literals are written for one connection's session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quoting {
@@ -72,6 +74,126 @@ impl Quoting {
     }
 }
 
+/// Writes `sql` with each `?` placeholder replaced by the SQL literal of the
+/// next parameter, quoted per `quoting`. Placeholders are recognised outside
+/// string literals, quoted identifiers and comments only. Fails (with what
+/// to fix) when the counts differ or a float is not finite, which SQL cannot
+/// express.
+pub fn interpolate(
+    sql: &str,
+    params: &(impl Params + ?Sized),
+    quoting: Quoting,
+) -> Result<String, String> {
+    let bytes = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len() + 16 * params.len());
+    let mut next = 0usize;
+    let mut copied = 0usize;
+    let mut i = 0usize;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'?' => {
+                out.push_str(&sql[copied..i]);
+                if next >= params.len() {
+                    return Err(format!(
+                        "the statement has more `?` placeholders than the {} parameter(s) given",
+                        params.len()
+                    ));
+                }
+                literal_into(&mut out, params.value(next), quoting)?;
+                next += 1;
+                i += 1;
+                copied = i;
+            }
+            q @ (b'\'' | b'"' | b'`') => {
+                // Skip to the closing quote; a doubled quote, or (in strings
+                // with backslash escapes on) a backslash, escapes the next byte.
+                i += 1;
+                while i < bytes.len() {
+                    let b = bytes[i];
+                    if b == b'\\' && q != b'`' && !quoting.no_backslash_escapes {
+                        i += 2;
+                    } else if b == q {
+                        if bytes.get(i + 1) == Some(&q) {
+                            i += 2;
+                        } else {
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+                i += 1;
+            }
+            b'#' => i = line_end(bytes, i),
+            b'-' if bytes.get(i + 1) == Some(&b'-')
+                && bytes
+                    .get(i + 2)
+                    .is_none_or(|c| c.is_ascii_whitespace() || c.is_ascii_control()) =>
+            {
+                i = line_end(bytes, i)
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = match sql[i + 2..].find("*/") {
+                    Some(end) => i + 2 + end + 2,
+                    None => bytes.len(),
+                };
+            }
+            _ => i += 1,
+        }
+    }
+    if next != params.len() {
+        return Err(format!(
+            "the statement has {next} `?` placeholder(s) but {} parameters were given",
+            params.len()
+        ));
+    }
+    out.push_str(&sql[copied.min(sql.len())..]);
+    Ok(out)
+}
+
+fn line_end(bytes: &[u8], from: usize) -> usize {
+    bytes[from..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |p| from + p + 1)
+}
+
+/// Appends one parameter as an SQL literal.
+fn literal_into(out: &mut String, v: ValueRef<'_>, quoting: Quoting) -> Result<(), String> {
+    match v {
+        ValueRef::Null => out.push_str("NULL"),
+        ValueRef::Int(n) => {
+            let _ = write!(out, "{n}");
+        }
+        ValueRef::UInt(n) => {
+            let _ = write!(out, "{n}");
+        }
+        // Scientific notation: a DOUBLE literal with the shortest digits that
+        // read back as the same value (plain notation could be a DECIMAL
+        // literal of hundreds of digits).
+        ValueRef::Float(x) if x.is_finite() => {
+            let _ = write!(out, "{x:e}");
+        }
+        ValueRef::Double(x) if x.is_finite() => {
+            let _ = write!(out, "{x:e}");
+        }
+        ValueRef::Float(x) => return Err(format!("{x} cannot be written in SQL")),
+        ValueRef::Double(x) => return Err(format!("{x} cannot be written in SQL")),
+        ValueRef::Text(s) => quoting.quote_str_into(out, s),
+        ValueRef::Bytes(b) => hex_literal_into(out, b),
+        ValueRef::Date(d) => {
+            let _ = write!(out, "'{d}'");
+        }
+        ValueRef::Time(t) => {
+            let _ = write!(out, "'{t}'");
+        }
+        ValueRef::DateTime(dt) => {
+            let _ = write!(out, "'{dt}'");
+        }
+    }
+    Ok(())
+}
+
 /// Appends `bytes` as a hex literal `X'…'`, which is safe under every
 /// `sql_mode` and charset.
 pub fn hex_literal_into(out: &mut String, bytes: &[u8]) {
@@ -127,6 +249,44 @@ mod tests {
         assert!(charset_has_multibyte_hazard("sjis_japanese_ci"));
         assert!(!charset_has_multibyte_hazard("utf8mb4"));
         assert!(!charset_has_multibyte_hazard("latin1"));
+    }
+
+    #[test]
+    fn placeholders_outside_literals_and_comments_are_replaced() {
+        let q = Quoting::DEFAULT;
+        let sql = "SELECT ?, '?', \"?\", `?`, 'it''s ?', 'a\\'?' -- ?\n, ? # ?\n, /* ? */ ?";
+        let got = interpolate(sql, &(1, "x'y", 2.5f64), q).unwrap();
+        assert_eq!(
+            got,
+            "SELECT 1, '?', \"?\", `?`, 'it''s ?', 'a\\'?' -- ?\n, 'x\\'y' # ?\n, /* ? */ 2.5e0"
+        );
+        assert!(
+            interpolate("SELECT ?", &(1, 2), q)
+                .unwrap_err()
+                .contains("1 `?` placeholder")
+        );
+        assert!(
+            interpolate("SELECT ?, ?", &(1,), q)
+                .unwrap_err()
+                .contains("more `?`")
+        );
+        assert!(interpolate("SELECT ?", &(f64::NAN,), q).is_err());
+        let v = interpolate(
+            "SELECT ?, ?, ?, ?",
+            &crate::params![None::<i32>, u64::MAX, &b"\x00'"[..], 1e300],
+            q,
+        )
+        .unwrap();
+        assert_eq!(v, "SELECT NULL, 18446744073709551615, X'0027', 1e300");
+        // Without backslash escapes a backslash does not escape the quote.
+        let nb = Quoting {
+            no_backslash_escapes: true,
+            multibyte_hazard: false,
+        };
+        assert_eq!(
+            interpolate("SELECT 'a\\', ?", &(1,), nb).unwrap(),
+            "SELECT 'a\\', 1"
+        );
     }
 
     #[test]

@@ -44,10 +44,22 @@ async fn check(c: &mut Connection, what: &str) -> mysql_uring::Result<()> {
         ))
         .await?;
     }
+    // The same strings as text-protocol parameters.
+    for s in NASTY {
+        let got = c
+            .query_with("SELECT HEX(CONVERT(? USING utf8mb4)), '?'", (*s,))
+            .await?;
+        assert_eq!(got[0].get::<&str>(0)?, hex(s), "{what}: parameter {s:?}");
+        assert_eq!(got[0].get::<&str>(1)?, "?", "a ? inside a literal stays");
+        let o = c
+            .query_drop_with("INSERT INTO t (v) VALUES (CONVERT(? USING utf8mb4))", [*s])
+            .await?;
+        assert_eq!(o.affected_rows, 1);
+    }
     let n = c.query("SELECT COUNT(*) FROM t").await?[0].get::<i64>(0)?;
     assert_eq!(
         n as usize,
-        NASTY.len(),
+        2 * NASTY.len(),
         "{what}: one row per string, table intact"
     );
     c.query_drop("DELETE FROM t").await?;
@@ -76,5 +88,54 @@ fn injection_strings_round_trip_in_every_quoting_mode() {
         check(&mut g, "GBK connection").await?;
         g.query_drop("DROP DATABASE it_quoting").await?;
         g.close().await
+    })
+}
+
+#[test]
+fn text_parameters_of_every_kind_and_count_errors() {
+    run(async {
+        let mut c = crate::conn().await?;
+        let d = mysql_uring::Date {
+            year: 2024,
+            month: 2,
+            day: 29,
+        };
+        let rows = c
+            .query_with(
+                "SELECT ?, ?, ?, ?, ?, HEX(?), ? /* ? */ -- ?\n",
+                mysql_uring::params![
+                    None::<i32>,
+                    -5i64,
+                    u64::MAX,
+                    0.1f64,
+                    1e300f64,
+                    &b"\x00\xff'"[..],
+                    d
+                ],
+            )
+            .await?;
+        let r = &rows[0];
+        assert_eq!(r.get::<Option<i32>>(0)?, None);
+        assert_eq!(r.get::<i64>(1)?, -5);
+        assert_eq!(r.get::<u64>(2)?, u64::MAX);
+        assert_eq!(r.get::<f64>(3)?, 0.1);
+        assert_eq!(r.get::<f64>(4)?, 1e300);
+        assert_eq!(r.get::<&str>(5)?, "00FF27");
+        assert_eq!(r.get::<&str>(6)?, "2024-02-29");
+
+        let e = c.query_with("SELECT ?, ?", (1,)).await.unwrap_err();
+        assert_eq!(e.kind(), mysql_uring::ErrorKind::Usage, "{e}");
+        let e = c.query_drop_with("SELECT ?", (1, 2)).await.unwrap_err();
+        assert_eq!(e.kind(), mysql_uring::ErrorKind::Usage, "{e}");
+        let e = c
+            .query_with("SELECT ?", (f64::INFINITY,))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), mysql_uring::ErrorKind::Usage, "{e}");
+        assert_eq!(
+            c.query("SELECT 'usable'").await?[0].get::<&str>(0)?,
+            "usable"
+        );
+        c.close().await
     })
 }
