@@ -43,6 +43,7 @@
 
 pub mod batch;
 pub mod column;
+mod compat;
 pub mod conn;
 pub mod cursor;
 pub mod error;
