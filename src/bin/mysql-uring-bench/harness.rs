@@ -306,35 +306,21 @@ pub fn timed<D: Driver>(url: &str, plan: &Plan, op: Op) -> BoxResult<Sample> {
     })
 }
 
-/// Reads the decode query once on one connection, on a (pinned) thread.
-pub fn decode<D: Driver>(url: &str, plan: &Plan, sql: &str) -> BoxResult<(Sample, Digest)> {
-    let (url, sql) = (url.to_string(), sql.to_string());
-    let pin_to = plan.pins.first().copied();
-    let pid = plan.server_pid;
-    let r = std::thread::spawn(move || -> Result<(Sample, Digest), SendError> {
-        if let Some(cpu) = pin_to {
-            pin(0, cpu)?;
-        }
-        D::block_on(async move {
-            let mut c = D::connect(&url).await.map_err(send_error)?;
-            let meter = Meter::start(pid);
-            let cpu0 = thread_cpu();
-            let d = D::decode(&mut c, &sql).await.map_err(send_error)?;
-            let cpu = thread_cpu() - cpu0;
-            let s = meter.stop(d.rows, d.rows, cpu, None);
-            D::close(c).await.map_err(send_error)?;
-            Ok((s, d))
-        })
-    })
-    .join()
-    .map_err(|_| "the decode thread panicked")?;
-    r.map_err(|e| format!("{} decode: {e}", D::NAME).into())
+/// How the decode workload reads its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeKind {
+    /// A text-protocol query.
+    Text,
+    /// A prepared statement (binary rows).
+    Prepared,
 }
 
-/// Reads the decode query as a prepared statement once on one connection.
-pub fn decode_prepared<D: Driver>(
+/// Reads the decode query (`rows` rows) once on one connection, on a
+/// (pinned) thread.
+pub fn decode<D: Driver>(
     url: &str,
     plan: &Plan,
+    kind: DecodeKind,
     rows: u64,
 ) -> BoxResult<(Sample, Digest)> {
     let url = url.to_string();
@@ -346,9 +332,14 @@ pub fn decode_prepared<D: Driver>(
         }
         D::block_on(async move {
             let mut c = D::connect(&url).await.map_err(send_error)?;
+            let sql = crate::setup::decode_sql(rows);
             let meter = Meter::start(pid);
             let cpu0 = thread_cpu();
-            let d = D::decode_prepared(&mut c, rows).await.map_err(send_error)?;
+            let d = match kind {
+                DecodeKind::Text => D::decode(&mut c, &sql).await,
+                DecodeKind::Prepared => D::decode_prepared(&mut c, rows).await,
+            }
+            .map_err(send_error)?;
             let cpu = thread_cpu() - cpu0;
             let s = meter.stop(d.rows, d.rows, cpu, None);
             D::close(c).await.map_err(send_error)?;
@@ -356,8 +347,8 @@ pub fn decode_prepared<D: Driver>(
         })
     })
     .join()
-    .map_err(|_| "the prepared decode thread panicked")?;
-    r.map_err(|e| format!("{} prepared decode: {e}", D::NAME).into())
+    .map_err(|_| "the decode thread panicked")?;
+    r.map_err(|e| format!("{} decode ({kind:?}): {e}", D::NAME).into())
 }
 
 /// The seed's job: create `tables` tables, check `SHOW TABLES`, drop them,

@@ -31,7 +31,7 @@ use serde_json::json;
 
 use crate::asyncd::Async;
 use crate::driver::{Digest, Driver, Op};
-use crate::harness::Plan;
+use crate::harness::{DecodeKind, Plan};
 use crate::stats::{Case, Sample, Unit, fmt_num};
 use crate::uring::Uring;
 use crate::zero::Zero;
@@ -256,31 +256,41 @@ impl DriverId {
         }
     }
 
-    fn decode(self, url: &str, plan: &Plan, sql: &str) -> BoxResult<Option<(Sample, Digest)>> {
-        Ok(match self {
-            DriverId::Uring => Some(harness::decode::<Uring>(url, plan, sql)?),
-            DriverId::Async => Some(harness::decode::<Async>(url, plan, sql)?),
-            DriverId::Zero if Zero::supports_decode() => {
-                Some(harness::decode::<Zero>(url, plan, sql)?)
-            }
-            DriverId::Zero => None,
-        })
-    }
-
-    fn decode_prepared(
+    fn decode(
         self,
         url: &str,
         plan: &Plan,
+        kind: DecodeKind,
         rows: u64,
     ) -> BoxResult<Option<(Sample, Digest)>> {
-        Ok(match self {
-            DriverId::Uring => Some(harness::decode_prepared::<Uring>(url, plan, rows)?),
-            DriverId::Async => Some(harness::decode_prepared::<Async>(url, plan, rows)?),
-            DriverId::Zero if Zero::supports_decode_prepared() => {
-                Some(harness::decode_prepared::<Zero>(url, plan, rows)?)
-            }
-            DriverId::Zero => None,
-        })
+        let runs = match kind {
+            DecodeKind::Text => self.supports_decode(),
+            DecodeKind::Prepared => self.supports_decode_prepared(),
+        };
+        if !runs {
+            return Ok(None);
+        }
+        Ok(Some(match self {
+            DriverId::Uring => harness::decode::<Uring>(url, plan, kind, rows)?,
+            DriverId::Async => harness::decode::<Async>(url, plan, kind, rows)?,
+            DriverId::Zero => harness::decode::<Zero>(url, plan, kind, rows)?,
+        }))
+    }
+
+    fn supports_decode(self) -> bool {
+        match self {
+            DriverId::Uring => Uring::supports_decode(),
+            DriverId::Async => Async::supports_decode(),
+            DriverId::Zero => Zero::supports_decode(),
+        }
+    }
+
+    fn supports_decode_prepared(self) -> bool {
+        match self {
+            DriverId::Uring => Uring::supports_decode_prepared(),
+            DriverId::Async => Async::supports_decode_prepared(),
+            DriverId::Zero => Zero::supports_decode_prepared(),
+        }
     }
 
     fn tables(
@@ -431,52 +441,26 @@ fn run() -> BoxResult<()> {
         }
     }
 
-    if wants("decode") {
-        let sql = setup::decode_sql(args.rows);
-        let p = plan(1, "decode".into());
+    for (w, kind, label) in [
+        ("decode", DecodeKind::Text, ""),
+        ("decode-prepared", DecodeKind::Prepared, " (prepared)"),
+    ] {
+        if !wants(w) {
+            continue;
+        }
+        let p = plan(1, w.into());
         let mut digests = Vec::<Digest>::new();
-        let name = format!(
-            "decode {} rows, 7 typed cols",
-            fmt_num(Some(args.rows as f64))
-        );
+        let rows = fmt_num(Some(args.rows as f64));
+        let name = format!("decode {rows} rows{label}, 7 typed cols");
         r.case(name, Unit::Row, |id| {
             let mut v = Vec::new();
             for _ in 0..args.runs {
-                let Some((s, d)) = id.decode(&url, &p, &sql)? else {
+                let Some((s, d)) = id.decode(&url, &p, kind, args.rows)? else {
                     return Ok(None);
                 };
                 if d.rows != args.rows || digests.first().is_some_and(|d0| *d0 != d) {
                     return Err(format!(
-                        "decode: {} read different data ({d:?} vs {:?}, {} rows wanted)",
-                        id.name(),
-                        digests.first(),
-                        args.rows
-                    )
-                    .into());
-                }
-                digests.push(d);
-                v.push(s);
-            }
-            Ok(Some(v))
-        })?;
-    }
-
-    if wants("decode-prepared") {
-        let p = plan(1, "decode-prepared".into());
-        let mut digests = Vec::<Digest>::new();
-        let name = format!(
-            "decode {} rows (prepared), 7 typed cols",
-            fmt_num(Some(args.rows as f64))
-        );
-        r.case(name, Unit::Row, |id| {
-            let mut v = Vec::new();
-            for _ in 0..args.runs {
-                let Some((s, d)) = id.decode_prepared(&url, &p, args.rows)? else {
-                    return Ok(None);
-                };
-                if d.rows != args.rows || digests.first().is_some_and(|d0| *d0 != d) {
-                    return Err(format!(
-                        "prepared decode: {} read different data ({d:?} vs {:?}, {} rows wanted)",
+                        "{w}: {} read different data ({d:?} vs {:?}, {} rows wanted)",
                         id.name(),
                         digests.first(),
                         args.rows
