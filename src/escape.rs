@@ -74,35 +74,45 @@ impl Quoting {
     }
 }
 
-/// Writes `sql` with each `?` placeholder replaced by the SQL literal of the
-/// next parameter, quoted per `quoting`. Placeholders are recognised outside
-/// string literals, quoted identifiers and comments only. Fails (with what
-/// to fix) when the counts differ or a float is not finite, which SQL cannot
-/// express.
-pub fn interpolate(
-    sql: &str,
-    params: &(impl Params + ?Sized),
-    quoting: Quoting,
-) -> Result<String, String> {
+/// A placeholder in SQL text: `?`, or `:name` with its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Placeholder<'a> {
+    start: usize,
+    end: usize,
+    name: Option<&'a str>,
+}
+
+/// The placeholders of `sql` (`?` and `:name`) outside string literals,
+/// quoted identifiers and comments, in order.
+fn placeholders(sql: &str, no_backslash_escapes: bool) -> Vec<Placeholder<'_>> {
     let bytes = sql.as_bytes();
-    let mut out = String::with_capacity(sql.len() + 16 * params.len());
-    let mut next = 0usize;
-    let mut copied = 0usize;
+    let mut found = Vec::new();
     let mut i = 0usize;
     while i < bytes.len() {
         match bytes[i] {
             b'?' => {
-                out.push_str(&sql[copied..i]);
-                if next >= params.len() {
-                    return Err(format!(
-                        "the statement has more `?` placeholders than the {} parameter(s) given",
-                        params.len()
-                    ));
-                }
-                literal_into(&mut out, params.value(next), quoting)?;
-                next += 1;
+                found.push(Placeholder {
+                    start: i,
+                    end: i + 1,
+                    name: None,
+                });
                 i += 1;
-                copied = i;
+            }
+            b':' if bytes
+                .get(i + 1)
+                .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+                && (i == 0 || bytes[i - 1] != b':') =>
+            {
+                let len = bytes[i + 1..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+                    .count();
+                found.push(Placeholder {
+                    start: i,
+                    end: i + 1 + len,
+                    name: Some(&sql[i + 1..i + 1 + len]),
+                });
+                i += 1 + len;
             }
             q @ (b'\'' | b'"' | b'`') => {
                 // Skip to the closing quote; a doubled quote, or (in strings
@@ -110,7 +120,7 @@ pub fn interpolate(
                 i += 1;
                 while i < bytes.len() {
                     let b = bytes[i];
-                    if b == b'\\' && q != b'`' && !quoting.no_backslash_escapes {
+                    if b == b'\\' && q != b'`' && !no_backslash_escapes {
                         i += 2;
                     } else if b == q {
                         if bytes.get(i + 1) == Some(&q) {
@@ -141,14 +151,60 @@ pub fn interpolate(
             _ => i += 1,
         }
     }
-    if next != params.len() {
+    found
+}
+
+/// Writes `sql` with each `?` placeholder replaced by the SQL literal of the
+/// next parameter, quoted per `quoting`. Placeholders are recognised outside
+/// string literals, quoted identifiers and comments only. Fails (with what
+/// to fix) when the counts differ or a float is not finite, which SQL cannot
+/// express.
+pub fn interpolate(
+    sql: &str,
+    params: &(impl Params + ?Sized),
+    quoting: Quoting,
+) -> Result<String, String> {
+    let marks: Vec<_> = placeholders(sql, quoting.no_backslash_escapes)
+        .into_iter()
+        .filter(|p| p.name.is_none())
+        .collect();
+    if marks.len() != params.len() {
         return Err(format!(
-            "the statement has {next} `?` placeholder(s) but {} parameters were given",
+            "the statement has {} `?` placeholder(s) but {} parameter(s) were given",
+            marks.len(),
             params.len()
         ));
     }
-    out.push_str(&sql[copied.min(sql.len())..]);
+    let mut out = String::with_capacity(sql.len() + 16 * params.len());
+    let mut copied = 0usize;
+    for (i, m) in marks.iter().enumerate() {
+        out.push_str(&sql[copied..m.start]);
+        literal_into(&mut out, params.value(i), quoting)?;
+        copied = m.end;
+    }
+    out.push_str(&sql[copied..]);
     Ok(out)
+}
+
+/// Rewrites `:name` placeholders to `?` for the server, returning the new
+/// SQL and the names in the order their values must be sent. Fails when the
+/// statement mixes `?` and `:name`.
+pub fn rewrite_named(sql: &str, no_backslash_escapes: bool) -> Result<(String, Vec<&str>), String> {
+    let marks = placeholders(sql, no_backslash_escapes);
+    if marks.iter().any(|m| m.name.is_none()) && marks.iter().any(|m| m.name.is_some()) {
+        return Err("the statement mixes `?` and `:name` placeholders; use one kind".into());
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut names = Vec::with_capacity(marks.len());
+    let mut copied = 0usize;
+    for m in marks.iter().filter(|m| m.name.is_some()) {
+        out.push_str(&sql[copied..m.start]);
+        out.push('?');
+        names.extend(m.name);
+        copied = m.end;
+    }
+    out.push_str(&sql[copied..]);
+    Ok((out, names))
 }
 
 fn line_end(bytes: &[u8], from: usize) -> usize {
@@ -268,7 +324,7 @@ mod tests {
         assert!(
             interpolate("SELECT ?, ?", &(1,), q)
                 .unwrap_err()
-                .contains("more `?`")
+                .contains("2 `?` placeholder(s) but 1")
         );
         assert!(interpolate("SELECT ?", &(f64::NAN,), q).is_err());
         let v = interpolate(
@@ -286,6 +342,26 @@ mod tests {
         assert_eq!(
             interpolate("SELECT 'a\\', ?", &(1,), nb).unwrap(),
             "SELECT 'a\\', 1"
+        );
+    }
+
+    #[test]
+    fn named_placeholders_become_question_marks_in_order() {
+        let (sql, names) = rewrite_named(
+            "SELECT :a, ':b', `:c` -- :d\n, :a_2 + :a /* :e */, @x := 1, t::x",
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            sql,
+            "SELECT ?, ':b', `:c` -- :d\n, ? + ? /* :e */, @x := 1, t::x"
+        );
+        assert_eq!(names, ["a", "a_2", "a"]);
+        assert!(rewrite_named("SELECT ?, :a", false).is_err());
+        // `?` statements pass through untouched.
+        assert_eq!(
+            rewrite_named("SELECT ?", false).unwrap(),
+            ("SELECT ?".to_string(), vec![])
         );
     }
 

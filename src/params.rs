@@ -223,6 +223,17 @@ macro_rules! params {
     };
 }
 
+/// Named parameters for [`Connection::exec_named`](crate::Connection::exec_named):
+/// `named_params! { "id" => 1, "name" => name }` is a slice of
+/// `(&str, &dyn ToValue)` pairs.
+#[macro_export]
+macro_rules! named_params {
+    () => { &[] as &[(&str, &dyn $crate::ToValue)] };
+    ($($k:expr => $v:expr),+ $(,)?) => {
+        &[$(($k, &$v as &dyn $crate::ToValue)),+] as &[(&str, &dyn $crate::ToValue)]
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::{Connection, Outcome, QueryResult, Response};
 use crate::column::Column;
 use crate::error::{Error, ErrorKind, Result, ServerError};
-use crate::params::Params;
+use crate::params::{Params, ToValue};
 use crate::proto::binary::ValueRef;
 use crate::proto::result::{ResultEvent, ResultMachine};
 use crate::proto::stmt::{
@@ -214,6 +214,69 @@ impl Connection {
             self.consume(true).await?;
             Ok(done.unwrap_or_else(|| self.last.clone()))
         })
+    }
+
+    /// Executes `sql` with `:name` placeholders as a prepared statement:
+    /// the names are rewritten to `?` (outside literals and comments) and
+    /// the values sent in that order, so a name may appear more than once.
+    /// Every placeholder needs a value and every value a placeholder.
+    ///
+    /// ```no_run
+    /// # async fn f(cnx: &mut mysql_uring::Connection) -> mysql_uring::Result<()> {
+    /// use mysql_uring::named_params;
+    /// let rows = cnx
+    ///     .exec_named(
+    ///         "SELECT id FROM users WHERE name = :name OR nick = :name AND age > :age",
+    ///         named_params! { "name" => "ada", "age" => 30 },
+    ///     )
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn exec_named(
+        &mut self,
+        sql: &str,
+        params: &[(&str, &dyn ToValue)],
+    ) -> Result<Vec<Row>> {
+        let (sql, values) = self.bind_named(sql, params)?;
+        self.exec(sql.as_str(), values).await
+    }
+
+    /// Like [`Connection::exec_named`], discarding rows; returns the outcome.
+    pub async fn exec_drop_named(
+        &mut self,
+        sql: &str,
+        params: &[(&str, &dyn ToValue)],
+    ) -> Result<Outcome> {
+        let (sql, values) = self.bind_named(sql, params)?;
+        self.exec_drop(sql.as_str(), values).await
+    }
+
+    /// The `?` form of `sql` and its values in placeholder order.
+    fn bind_named<'p>(
+        &self,
+        sql: &str,
+        params: &'p [(&str, &'p dyn ToValue)],
+    ) -> Result<(String, Vec<&'p dyn ToValue>)> {
+        let (rewritten, names) =
+            crate::escape::rewrite_named(sql, self.quoting().no_backslash_escapes)
+                .map_err(Error::usage)?;
+        let mut values = Vec::with_capacity(names.len());
+        for name in &names {
+            match params.iter().find(|(n, _)| n == name) {
+                Some((_, v)) => values.push(*v),
+                None => {
+                    return Err(Error::usage(format!(
+                        "the statement uses :{name} but no value was given for it"
+                    )));
+                }
+            }
+        }
+        if let Some((unused, _)) = params.iter().find(|(n, _)| !names.contains(n)) {
+            return Err(Error::usage(format!(
+                "a value was given for :{unused}, which the statement does not use"
+            )));
+        }
+        Ok((rewritten, values))
     }
 
     /// Executes a statement once per parameter row and returns the combined

@@ -535,3 +535,50 @@ fn reset_forgets_the_sessions_statements() {
         c.close().await
     })
 }
+
+#[test]
+fn named_parameters_bind_by_name_and_report_mistakes() {
+    run(async {
+        let mut c = crate::conn().await?;
+        let rows = c
+            .exec_named(
+                "SELECT :a + :b, :a, ':a', CONCAT(:s, '') -- :ignored",
+                mysql_uring::named_params! { "a" => 2, "b" => 40, "s" => "it's" },
+            )
+            .await?;
+        assert_eq!(rows[0].get::<i64>(0)?, 42);
+        assert_eq!(
+            rows[0].get::<i64>(1)?,
+            2,
+            "a name used twice gets its value twice"
+        );
+        assert_eq!(rows[0].get::<&str>(2)?, ":a", "inside a literal it is text");
+        assert_eq!(rows[0].get::<&str>(3)?, "it's");
+        let o = c
+            .exec_drop_named("DO :x", mysql_uring::named_params! { "x" => 1 })
+            .await?;
+        assert_eq!(o.affected_rows, 0);
+
+        let e = c
+            .exec_named("SELECT :a, :b", mysql_uring::named_params! { "a" => 1 })
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Usage);
+        assert!(e.to_string().contains(":b"), "{e}");
+        let e = c
+            .exec_named(
+                "SELECT :a",
+                mysql_uring::named_params! { "a" => 1, "z" => 2 },
+            )
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains(":z"), "{e}");
+        let e = c
+            .exec_named("SELECT ?, :a", mysql_uring::named_params! { "a" => 1 })
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Usage);
+        assert!(!c.is_broken());
+        c.close().await
+    })
+}
