@@ -66,10 +66,11 @@ OPTIONS
   --jobs N[,N...]      connections in total for tables (12)
   --tables N           tables for the tables workload (511)
   --depth N            pipeline depth (16)
-  --secs S             measured seconds per timed case (5)
-  --warmup S           warm-up seconds before each timed case (1)
+  --secs S             measured seconds per timed run (3)
+  --warmup S           warm-up seconds before each timed run (0.5)
   --rows N             rows for decode (1000000)
-  --runs N             decode and tables runs per driver; the median is shown (3)
+  --runs N             runs of every case per driver, interleaved between the
+                       drivers; the median is shown (3)
   --drivers A,B        drivers to run: uring, async, zero (default: all three;
                        one alone e.g. under a profiler)
   --pin-client CPU[,CPU...]  pin the client threads (round robin)
@@ -133,8 +134,8 @@ fn parse_args() -> BoxResult<Option<Args>> {
         jobs: vec![12],
         tables: 511,
         depth: 16,
-        secs: if quick { 1.0 } else { 5.0 },
-        warmup: if quick { 0.3 } else { 1.0 },
+        secs: if quick { 1.0 } else { 3.0 },
+        warmup: if quick { 0.3 } else { 0.5 },
         rows: if quick { 100_000 } else { 1_000_000 },
         runs: if quick { 1 } else { 3 },
         drivers: vec![DriverId::Uring, DriverId::Async, DriverId::Zero],
@@ -320,29 +321,55 @@ const ORDER: [DriverId; 3] = [DriverId::Uring, DriverId::Async, DriverId::Zero];
 impl Runner<'_> {
     /// Runs `f` for each selected driver in report order; `None` from `f`
     /// means the driver does not run this case (an empty column).
+    /// Runs one case: `--runs` rounds, each calling `f` once per selected
+    /// driver in report order, so the drivers' runs interleave and a slow
+    /// spell of the machine hits all of them alike; the report shows medians.
+    /// `None` from `f` means the driver does not run this case (an empty
+    /// column).
     fn case(
         &mut self,
         name: String,
         unit: Unit,
-        mut f: impl FnMut(DriverId) -> BoxResult<Option<Vec<Sample>>>,
+        mut f: impl FnMut(DriverId) -> BoxResult<Option<Sample>>,
     ) -> BoxResult<()> {
-        let mut runs = Vec::new();
-        let mut shown = Vec::new();
-        for id in ORDER {
-            let samples = if self.args.drivers.contains(&id) {
-                f(id)?.unwrap_or_default()
-            } else {
-                Vec::new()
-            };
-            let show = match (samples.first(), unit) {
-                (None, _) => "–".to_string(),
-                (Some(s), Unit::Job) => format!("{:.2} s", s.elapsed.as_secs_f64()),
-                (Some(s), _) => format!("{}/s", fmt_num(Some(s.rate()))),
-            };
-            shown.push(format!("{} {show}", id.name()));
-            runs.push((id.name(), samples));
+        let mut runs: Vec<(&'static str, Vec<Sample>)> =
+            ORDER.iter().map(|id| (id.name(), Vec::new())).collect();
+        let mut skipped = [false; ORDER.len()];
+        for _ in 0..self.args.runs {
+            for (i, id) in ORDER.into_iter().enumerate() {
+                if skipped[i] || !self.args.drivers.contains(&id) {
+                    continue;
+                }
+                match f(id)? {
+                    Some(s) => runs[i].1.push(s),
+                    None => skipped[i] = true,
+                }
+            }
         }
-        eprintln!("{name}: {}", shown.join(", "));
+        let shown: Vec<String> = runs
+            .iter()
+            .map(|(n, v)| {
+                let show = match (v.first(), unit) {
+                    (None, _) => "–".to_string(),
+                    (Some(_), Unit::Job) => {
+                        let mut e: Vec<f64> = v.iter().map(|s| s.elapsed.as_secs_f64()).collect();
+                        e.sort_by(f64::total_cmp);
+                        format!("{:.2} s", e[e.len() / 2])
+                    }
+                    (Some(_), _) => {
+                        let mut r: Vec<f64> = v.iter().map(Sample::rate).collect();
+                        r.sort_by(f64::total_cmp);
+                        format!("{}/s", fmt_num(Some(r[r.len() / 2])))
+                    }
+                };
+                format!("{n} {show}")
+            })
+            .collect();
+        eprintln!(
+            "{name}: {} (median of {} run(s))",
+            shown.join(", "),
+            self.args.runs
+        );
         self.cases.push(Case { name, unit, runs });
         Ok(())
     }
@@ -418,11 +445,11 @@ fn run() -> BoxResult<()> {
     };
 
     // A timed case: each driver that supports `op` runs it once.
-    let timed = |id: DriverId, p: &Plan, op: Op| -> BoxResult<Option<Vec<Sample>>> {
+    let timed = |id: DriverId, p: &Plan, op: Op| -> BoxResult<Option<Sample>> {
         if !id.supports(op) {
             return Ok(None);
         }
-        Ok(Some(vec![id.timed(&url, p, op)?]))
+        Ok(Some(id.timed(&url, p, op)?))
     };
 
     for (w, op) in [("point", Op::PointText), ("prepared", Op::PointPrepared)] {
@@ -453,24 +480,20 @@ fn run() -> BoxResult<()> {
         let rows = fmt_num(Some(args.rows as f64));
         let name = format!("decode {rows} rows{label}, 7 typed cols");
         r.case(name, Unit::Row, |id| {
-            let mut v = Vec::new();
-            for _ in 0..args.runs {
-                let Some((s, d)) = id.decode(&url, &p, kind, args.rows)? else {
-                    return Ok(None);
-                };
-                if d.rows != args.rows || digests.first().is_some_and(|d0| *d0 != d) {
-                    return Err(format!(
-                        "{w}: {} read different data ({d:?} vs {:?}, {} rows wanted)",
-                        id.name(),
-                        digests.first(),
-                        args.rows
-                    )
-                    .into());
-                }
-                digests.push(d);
-                v.push(s);
+            let Some((s, d)) = id.decode(&url, &p, kind, args.rows)? else {
+                return Ok(None);
+            };
+            if d.rows != args.rows || digests.first().is_some_and(|d0| *d0 != d) {
+                return Err(format!(
+                    "{w}: {} read different data ({d:?} vs {:?}, {} rows wanted)",
+                    id.name(),
+                    digests.first(),
+                    args.rows
+                )
+                .into());
             }
-            Ok(Some(v))
+            digests.push(d);
+            Ok(Some(s))
         })?;
     }
 
@@ -514,10 +537,7 @@ fn run() -> BoxResult<()> {
             );
             let p = plan(conns, name.clone());
             r.case(name, Unit::Job, |id| {
-                (0..args.runs)
-                    .map(|_| id.tables(&url, &p, args.tables, &count))
-                    .collect::<BoxResult<Vec<_>>>()
-                    .map(Some)
+                id.tables(&url, &p, args.tables, &count).map(Some)
             })?;
         }
     }
