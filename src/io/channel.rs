@@ -8,7 +8,7 @@
 //! tokio-uring owns a buffer while an operation is in flight and does not
 //! cancel the operation when its future is dropped. If that happens the
 //! buffer is gone from the channel, which therefore knows it is broken:
-//! every later call fails with [`ErrorKind::Broken`](crate::ErrorKind::Broken)
+//! every later call fails with [`ErrorKind::Broken`]
 //! and the socket is shut down, so no caller can ever read another command's
 //! bytes.
 

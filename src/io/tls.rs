@@ -2,7 +2,7 @@
 //!
 //! tokio-uring has no `AsyncRead`/`AsyncWrite` adapter, so the TLS state
 //! machine is fed by hand: ciphertext read from the socket (an owned-buffer
-//! io_uring read) goes into [`rustls::ClientConnection::read_tls`], plaintext
+//! io_uring read) goes into `rustls::ClientConnection::read_tls`, plaintext
 //! comes out of its reader; plaintext writes go into its writer and the
 //! resulting records are written to the socket in one operation.
 

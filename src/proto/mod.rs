@@ -7,7 +7,7 @@
 //! - [`framer`]: packet headers, sequence ids, 16 MiB continuation.
 //! - [`handshake`]: the connection phase and authentication state machine.
 //! - [`result`]: the response to a command as a state machine.
-//! - [`packets`], [`column`], [`row`]: decoders for OK/ERR/EOF, column definitions, text rows.
+//! - [`packets`], [`column`](mod@column), [`row`]: decoders for OK/ERR/EOF, column definitions, text rows.
 //! - [`command`]: encoders for `COM_*` commands.
 //! - [`stmt`], [`binary`], [`temporal`]: prepared statements, binary rows and parameters, dates and times.
 
