@@ -74,3 +74,8 @@ pub use runtime::{start, try_start};
 pub use session::{IsolationLevel, Transaction, TxOpts, Warning};
 pub use statement::{AsStatement, Statement, StatementRef};
 pub use value::{Binary, ConvError, Date, DateTime, FromValue, Time, Value};
+
+/// The README's Rust examples, compiled as doc tests so they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
