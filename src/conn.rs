@@ -318,13 +318,22 @@ impl Connection {
             rollback_pending: false,
             handshake: hs,
         };
+        conn.apply_session_setup().await?;
+        Ok(conn)
+    }
+
+    /// Applies the options' session setup (`charset`, then the `init`
+    /// statements): after connecting, and again after the server reset the
+    /// session (`change_user`, `reset`).
+    async fn apply_session_setup(&mut self) -> Result<()> {
+        let opts = self.opts.clone();
         if let Some(cs) = &opts.charset {
-            conn.query_drop(&format!("SET NAMES {cs}")).await?;
+            self.query_drop(&format!("SET NAMES {cs}")).await?;
         }
         for sql in &opts.init {
-            conn.query_drop(sql).await?;
+            self.query_drop(sql).await?;
         }
-        Ok(conn)
+        Ok(())
     }
 
     /// The server's version, e.g. `10.11.19-MariaDB-0+deb12u1` or `8.4.3`.
@@ -600,14 +609,7 @@ impl Connection {
             "change_user",
             self.change_user_inner(user, password, database)
         )?;
-        let opts = self.opts.clone();
-        if let Some(cs) = &opts.charset {
-            self.query_drop(&format!("SET NAMES {cs}")).await?;
-        }
-        for sql in &opts.init {
-            self.query_drop(sql).await?;
-        }
-        Ok(())
+        self.apply_session_setup().await
     }
 
     async fn change_user_inner(
@@ -697,14 +699,7 @@ impl Connection {
             self.simple_command(com::RESET_CONNECTION, &[])
         )?;
         self.stmts.forget_all();
-        let opts = self.opts.clone();
-        if let Some(cs) = &opts.charset {
-            self.query_drop(&format!("SET NAMES {cs}")).await?;
-        }
-        for sql in &opts.init {
-            self.query_drop(sql).await?;
-        }
-        Ok(())
+        self.apply_session_setup().await
     }
 
     /// Changes the default database (`COM_INIT_DB`, like `USE db`).
@@ -761,6 +756,23 @@ impl Connection {
         self.read_result_start_with(None).await
     }
 
+    /// Records an OK that ends a statement's response (or one result of
+    /// several) and returns its outcome.
+    pub(crate) fn finish_ok(&mut self, outcome: Outcome, done: bool) -> Outcome {
+        self.status = outcome.status;
+        self.last = outcome;
+        if done {
+            self.response = Response::Idle;
+        }
+        self.last.clone()
+    }
+
+    /// An ERR ends the response: the error to return.
+    pub(crate) fn finish_err(&mut self, e: ServerError) -> Error {
+        self.response = Response::Idle;
+        Error::server(ErrorKind::Server, e)
+    }
+
     /// [`Connection::read_result_start`], answering a `LOAD DATA LOCAL
     /// INFILE` request from `reader` when one is given.
     async fn read_result_start_with(
@@ -782,26 +794,20 @@ impl Connection {
             let in_rows = machine.in_rows();
             match event {
                 ResultEvent::Ok(ok) => {
-                    self.last = Outcome::from_ok(&ok);
-                    self.status = ok.status;
-                    if done {
-                        self.response = Response::Idle;
-                    }
+                    let outcome = self.finish_ok(Outcome::from_ok(&ok), done);
                     if let Some(why) = infile_refused {
                         return Err(Error::new(ErrorKind::Usage, why));
                     }
-                    return Ok(QueryResult::Done(self.last.clone()));
+                    return Ok(QueryResult::Done(outcome));
                 }
                 ResultEvent::Err(e) => {
-                    let err = ServerError::from_packet(&e);
-                    self.response = Response::Idle;
-                    return Err(if let Some(why) = infile_refused {
-                        Error::new(
+                    let err = self.finish_err(ServerError::from_packet(&e));
+                    return Err(match infile_refused {
+                        Some(why) => Error::new(
                             ErrorKind::Usage,
                             format!("{why}; the server then said: {err}"),
-                        )
-                    } else {
-                        Error::server(ErrorKind::Server, err)
+                        ),
+                        None => err,
                     });
                 }
                 ResultEvent::ColumnCount(n) => columns.reserve_exact(n),
@@ -996,13 +1002,7 @@ impl Connection {
                 }
                 Ok(None)
             }
-            Ok(ResultEvent::Err(e)) => {
-                self.response = Response::Idle;
-                Err(Error::server(
-                    ErrorKind::Server,
-                    ServerError::from_packet(&e),
-                ))
-            }
+            Ok(ResultEvent::Err(e)) => Err(self.finish_err(ServerError::from_packet(&e))),
             Ok(_) => Err(self.protocol_error(crate::proto::ProtoError::Unexpected {
                 expected: "a row",
                 first_byte: self.chan.buf().get(p.start).copied(),

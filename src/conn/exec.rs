@@ -620,20 +620,10 @@ impl Connection {
             let in_rows = machine.in_rows();
             match event {
                 ResultEvent::Ok(ok) => {
-                    self.last = Outcome::from_ok(&ok);
-                    self.status = ok.status;
-                    if done {
-                        self.response = Response::Idle;
-                    }
-                    return Ok(QueryResult::Done(self.last.clone()));
+                    let outcome = Outcome::from_ok(&ok);
+                    return Ok(QueryResult::Done(self.finish_ok(outcome, done)));
                 }
-                ResultEvent::Err(e) => {
-                    self.response = Response::Idle;
-                    return Err(Error::server(
-                        ErrorKind::Server,
-                        ServerError::from_packet(&e),
-                    ));
-                }
+                ResultEvent::Err(e) => return Err(self.finish_err(ServerError::from_packet(&e))),
                 ResultEvent::ColumnCount(n) => {
                     let last = stmt.0.last_columns();
                     if in_rows {
