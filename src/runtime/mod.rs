@@ -24,6 +24,10 @@ pub(crate) fn new_uring_runtime() -> Result<(tokio_uring::Runtime, RingSetup)> {
     // the kernel only this thread submits, which tokio-uring guarantees (one
     // ring per thread, created and used there). Older kernels reject the
     // flags with EINVAL; fall back one step at a time to a plain ring.
+    // IORING_SETUP_DEFER_TASKRUN is not used: its completions only appear
+    // when the ring is entered with GETEVENTS, which tokio-uring 0.5 never
+    // does (it waits in epoll on the ring fd), so the first connect hangs
+    // (tried on Linux 6.18).
     let attempts = [
         RingSetup::SingleIssuer,
         RingSetup::CoopTaskrun,
