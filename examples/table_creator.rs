@@ -54,7 +54,14 @@ async fn kernel(
         return Ok(false);
     }
     seq.borrow_mut().push(format!("start_{i}"));
-    let name = &names[i];
+    table_statements(k, cnx, &names[i]).await?;
+    seq.borrow_mut().push(format!("end_{i}"));
+    Ok(true)
+}
+
+/// The docs' statements for one table: drop it if it exists, then (for the
+/// creator) create it.
+async fn table_statements(k: Kernel, cnx: &mut Connection, name: &str) -> Result<()> {
     cnx.cmd_query(&format!("DROP TABLE IF EXISTS {name}"))
         .await?;
     if k == Kernel::Create {
@@ -70,8 +77,7 @@ async fn kernel(
         ))
         .await?;
     }
-    seq.borrow_mut().push(format!("end_{i}"));
-    Ok(true)
+    Ok(())
 }
 
 /// `SHOW TABLES` through `cmd_query` + `get_rows`, as in the docs.
@@ -211,24 +217,7 @@ fn main_cores(
         .run(
             rt,
             names.to_vec(),
-            async move |cnx: &mut Connection, name: String| {
-                cnx.cmd_query(&format!("DROP TABLE IF EXISTS {name}"))
-                    .await?;
-                if k == Kernel::Create {
-                    cnx.cmd_query(&format!(
-                        "CREATE TABLE IF NOT EXISTS {name} (
-                        dish_id INT(11) UNSIGNED AUTO_INCREMENT UNIQUE KEY,
-                        category TEXT,
-                        dish_name TEXT,
-                        price FLOAT,
-                        servings INT,
-                        order_time TIME
-                    )"
-                    ))
-                    .await?;
-                }
-                Ok(())
-            },
+            async move |cnx: &mut Connection, name: String| table_statements(k, cnx, &name).await,
         );
     for r in results {
         r?;
