@@ -335,11 +335,12 @@ fn spawn_canned_peer(response: Vec<u8>) -> u16 {
 
 fn bench_e2e_canned_peer(c: &mut Criterion) {
     let port = spawn_canned_peer(canned_response(PEER_ROWS));
-    let rt = tokio_uring::Runtime::new(&tokio_uring::builder()).expect("io_uring runtime");
+    let rt = mysql_uring::runtime::LocalRuntime::new().expect("io_uring runtime");
     let mut cnx = rt
         .block_on(mysql_uring::connect(
             format!("mysql://root@127.0.0.1:{port}/").as_str(),
         ))
+        .expect("io_uring runtime")
         .expect("connect to the canned peer");
 
     let mut g = c.benchmark_group("e2e_canned_peer");
@@ -374,9 +375,10 @@ fn bench_e2e_canned_peer(c: &mut Criterion) {
                 }
                 t.elapsed()
             })
+            .expect("io_uring runtime")
         })
     });
-    rt.block_on(async { cnx.close().await.ok() });
+    let _ = rt.block_on(async { cnx.close().await.ok() });
 
     // The same canned result through mysql_async, on a current-thread tokio
     // runtime: `query_iter` + `for_each` + `from_row`, which moves the values

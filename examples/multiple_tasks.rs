@@ -30,7 +30,7 @@ impl Indent {
 async fn job_sleep(ind: Indent, secs: f64) -> String {
     let offset = ind.next();
     println!("{offset}START_SLEEP");
-    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    mysql_uring::runtime::sleep(Duration::from_secs_f64(secs)).await;
     println!("{offset}END_SLEEP");
     format!("I slept for {secs} seconds")
 }
@@ -46,7 +46,7 @@ async fn job_mysql(ind: Indent, url: String, secs: f64) -> Result<String> {
     cur.close().await?;
     cnx.close().await?;
     // Stands for work on the result; unlike the docs' `time.sleep`, it does not block the other jobs.
-    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    mysql_uring::runtime::sleep(Duration::from_secs_f64(secs)).await;
     println!("{offset}END_MYSQL_OPS");
     Ok(res)
 }
@@ -55,7 +55,7 @@ async fn job_mysql(ind: Indent, url: String, secs: f64) -> Result<String> {
 async fn job_io(ind: Indent, secs: f64) -> String {
     let offset = ind.next();
     println!("{offset}START_IO");
-    tokio::task::spawn_blocking(move || std::thread::sleep(Duration::from_secs_f64(secs)))
+    mysql_uring::runtime::spawn_blocking(move || std::thread::sleep(Duration::from_secs_f64(secs)))
         .await
         .expect("blocking job");
     println!("{offset}END_IO");
@@ -74,9 +74,9 @@ fn main() -> Result<()> {
         let ind = Indent::default();
         let clock = Instant::now();
         // Spawned tasks run concurrently on this thread's io_uring (`asyncio.gather`).
-        let io = tokio_uring::spawn(job_io(ind.clone(), 5.0 * scale));
-        let my = tokio_uring::spawn(job_mysql(ind.clone(), url.clone(), 1.0 * scale));
-        let sl = tokio_uring::spawn(job_sleep(ind.clone(), 4.0 * scale));
+        let io = mysql_uring::runtime::spawn(job_io(ind.clone(), 5.0 * scale));
+        let my = mysql_uring::runtime::spawn(job_mysql(ind.clone(), url.clone(), 1.0 * scale));
+        let sl = mysql_uring::runtime::spawn(job_sleep(ind.clone(), 4.0 * scale));
         let concurrent = (io.await.unwrap(), my.await.unwrap()?, sl.await.unwrap());
         let async_elapsed = clock.elapsed().as_secs_f64();
         println!("Elapsed time: {async_elapsed:0.2}");

@@ -123,7 +123,7 @@ async fn main_jobs(
     let opening: Vec<_> = (0..num_jobs)
         .map(|_| {
             let o = opts.clone();
-            tokio_uring::spawn(async move { connect(o).await })
+            mysql_uring::runtime::spawn(async move { connect(o).await })
         })
         .collect();
     let mut cnxs = Vec::with_capacity(num_jobs);
@@ -140,7 +140,7 @@ async fn main_jobs(
                 .enumerate()
                 .map(|(idx, mut cnx)| {
                     let (seq, names) = (seq.clone(), names.clone());
-                    tokio_uring::spawn(async move {
+                    mysql_uring::runtime::spawn(async move {
                         let r = kernel(k, &seq, &names, &mut cnx, i + idx).await;
                         (r, cnx)
                     })
@@ -164,7 +164,7 @@ async fn main_jobs(
             .drain(..)
             .map(|mut cnx| {
                 let (seq, names, next) = (seq.clone(), names.clone(), next.clone());
-                tokio_uring::spawn(async move {
+                mysql_uring::runtime::spawn(async move {
                     loop {
                         let i = next.get();
                         next.set(i + 1);

@@ -218,7 +218,7 @@ impl Batch {
         let mut tasks = Vec::with_capacity(workers);
         for _ in 0..workers {
             let in_flight = Rc::new(Cell::new(None::<usize>));
-            let task = tokio_uring::spawn(worker(
+            let task = crate::io::uring::spawn(worker(
                 me.clone(),
                 shared.clone(),
                 job.clone(),
@@ -230,7 +230,7 @@ impl Batch {
             if let Err(e) = task.await {
                 if let Some(i) = in_flight.get() {
                     let msg = if e.is_panic() {
-                        crate::runtime::panic_message(&*e.into_panic())
+                        crate::io::uring::exec::panic_message(&*e.into_panic())
                     } else {
                         "the task was cancelled".to_string()
                     };

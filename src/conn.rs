@@ -136,7 +136,7 @@ macro_rules! timed {
         match $self.query_timeout {
             None => $fut.await,
             Some(limit) => {
-                let r = tokio::time::timeout(limit, $fut).await;
+                let r = crate::io::uring::timeout(limit, $fut).await;
                 match r {
                     Ok(r) => r,
                     Err(_) => {
@@ -161,7 +161,8 @@ impl Connection {
         let opts = opts.into_opts()?;
         match opts.connect_timeout {
             None => Self::connect_inner(&opts).await,
-            Some(limit) => match tokio::time::timeout(limit, Self::connect_inner(&opts)).await {
+            Some(limit) => match crate::io::uring::timeout(limit, Self::connect_inner(&opts)).await
+            {
                 Ok(r) => r,
                 Err(_) => Err(Error::new(
                     ErrorKind::Timeout,
@@ -184,10 +185,17 @@ impl Connection {
         }
         let addrs: Vec<SocketAddr> = match opts.host.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, opts.port)],
-            Err(_) => tokio::net::lookup_host((opts.host.as_str(), opts.port))
+            Err(_) => {
+                // getaddrinfo blocks: run it off the core.
+                let (host, port) = (opts.host.clone(), opts.port);
+                crate::io::uring::spawn_blocking(move || {
+                    std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+                        .map(Iterator::collect::<Vec<_>>)
+                })
                 .await
+                .and_then(|r| r)
                 .map_err(|e| Error::io(&format!("resolving host '{}'", opts.host), e))?
-                .collect(),
+            }
         };
         let mut last = None;
         for a in addrs {
@@ -850,7 +858,7 @@ impl Connection {
     /// then the empty packet that ends it.
     async fn send_local_file(&mut self, path: &std::path::Path) -> Result<()> {
         const CHUNK: usize = 64 * 1024;
-        let file = tokio_uring::fs::File::open(path).await.map_err(|e| {
+        let file = std::fs::File::open(path).map_err(|e| {
             Error::io(
                 &format!("opening {} for LOAD DATA LOCAL INFILE", path.display()),
                 e,
@@ -860,12 +868,12 @@ impl Connection {
         let mut buf = Vec::with_capacity(CHUNK);
         loop {
             buf.clear();
-            let (r, b) = file.read_at(buf, pos).await;
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+            let (r, b) = crate::io::uring::socket::read_at(fd, buf, pos).await;
             buf = b;
             let n = match r {
                 Ok(n) => n,
                 Err(e) => {
-                    let _ = file.close().await;
                     return Err(self.abort_local_infile(&path.display().to_string(), e));
                 }
             };
@@ -876,7 +884,7 @@ impl Connection {
             self.chan.push_packet(&buf[..n])?;
             self.chan.flush().await?;
         }
-        let _ = file.close().await;
+        drop(file);
         self.chan.push_packet(&[])
     }
 
@@ -1073,7 +1081,7 @@ impl Connection {
             None => self.read_row_ref().await,
             Some(limit) => {
                 // Check the deadline first, then borrow for the result.
-                let got = tokio::time::timeout(limit, self.next_row_packet()).await;
+                let got = crate::io::uring::timeout(limit, self.next_row_packet()).await;
                 let p = match got {
                     Ok(Ok(Some(p))) => p,
                     Ok(Ok(None)) => return Ok(None),
@@ -1232,8 +1240,8 @@ fn row_fields(
 /// ```no_run
 /// # async fn f(cnx: &mut mysql_uring::Connection) -> mysql_uring::Result<()> {
 /// let cancel = cnx.cancel_handle();
-/// tokio_uring::spawn(async move {
-///     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+/// mysql_uring::runtime::spawn(async move {
+///     mysql_uring::runtime::sleep(std::time::Duration::from_secs(1)).await;
 ///     let _ = cancel.cancel().await;
 /// });
 /// let e = cnx.query_drop("SELECT COUNT(*) FROM huge_a, huge_b").await.unwrap_err();

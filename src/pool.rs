@@ -242,7 +242,7 @@ impl Pool {
     async fn alive(&self, lease: &mut Lease) -> bool {
         let limit = self.0.ping_limit();
         matches!(
-            tokio::time::timeout(limit, lease.conn_mut().ping()).await,
+            crate::io::uring::timeout(limit, lease.conn_mut().ping()).await,
             Ok(Ok(()))
         )
     }
@@ -272,7 +272,12 @@ impl Pool {
         });
         match deadline {
             None => Ok(granted.await),
-            Some(d) => match tokio::time::timeout_at(d.into(), granted).await {
+            Some(d) => match crate::io::uring::timeout(
+                d.saturating_duration_since(Instant::now()),
+                granted,
+            )
+            .await
+            {
                 Ok(lease) => Ok(lease),
                 Err(_) => Err(Error::new(
                     ErrorKind::Timeout,
@@ -348,7 +353,7 @@ impl Pool {
             .map_or(Duration::from_secs(30), |t| t / 2)
             .clamp(Duration::from_millis(10), Duration::from_secs(30));
         let weak: Weak<Inner> = Rc::downgrade(&self.0);
-        tokio_uring::spawn(async move {
+        crate::io::uring::spawn(async move {
             loop {
                 // Holds the pool only during a pass: dropping every Pool ends the task.
                 match weak.upgrade() {
@@ -357,7 +362,7 @@ impl Pool {
                     }
                     None => return,
                 }
-                tokio::time::sleep(tick).await;
+                crate::io::uring::sleep(tick).await;
             }
         });
     }
@@ -469,22 +474,20 @@ fn give_back(pool: &Rc<Inner>, conn: Box<Connection>) {
     if reset || conn.in_transaction() {
         // Cleaning needs a round trip: do it in a task on this thread. Outside
         // a runtime (e.g. dropped after it ended) the connection is just closed.
-        if tokio::runtime::Handle::try_current().is_err() {
-            drop(conn);
-            give_back_capacity(pool);
-            return;
-        }
         let mut lease = Lease::with(pool, conn);
         lease.recycle = false;
-        tokio_uring::spawn(async move {
+        // Outside a running loop (e.g. dropped after it ended) the task
+        // cannot be started; dropping it drops the lease, which closes the
+        // connection.
+        let _ = crate::io::uring::try_spawn(async move {
             // Bounded like the health check: a silent peer must not hold
             // this unit of capacity for ever.
             let limit = lease.pool.ping_limit();
             let conn = lease.conn_mut();
             let cleaned = if reset {
-                tokio::time::timeout(limit, conn.reset()).await
+                crate::io::uring::timeout(limit, conn.reset()).await
             } else {
-                tokio::time::timeout(limit, async {
+                crate::io::uring::timeout(limit, async {
                     conn.query_drop("ROLLBACK").await.map(|_| ())
                 })
                 .await

@@ -32,7 +32,7 @@ fn server_killed_mid_query_gives_an_io_error_and_recovery_works() {
         let mut c = connect(opts(s)).await?;
         let mut watcher = connect(opts(s)).await?;
         let id = c.connection_id();
-        let q = tokio_uring::spawn(async move {
+        let q = mysql_uring::runtime::spawn(async move {
             let r = c.query_drop("SELECT SLEEP(30)").await;
             (r, c)
         });
@@ -45,7 +45,7 @@ fn server_killed_mid_query_gives_an_io_error_and_recovery_works() {
             if n == 1 {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            mysql_uring::runtime::sleep(Duration::from_millis(10)).await;
         }
         s.kill();
         let (r, mut c) = q.await.unwrap();

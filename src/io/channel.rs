@@ -3,14 +3,16 @@
 //! Reads land in one [`BytesMut`] per connection. A packet is handed out as a
 //! range of that buffer (borrowed until the next read) or split off as a
 //! [`Bytes`] that shares the allocation: values are never copied. Writes are
-//! encoded into one reused `Vec<u8>` and submitted as a single operation.
+//! encoded into one reused `Vec<u8>` and submitted as a single operation,
+//! together with the wait for the reply when one follows.
 //!
-//! tokio-uring owns a buffer while an operation is in flight and does not
-//! cancel the operation when its future is dropped. If that happens the
-//! buffer is gone from the channel, which therefore knows it is broken:
-//! every later call fails with [`ErrorKind::Broken`]
-//! and the socket is shut down, so no caller can ever read another command's
-//! bytes.
+//! Every await here is cancel-safe: the buffers never leave the channel
+//! while the kernel works (the ring receives into its own buffers, and a
+//! socket keeps the bytes it sends), so a read or write that is dropped
+//! midway leaves the channel consistent: unread bytes stay queued on the
+//! socket, and sent bytes were sent. What the connection still owes the
+//! server (or the server owes it) is the connection's bookkeeping, not lost
+//! state.
 
 use std::ops::Range;
 
@@ -20,7 +22,7 @@ use super::stream::{Stream, Transport};
 use crate::error::{Error, ErrorKind, Result};
 use crate::proto::framer::{Frame, Framer};
 
-/// Bytes requested from the kernel per read when nothing larger is needed.
+/// Initial read buffer capacity.
 const READ_CHUNK: usize = 64 * 1024;
 /// Buffers that grew beyond this (for a huge packet) are released once idle.
 const KEEP_CAPACITY: usize = 4 << 20;
@@ -30,8 +32,8 @@ const KEEP_CAPACITY: usize = 4 << 20;
 pub struct Channel {
     /// `None` only while a TLS handshake is in flight (or after one was cancelled).
     stream: Option<Stream>,
-    rbuf: Option<BytesMut>,
-    wbuf: Option<Vec<u8>>,
+    rbuf: BytesMut,
+    wbuf: Vec<u8>,
     framer: Framer,
     /// Bytes of the last packet handed out, still at the front of `rbuf`.
     consumed: usize,
@@ -43,8 +45,8 @@ impl Channel {
     pub fn new(stream: Stream, max_packet: usize) -> Self {
         Channel {
             stream: Some(stream),
-            rbuf: Some(BytesMut::with_capacity(READ_CHUNK)),
-            wbuf: Some(Vec::with_capacity(4096)),
+            rbuf: BytesMut::with_capacity(READ_CHUNK),
+            wbuf: Vec::with_capacity(4096),
             framer: Framer::new(max_packet),
             consumed: 0,
             broken: None,
@@ -70,7 +72,7 @@ impl Channel {
     ) -> Result<()> {
         self.check()?;
         self.release();
-        if !self.buf().is_empty() {
+        if !self.rbuf.is_empty() {
             self.mark_broken("unexpected bytes before TLS");
             return Err(Error::new(
                 ErrorKind::Protocol,
@@ -98,10 +100,9 @@ impl Channel {
                 "connection is unusable: {why}; open a new connection"
             )));
         }
-        if self.rbuf.is_none() || self.wbuf.is_none() || self.stream.is_none() {
+        if self.stream.is_none() {
             return Err(Error::broken(
-                "connection is unusable: an earlier operation on it was cancelled or timed out \
-                 while reading or writing, so its state is unknown; open a new connection",
+                "connection is unusable: its TLS handshake was cancelled; open a new connection",
             ));
         }
         Ok(())
@@ -126,12 +127,11 @@ impl Channel {
     }
 
     /// The write buffer and framer, for encoding a command. The buffer is
-    /// empty unless earlier commands were encoded and not yet flushed
+    /// empty unless earlier commands were encoded and not yet sent
     /// (pipelining).
     pub fn encoder(&mut self) -> Result<(&mut Framer, &mut Vec<u8>)> {
         self.check()?;
-        let w = self.wbuf.as_mut().expect("checked");
-        Ok((&mut self.framer, w))
+        Ok((&mut self.framer, &mut self.wbuf))
     }
 
     /// Frames `payload` as the next packet of the current sequence.
@@ -141,19 +141,31 @@ impl Channel {
         Ok(())
     }
 
-    /// Writes everything encoded so far in one operation. Not needed before a
-    /// read: [`Channel::read_packet`] submits pending bytes together with the
-    /// read of the reply.
+    /// True when encoded bytes wait to be sent.
+    pub fn has_unsent(&self) -> bool {
+        !self.wbuf.is_empty()
+    }
+
+    /// Forgets encoded bytes that were not sent (a command abandoned before
+    /// it went out).
+    pub fn discard_unsent(&mut self) {
+        self.wbuf.clear();
+    }
+
+    /// Writes everything encoded so far and waits until the kernel has it.
+    /// Not needed before a read: [`Channel::read_packet`] submits pending
+    /// bytes together with the wait for the reply.
     pub async fn flush(&mut self) -> Result<()> {
         self.check()?;
-        let buf = self.wbuf.take().expect("checked");
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
         let stream = self.stream.as_mut().expect("checked");
-        let (res, buf) = stream.write_all(buf).await;
-        self.put_wbuf(buf);
-        if let Err(e) = res {
+        if let Err(e) = stream.write_all(&mut self.wbuf).await {
             self.mark_broken("a write failed");
             return Err(Error::io("writing to the server", e));
         }
+        self.trim_wbuf();
         Ok(())
     }
 
@@ -163,13 +175,12 @@ impl Channel {
         self.check()?;
         self.release();
         loop {
-            let rbuf = self.rbuf.as_mut().expect("checked");
-            match self.framer.decode(&mut rbuf[..]) {
+            match self.framer.decode(&mut self.rbuf[..]) {
                 Ok(Frame::Packet { payload, consumed }) => {
                     self.consumed = consumed;
                     return Ok(payload);
                 }
-                Ok(Frame::Incomplete { need }) => self.fill(need).await?,
+                Ok(Frame::Incomplete { .. }) => self.fill().await?,
                 Err(e) => {
                     let err = Error::from(e);
                     self.mark_broken(err.to_string());
@@ -188,68 +199,51 @@ impl Channel {
 
     /// The read buffer; index it with a range from [`Channel::read_packet`].
     pub fn buf(&self) -> &[u8] {
-        self.rbuf.as_deref().unwrap_or(&[])
+        &self.rbuf
     }
 
     /// Splits the packet last returned by [`Channel::read_packet`] off the
     /// read buffer as shared bytes, without copying.
     pub fn take_packet(&mut self, payload: Range<usize>) -> Bytes {
-        let Some(rbuf) = self.rbuf.as_mut() else {
-            return Bytes::new();
-        };
-        rbuf.advance(payload.start);
-        let bytes = rbuf.split_to(payload.len()).freeze();
-        rbuf.advance(self.consumed - payload.end);
+        self.rbuf.advance(payload.start);
+        let bytes = self.rbuf.split_to(payload.len()).freeze();
+        self.rbuf.advance(self.consumed - payload.end);
         self.consumed = 0;
         bytes
     }
 
     fn release(&mut self) {
-        if let Some(rbuf) = self.rbuf.as_mut() {
-            rbuf.advance(self.consumed);
-            self.consumed = 0;
-            if rbuf.is_empty() && rbuf.capacity() > KEEP_CAPACITY {
-                *rbuf = BytesMut::with_capacity(READ_CHUNK);
-            }
+        self.rbuf.advance(self.consumed);
+        self.consumed = 0;
+        if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_CAPACITY {
+            self.rbuf = BytesMut::with_capacity(READ_CHUNK);
         }
     }
 
-    async fn fill(&mut self, need: usize) -> Result<()> {
-        let mut buf = self.rbuf.take().expect("checked by caller");
-        if buf.capacity() - buf.len() < need.max(READ_CHUNK / 4) {
-            buf.reserve(need.max(READ_CHUNK));
+    fn trim_wbuf(&mut self) {
+        if self.wbuf.capacity() > KEEP_CAPACITY {
+            self.wbuf = Vec::with_capacity(4096);
         }
-        let pending_write = self.wbuf.as_ref().is_some_and(|w| !w.is_empty());
+    }
+
+    /// Sends what is pending (without waiting, when the reply will prove it
+    /// arrived) and waits for more bytes.
+    async fn fill(&mut self) -> Result<()> {
         let Some(stream) = self.stream.as_mut() else {
-            self.rbuf = Some(buf);
             return Err(Error::broken("connection is unusable: its stream is gone"));
         };
-        let res = if pending_write && !matches!(stream, Stream::Tls(_)) {
-            // Submit the command's write and the read of its reply together:
-            // one trip through the ring instead of two.
-            let w = self.wbuf.take().expect("checked");
-            let stream = &*stream;
-            let ((wres, w), (res, buf)) =
-                tokio::join!(stream.plain_write_all(w), stream.plain_read(buf));
-            self.rbuf = Some(buf);
-            self.put_wbuf(w);
-            if let Err(e) = wres {
-                self.mark_broken("a write failed");
-                return Err(Error::io("writing to the server", e));
+        if !self.wbuf.is_empty() {
+            match stream.fire(&mut self.wbuf) {
+                Ok(true) => self.trim_wbuf(),
+                Ok(false) => self.flush().await?,
+                Err(e) => {
+                    self.mark_broken("a write failed");
+                    return Err(Error::io("writing to the server", e));
+                }
             }
-            res
-        } else {
-            if pending_write {
-                self.rbuf = Some(buf);
-                self.flush().await?;
-                buf = self.rbuf.take().expect("flush keeps the read buffer");
-            }
-            let stream = self.stream.as_mut().expect("checked");
-            let (res, buf) = stream.read_into(buf).await;
-            self.rbuf = Some(buf);
-            res
-        };
-        match res {
+        }
+        let stream = self.stream.as_mut().expect("checked");
+        match stream.read_into(&mut self.rbuf).await {
             Ok(0) => {
                 self.mark_broken("the server closed the connection");
                 Err(Error::new(
@@ -257,20 +251,15 @@ impl Channel {
                     "the server closed the connection (it may have restarted, been killed, or timed the session out)",
                 ))
             }
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                stream.reply_seen();
+                Ok(())
+            }
             Err(e) => {
                 self.mark_broken("a read failed");
                 Err(Error::io("reading from the server", e))
             }
         }
-    }
-
-    fn put_wbuf(&mut self, mut buf: Vec<u8>) {
-        buf.clear();
-        if buf.capacity() > KEEP_CAPACITY {
-            buf = Vec::with_capacity(4096);
-        }
-        self.wbuf = Some(buf);
     }
 
     /// Shuts the socket down (both directions).
@@ -279,13 +268,13 @@ impl Channel {
             s.shutdown();
         }
     }
-}
 
-impl Drop for Channel {
-    fn drop(&mut self) {
-        if self.rbuf.is_none() || self.wbuf.is_none() {
-            // An operation is still in flight in the kernel: make it finish now.
-            self.shutdown();
+    /// True while bytes were fired at the server and no reply has proved
+    /// them sent yet.
+    pub fn has_fired(&mut self) -> bool {
+        match self.stream.as_mut() {
+            Some(Stream::Tcp(s) | Stream::Unix(s)) => s.has_fired(),
+            _ => false,
         }
     }
 }

@@ -1,10 +1,11 @@
 //! TLS with rustls, driven over in-memory buffers.
 //!
-//! tokio-uring has no `AsyncRead`/`AsyncWrite` adapter, so the TLS state
-//! machine is fed by hand: ciphertext read from the socket (an owned-buffer
-//! io_uring read) goes into `rustls::ClientConnection::read_tls`, plaintext
-//! comes out of its reader; plaintext writes go into its writer and the
-//! resulting records are written to the socket in one operation.
+//! A ring has no `AsyncRead`/`AsyncWrite`, so the TLS state machine is fed
+//! by hand: ciphertext received on the socket goes into
+//! `rustls::ClientConnection::read_tls`, plaintext comes out of its reader;
+//! plaintext writes go into its writer and the resulting records are sent in
+//! one operation. Every buffer stays in this struct across awaits, so a read
+//! or write dropped midway loses nothing.
 
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -254,10 +255,10 @@ impl ServerCertVerifier for CaOnlyVerifier {
 pub struct TlsStream {
     inner: Stream,
     conn: ClientConnection,
-    /// Ciphertext read but not yet fed to rustls; `None` while a read is in flight.
-    raw: Option<BytesMut>,
-    /// Records to write; `None` while a write is in flight.
-    out: Option<Vec<u8>>,
+    /// Ciphertext received but not yet fed to rustls.
+    raw: BytesMut,
+    /// Records to write.
+    out: Vec<u8>,
 }
 
 impl std::fmt::Debug for TlsStream {
@@ -287,8 +288,8 @@ impl TlsStream {
         let mut s = TlsStream {
             inner,
             conn,
-            raw: Some(BytesMut::with_capacity(16 * 1024)),
-            out: Some(Vec::with_capacity(16 * 1024)),
+            raw: BytesMut::with_capacity(16 * 1024),
+            out: Vec::with_capacity(16 * 1024),
         };
         while s.conn.is_handshaking() {
             let r = if s.conn.wants_write() {
@@ -311,58 +312,34 @@ impl TlsStream {
         self.conn.protocol_version()
     }
 
+    /// The socket TLS runs on.
+    pub(crate) fn socket(&mut self) -> &mut super::uring::Socket {
+        self.inner.socket()
+    }
+
     async fn flush_records(&mut self) -> io::Result<()> {
         while self.conn.wants_write() {
-            let mut out = self
-                .out
-                .take()
-                .ok_or_else(|| io::Error::other("TLS write buffer lost"))?;
-            out.clear();
-            self.conn.write_tls(&mut out)?;
-            let (r, mut out) = self.inner.plain_write_all(out).await;
-            out.clear();
-            self.out = Some(out);
-            r?;
+            if self.out.is_empty() {
+                self.conn.write_tls(&mut self.out)?;
+            }
+            self.inner.socket().send_all(&mut self.out).await?;
         }
         Ok(())
     }
 
-    /// Feeds buffered ciphertext to rustls, reading more from the socket when
-    /// none is left. Stops early when rustls's plaintext buffer is full: the
-    /// rest stays in `raw` until the plaintext has been read.
+    /// Feeds buffered ciphertext to rustls, receiving more when none is
+    /// left. Stops early when rustls's plaintext buffer is full: the rest
+    /// stays in `raw` until the plaintext has been read.
     async fn read_records(&mut self) -> io::Result<()> {
-        let mut raw = self
-            .raw
-            .take()
-            .ok_or_else(|| io::Error::other("TLS read buffer lost"))?;
-        if raw.is_empty() {
-            raw.clear();
-            if raw.capacity() < 4096 {
-                raw.reserve(16 * 1024);
-            }
-            let (r, back) = self.inner.plain_read(raw).await;
-            raw = back;
-            match r {
-                Ok(0) => {
-                    self.raw = Some(raw);
-                    return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    self.raw = Some(raw);
-                    return Err(e);
-                }
+        if self.raw.is_empty() {
+            let n = self.inner.socket().recv(&mut self.raw).await?;
+            if n == 0 {
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
             }
         }
-        let r = self.feed(&mut raw);
-        self.raw = Some(raw);
-        r
-    }
-
-    fn feed(&mut self, raw: &mut BytesMut) -> io::Result<()> {
-        while !raw.is_empty() && self.conn.wants_read() {
-            let n = self.conn.read_tls(&mut &raw[..])?;
-            raw.advance(n);
+        while !self.raw.is_empty() && self.conn.wants_read() {
+            let n = self.conn.read_tls(&mut &self.raw[..])?;
+            self.raw.advance(n);
             self.conn.process_new_packets().map_err(invalid)?;
         }
         Ok(())
@@ -393,48 +370,50 @@ fn handshake_error(host: &str, e: io::Error) -> Error {
 }
 
 impl Transport for TlsStream {
-    async fn read_into(&mut self, mut buf: BytesMut) -> (io::Result<usize>, BytesMut) {
+    async fn read_into(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         loop {
             let start = buf.len();
-            buf.resize(buf.capacity().max(start + 1), 0);
-            match self.conn.reader().read(&mut buf[start..]) {
+            if buf.capacity() - start < 4096 {
+                buf.reserve(16 * 1024);
+            }
+            buf.resize(buf.capacity(), 0);
+            let r = self.conn.reader().read(&mut buf[start..]);
+            match r {
                 Ok(n) => {
                     buf.truncate(start + n);
-                    return (Ok(n), buf);
+                    return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => buf.truncate(start),
                 Err(e) => {
                     buf.truncate(start);
-                    return (Err(e), buf);
+                    return Err(e);
                 }
             }
-            if let Err(e) = self.flush_records().await {
-                return (Err(e), buf);
-            }
-            if let Err(e) = self.read_records().await {
-                if e.kind() == io::ErrorKind::UnexpectedEof {
-                    return (Ok(0), buf);
-                }
-                return (Err(e), buf);
+            self.flush_records().await?;
+            match self.read_records().await {
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                r => r?,
             }
         }
     }
 
-    async fn write_all(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
-        // rustls buffers a bounded amount of plaintext: hand it over in pieces,
-        // writing the records out in between.
-        let mut off = 0;
-        while off < buf.len() {
-            match self.conn.writer().write(&buf[off..]) {
-                Ok(n) => off += n,
-                Err(e) => return (Err(e), buf),
-            }
-            if let Err(e) = self.flush_records().await {
-                return (Err(e), buf);
-            }
+    async fn write_all(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+        // rustls buffers a bounded amount of plaintext: hand it over in
+        // pieces, writing the records out in between. A write dropped midway
+        // leaves the rest in `buf` and the records in `out`.
+        while !buf.is_empty() {
+            let n = self.conn.writer().write(buf)?;
+            buf.drain(..n);
+            self.flush_records().await?;
         }
-        (self.flush_records().await, buf)
+        self.flush_records().await
     }
+
+    fn fire(&mut self, _buf: &mut Vec<u8>) -> io::Result<bool> {
+        Ok(false)
+    }
+
+    fn reply_seen(&mut self) {}
 
     fn shutdown(&self) {
         self.inner.shutdown();

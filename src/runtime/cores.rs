@@ -1,57 +1,37 @@
-//! Thread-per-core: N OS threads, each with its own io_uring runtime.
+//! Thread-per-core: N OS threads, each with its own io_uring loop.
 //!
-//! Each core is an OS thread that owns one tokio-uring runtime (one ring) for
-//! its whole life, optionally pinned to one CPU. Work is sent to a core as a
-//! closure that *builds* a future there, so the future itself need not be
-//! `Send`: connections, pools and `Rc`s are created and used on their core and
-//! never cross threads. Nothing is shared between cores on the hot path; the
-//! only cross-thread traffic is the job sent in and the result sent back.
+//! Each core is an OS thread that owns one ring (the driver's own loop,
+//! [`crate::io::uring`]) for its whole life, optionally pinned to one CPU.
+//! Work is sent to a core as a closure that *builds* a future there, so the
+//! future itself need not be `Send`: connections, pools and `Rc`s are created
+//! and used on their core and never cross threads. Nothing is shared between
+//! cores on the hot path; the only cross-thread traffic is the job sent in
+//! (a lock-protected list plus an eventfd write when the core sleeps) and the
+//! result sent back.
 //!
 //! Choices:
-//! - **One tokio-uring runtime per thread**, not a work-stealing scheduler:
-//!   tokio-uring's ring, its sockets and our connections are `!Send`, and a
-//!   connection stays on the ring that owns its socket.
-//! - **Ring flags**: `SINGLE_ISSUER` (6.0+; true by construction here, the
-//!   ring is made and used on its core's thread) with `COOP_TASKRUN` +
-//!   `TASKRUN_FLAG` (5.19+), each dropped in turn if the kernel refuses it.
-//!   `DEFER_TASKRUN` is left out: tokio-uring waits for completions through
-//!   epoll on the ring fd, while deferred task work only runs when the waiter
-//!   enters the ring asking for events.
-//! - **Pinning** with `sched_setaffinity` from `libc` (already a dependency
-//!   of tokio-uring) rather than another crate: core `i` goes to the `i`-th
-//!   CPU of the process's allowed mask (`taskset`, cgroups), so pinning never
-//!   asks for a CPU the process may not use.
+//! - **One loop per thread**, not a work-stealing scheduler: a socket is
+//!   registered with one ring, and its connection stays on that ring.
+//! - **Ring flags**: see [`RingSetup`]; each core uses the best the kernel
+//!   accepts and [`Runtime::ring_info`] says which.
+//! - **Pinning** with `sched_setaffinity` from `libc`: core `i` goes to the
+//!   `i`-th CPU of the process's allowed mask (`taskset`, cgroups), so
+//!   pinning never asks for a CPU the process may not use.
 //! - **Blocking `run_on*`**: the caller is usually `main` or a test, not a
-//!   task; the results come back over a std channel, and a panic is caught by
-//!   the core's task join handle and returned as an error.
+//!   task; the results come back over a std channel, and a panic is caught
+//!   and returned as an error.
 
 use std::any::Any;
 use std::cell::Cell;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
-use tokio::sync::mpsc as tmpsc;
-
 use crate::error::{Error, ErrorKind, Result};
-
-/// A unit of work sent to a core: called there, inside its runtime.
-type Job = Box<dyn FnOnce() + Send>;
-
-/// Which io_uring setup flags a core's ring was created with: the first the
-/// kernel accepted, from the most to the least capable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RingSetup {
-    /// `IORING_SETUP_SINGLE_ISSUER` + `COOP_TASKRUN` + `TASKRUN_FLAG` (Linux 6.0+).
-    SingleIssuer,
-    /// `IORING_SETUP_COOP_TASKRUN` + `TASKRUN_FLAG` (Linux 5.19+).
-    CoopTaskrun,
-    /// No setup flags (any kernel with io_uring).
-    Plain,
-}
+use crate::io::uring::exec::{CatchUnwind, Job, Shared, panic_message};
+use crate::io::uring::{self, Core as RingCore, RingConfig, RingInfo, RingSetup};
 
 static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -72,6 +52,7 @@ pub struct Builder {
     cores: Option<usize>,
     pin: bool,
     name: String,
+    ring: RingConfig,
 }
 
 impl Builder {
@@ -93,6 +74,12 @@ impl Builder {
     /// named `{prefix}-{i}`.
     pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
         self.name = prefix.into();
+        self
+    }
+
+    /// How each core's ring is sized and waits (see [`RingConfig`]).
+    pub fn ring(mut self, config: RingConfig) -> Self {
+        self.ring = config;
         self
     }
 
@@ -132,14 +119,14 @@ impl Builder {
             id,
             cores: Vec::with_capacity(n),
         };
-        let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<RingSetup>)>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Ready>();
         for index in 0..n {
             let cpu = cpus.as_ref().map(|c| c[index % c.len()]);
-            let (tx, rx) = tmpsc::unbounded_channel::<Job>();
             let ready = ready_tx.clone();
+            let ring = self.ring.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("{}-{index}", self.name))
-                .spawn(move || core_main(id, index, cpu, rx, ready))
+                .spawn(move || core_main(id, index, cpu, ring, ready))
                 .map_err(|e| {
                     Error::new(
                         ErrorKind::Io,
@@ -148,10 +135,10 @@ impl Builder {
                     .with_source(e)
                 })?;
             rt.cores.push(Core {
-                tx: Some(tx),
+                shared: None,
                 thread: Some(thread),
                 cpu,
-                ring: RingSetup::Plain,
+                ring: None,
             });
         }
         drop(ready_tx);
@@ -160,7 +147,10 @@ impl Builder {
         for (index, r) in ready_rx.iter() {
             started += 1;
             match r {
-                Ok(setup) => rt.cores[index].ring = setup,
+                Ok((info, shared)) => {
+                    rt.cores[index].ring = Some(info);
+                    rt.cores[index].shared = Some(shared);
+                }
                 Err(e) => {
                     first_err.get_or_insert(e);
                 }
@@ -179,11 +169,15 @@ impl Builder {
     }
 }
 
+/// What a core thread reports once its ring is up (or why it is not).
+type Ready = (usize, Result<(RingInfo, Arc<Shared>)>);
+
 struct Core {
-    tx: Option<tmpsc::UnboundedSender<Job>>,
+    /// The core's door for jobs; `None` once the runtime is stopping.
+    shared: Option<Arc<Shared>>,
     thread: Option<JoinHandle<()>>,
     cpu: Option<usize>,
-    ring: RingSetup,
+    ring: Option<RingInfo>,
 }
 
 /// N cores, each an OS thread with its own io_uring runtime.
@@ -232,6 +226,7 @@ impl Runtime {
             cores: None,
             pin: false,
             name: "mysql-uring-core".into(),
+            ring: RingConfig::default(),
         }
     }
 
@@ -252,7 +247,13 @@ impl Runtime {
 
     /// The io_uring setup core `index`'s ring was created with.
     pub fn ring_setup(&self, index: usize) -> Option<RingSetup> {
-        self.cores.get(index).map(|c| c.ring)
+        self.ring_info(index).map(|i| i.setup)
+    }
+
+    /// What core `index`'s ring got from the kernel (setup flags, fixed
+    /// files, batched waits, buffers).
+    pub fn ring_info(&self, index: usize) -> Option<RingInfo> {
+        self.cores.get(index).and_then(|c| c.ring)
     }
 
     /// Runs `f(i)` on every core `i` and waits for all of them: result `i` is
@@ -323,7 +324,7 @@ impl Runtime {
             Some((id, core)) if id == self.id => Err(Error::usage(format!(
                 "Runtime::run_on/run_on_all block the calling thread and were called from core \
                  {core} of the same runtime, which would wait for itself; spawn the work with \
-                 tokio_uring::spawn instead"
+                 mysql_uring::runtime::spawn instead"
             ))),
             _ => Ok(()),
         }
@@ -345,20 +346,18 @@ impl Runtime {
                     return;
                 }
             };
-            let task = tokio_uring::spawn(fut);
-            tokio_uring::spawn(async move {
-                let r = match task.await {
+            uring::spawn(async move {
+                let r = match CatchUnwind(fut).await {
                     Ok(r) => r,
-                    Err(e) if e.is_panic() => Err(panicked(index, &*e.into_panic())),
-                    Err(_) => Err(core_stopped(index)),
+                    Err(p) => Err(panicked(index, &*p)),
                 };
                 let _ = done.send((index, r));
             });
         });
-        if let Some(tx) = &self.cores[index].tx {
-            // A send fails only when the core's thread has ended; the job (and
-            // `done` in it) is dropped, which the receiver sees.
-            let _ = tx.send(job);
+        if let Some(shared) = &self.cores[index].shared {
+            // Fails only when the core has stopped; the job (and `done` in
+            // it) is dropped, which the receiver sees.
+            let _ = uring::send_job(shared, job);
         }
     }
 }
@@ -366,7 +365,17 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         for core in &mut self.cores {
-            core.tx = None; // closes the job channel: the core's loop ends
+            if let Some(shared) = core.shared.take() {
+                // Ends the core's loop; its tasks are dropped there.
+                let _ = uring::send_job(
+                    &shared,
+                    Box::new(|| {
+                        if let Ok(c) = RingCore::current() {
+                            c.stop.set(true);
+                        }
+                    }),
+                );
+            }
         }
         let here = CURRENT.with(|c| c.get());
         for (index, core) in self.cores.iter_mut().enumerate() {
@@ -386,8 +395,8 @@ fn core_main(
     id: u64,
     index: usize,
     cpu: Option<usize>,
-    mut jobs: tmpsc::UnboundedReceiver<Job>,
-    ready: mpsc::Sender<(usize, Result<RingSetup>)>,
+    ring: RingConfig,
+    ready: mpsc::Sender<Ready>,
 ) {
     CURRENT.with(|c| c.set(Some((id, index))));
     if let Some(cpu) = cpu {
@@ -403,20 +412,17 @@ fn core_main(
             return;
         }
     }
-    let (rt, setup) = match super::new_uring_runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = ready.send((index, Err(e)));
-            return;
-        }
-    };
-    let _ = ready.send((index, Ok(setup)));
-    drop(ready);
-    rt.block_on(async move {
-        while let Some(job) = jobs.recv().await {
-            job();
+    // The sender is dropped as soon as it has spoken: `build` counts on it.
+    let ready = std::cell::RefCell::new(Some(ready));
+    let r = uring::block_on(&ring, std::future::pending::<()>(), |info, shared| {
+        if let Some(tx) = ready.borrow_mut().take() {
+            let _ = tx.send((index, Ok((info, shared.clone()))));
         }
     });
+    if let (Err(e), Some(tx)) = (r, ready.borrow_mut().take()) {
+        // The ring could not be set up.
+        let _ = tx.send((index, Err(e)));
+    }
 }
 
 fn core_stopped(index: usize) -> Error {
@@ -431,17 +437,6 @@ fn panicked(index: usize, payload: &(dyn Any + Send)) -> Error {
         "the work on core {index} panicked: {}",
         panic_message(payload)
     ))
-}
-
-/// The text of a panic payload (`panic!("...")` gives `&str` or `String`).
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(a panic payload that is not a string)".to_string()
-    }
 }
 
 /// The CPUs the calling thread may run on, in increasing order.

@@ -57,7 +57,7 @@ fn free_connections_pull_the_next_item_across_cores() {
                     if counter.load(Ordering::SeqCst) == N - 1 {
                         break;
                     }
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    mysql_uring::runtime::sleep(Duration::from_millis(10)).await;
                 }
             }
             c.query_drop("DO 1").await?;

@@ -16,7 +16,7 @@ fn a_blocked_connection_does_not_block_the_others() {
         );
         let b_id = b.connection_id();
         let sql = format!("SELECT GET_LOCK('{lock}', 30)");
-        let waiter = tokio_uring::spawn(async move {
+        let waiter = mysql_uring::runtime::spawn(async move {
             let got: i32 = b.query(&sql).await?[0].get(0)?;
             b.close().await?;
             Ok::<_, mysql_uring::Error>(got)
@@ -41,7 +41,7 @@ fn sixty_four_tasks_share_one_thread() {
     run(async {
         let mut tasks = Vec::new();
         for i in 0..64u64 {
-            tasks.push(tokio_uring::spawn(async move {
+            tasks.push(mysql_uring::runtime::spawn(async move {
                 let mut c = crate::conn().await?;
                 let mut sum = 0u64;
                 for j in 0..20u64 {

@@ -184,19 +184,20 @@ fn query_timeout_closes_the_connection_and_the_next_one_works() {
 }
 
 #[test]
-fn a_dropped_command_future_marks_the_connection_broken() {
+fn a_dropped_command_future_leaves_the_connection_usable() {
     run(async {
         let mut c = crate::conn().await?;
         // Cancel a query mid-flight from outside the driver.
-        let r = tokio::time::timeout(
+        let r = mysql_uring::runtime::timeout(
             std::time::Duration::from_millis(200),
-            c.query_drop("SELECT SLEEP(3)"),
+            c.query_drop("SELECT SLEEP(1)"),
         )
         .await;
         assert!(r.is_err(), "the query should still have been running");
-        let e = c.query("SELECT 1").await.unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Broken, "{e:?}");
-        assert!(e.to_string().contains("cancelled"), "{e}");
+        assert!(!c.is_broken(), "nothing was lost: the reply is still owed");
+        // The next command discards the abandoned reply first.
+        let one: i32 = c.query("SELECT 1").await?[0].get(0)?;
+        assert_eq!(one, 1);
         Ok(())
     })
 }

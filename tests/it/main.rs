@@ -64,7 +64,7 @@ pub async fn wait_for_processlist(c: &mut Connection, filter: &str, want: i64) -
         if c.query(&sql).await?[0].get::<i64>(0)? == want {
             return Ok(true);
         }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        mysql_uring::runtime::sleep(std::time::Duration::from_millis(20)).await;
     }
     Ok(false)
 }

@@ -85,7 +85,7 @@ fn max_is_respected_under_concurrency() {
                 peak.clone(),
                 peak_waiting.clone(),
             );
-            tasks.push(tokio_uring::spawn(async move {
+            tasks.push(mysql_uring::runtime::spawn(async move {
                 let mut ids = Vec::new();
                 for j in 0..5u64 {
                     let mut c = p.get().await?;
@@ -154,13 +154,13 @@ fn a_waiter_gets_the_connection_returned() {
         let mut held = p.get().await?;
         let held_id = id(&mut held).await?;
         let p2 = p.clone();
-        let waiter = tokio_uring::spawn(async move {
+        let waiter = mysql_uring::runtime::spawn(async move {
             let mut c = p2.get().await?;
             id(&mut c).await
         });
         // Let the waiter get in line, then return the connection.
         while p.status().waiting == 0 {
-            tokio::task::yield_now().await;
+            mysql_uring::runtime::yield_now().await;
         }
         drop(held);
         assert_eq!(waiter.await.expect("task")?, held_id);
@@ -260,7 +260,7 @@ fn idle_connections_are_reaped_down_to_min() {
             ids.push(id(&mut x).await?);
         }
         assert_eq!(p.status().idle, 3);
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        mysql_uring::runtime::sleep(Duration::from_millis(250)).await;
         p.maintain().await?; // (the background pass may have done it already)
         assert_eq!(p.status().total, 1, "{:?}", p.status());
         let mut admin = crate::conn().await?;
@@ -429,12 +429,12 @@ fn a_waiter_gets_a_new_connection_when_the_held_one_was_broken() {
         let mut held = p.get().await?;
         let held_id = id(&mut held).await?;
         let p2 = p.clone();
-        let waiter = tokio_uring::spawn(async move {
+        let waiter = mysql_uring::runtime::spawn(async move {
             let mut c = p2.get().await?;
             id(&mut c).await
         });
         while p.status().waiting == 0 {
-            tokio::task::yield_now().await;
+            mysql_uring::runtime::yield_now().await;
         }
         let mut admin = crate::conn().await?;
         admin.query_drop(&format!("KILL {held_id}")).await?;
@@ -458,7 +458,7 @@ fn a_cancelled_get_leaves_the_line_and_frees_nothing_it_did_not_take() {
         });
         let held = p.get().await?;
         // A get abandoned while waiting (e.g. by a select! or the caller's own timeout).
-        let r = tokio::time::timeout(Duration::from_millis(20), p.get()).await;
+        let r = mysql_uring::runtime::timeout(Duration::from_millis(20), p.get()).await;
         assert!(r.is_err(), "still waiting when abandoned");
         assert_eq!(p.status().waiting, 0);
         assert_eq!(p.status().total, 1);
@@ -489,7 +489,7 @@ fn the_background_task_reaps_idle_connections_by_itself() {
             if p.status().total == 0 {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            mysql_uring::runtime::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(p.status().total, 0, "{:?}", p.status());
         Ok(())

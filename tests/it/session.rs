@@ -11,7 +11,7 @@ fn kill_query_interrupts_a_running_statement_and_the_connection_survives() {
         let mut watcher = crate::conn().await?;
         let cancel = c.cancel_handle();
         let id = c.connection_id();
-        let killer = tokio_uring::spawn(async move {
+        let killer = mysql_uring::runtime::spawn(async move {
             // Cancel once the statement is visibly running.
             let running = crate::wait_for_processlist(
                 &mut watcher,

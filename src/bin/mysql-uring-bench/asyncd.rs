@@ -55,11 +55,14 @@ impl Driver for Async {
         tokio::task::LocalSet::new().block_on(&rt, fut)
     }
 
-    fn spawn<F: Future + 'static>(fut: F) -> tokio::task::JoinHandle<F::Output>
+    fn spawn<F: Future + 'static>(
+        fut: F,
+    ) -> impl Future<Output = Result<F::Output, String>> + 'static
     where
         F::Output: 'static,
     {
-        tokio::task::spawn_local(fut)
+        let h = tokio::task::spawn_local(fut);
+        async move { h.await.map_err(|e| e.to_string()) }
     }
 
     async fn connect(url: &str) -> BoxResult<Conn> {

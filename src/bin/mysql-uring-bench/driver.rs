@@ -122,8 +122,11 @@ pub trait Driver: 'static {
     }
     /// Runs `fut` on this thread's runtime.
     fn block_on<F: Future>(fut: F) -> F::Output;
-    /// Spawns a task on the current thread's runtime.
-    fn spawn<F: Future + 'static>(fut: F) -> tokio::task::JoinHandle<F::Output>
+    /// Spawns a task on the current thread's runtime; awaiting the result
+    /// gives the task's output, or why there is none (a panic).
+    fn spawn<F: Future + 'static>(
+        fut: F,
+    ) -> impl Future<Output = Result<F::Output, String>> + 'static
     where
         F::Output: 'static;
     /// Opens a connection (plain TCP).

@@ -51,11 +51,14 @@ impl Driver for Uring {
         mysql_uring::start(fut)
     }
 
-    fn spawn<F: Future + 'static>(fut: F) -> tokio::task::JoinHandle<F::Output>
+    fn spawn<F: Future + 'static>(
+        fut: F,
+    ) -> impl Future<Output = Result<F::Output, String>> + 'static
     where
         F::Output: 'static,
     {
-        tokio_uring::spawn(fut)
+        let h = mysql_uring::runtime::spawn(fut);
+        async move { h.await.map_err(|e| e.to_string()) }
     }
 
     async fn connect(url: &str) -> BoxResult<Connection> {
