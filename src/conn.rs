@@ -94,6 +94,12 @@ enum Response {
     Idle,
     /// A response (or a further result set) has not been read yet.
     Pending(ResultMachine),
+    /// A `COM_STMT_PREPARE` response is being read; `id` once its OK was
+    /// seen (a prepare abandoned after that has its statement closed).
+    Prepare {
+        machine: crate::proto::stmt::PrepareMachine,
+        id: Option<u32>,
+    },
 }
 
 /// A connection to a MySQL or MariaDB server, on the current thread's io_uring.
@@ -127,10 +133,28 @@ pub struct Connection {
     rollback_pending: bool,
     /// The connection-phase state machine, kept for `COM_CHANGE_USER`.
     handshake: Handshake,
+    /// Whole responses owed after `response` (a pipeline abandoned midway).
+    owed: u32,
+    /// Long data went out for this statement and its execute did not: the
+    /// server keeps it until a reset, which runs before the next command.
+    reset_stmt: Option<u32>,
+    /// An exchange that cannot be resumed (authentication in `change_user`,
+    /// file data of `LOAD DATA LOCAL INFILE`) was interrupted: why.
+    poisoned: Option<&'static str>,
+    /// `KILL QUERY` in flight for a statement that timed out: awaited before
+    /// the next command, so it can never hit a later statement.
+    killer: Option<crate::runtime::JoinHandle<Result<()>>>,
+    /// A `begin` was abandoned after sending `START TRANSACTION`: roll back
+    /// before the next command.
+    rollback_on_abandon: bool,
+    /// True while [`Connection::drain`] reads abandoned replies.
+    draining: bool,
 }
 
 /// Runs `$fut` (which borrows `$self`) under the query timeout, if any. A
-/// timed-out command leaves bytes in flight, so the connection is closed.
+/// timed-out command is abandoned, not broken: what it left on the wire is
+/// the connection's to finish (see [`Connection::drain`]), and the statement
+/// is interrupted on the server.
 macro_rules! timed {
     ($self:ident, $what:expr, $fut:expr) => {{
         match $self.query_timeout {
@@ -139,16 +163,7 @@ macro_rules! timed {
                 let r = crate::io::uring::timeout(limit, $fut).await;
                 match r {
                     Ok(r) => r,
-                    Err(_) => {
-                        $self.chan.mark_broken(format!("{} timed out", $what));
-                        Err(Error::new(
-                            ErrorKind::Timeout,
-                            format!(
-                                "{} did not finish within the query timeout of {:?}; the connection was closed",
-                                $what, limit
-                            ),
-                        ))
-                    }
+                    Err(_) => Err($self.timed_out($what, limit)),
                 }
             }
         }
@@ -325,6 +340,12 @@ impl Connection {
             bulk_off: false,
             rollback_pending: false,
             handshake: hs,
+            owed: 0,
+            reset_stmt: None,
+            poisoned: None,
+            killer: None,
+            rollback_on_abandon: false,
+            draining: false,
         };
         conn.apply_session_setup().await?;
         Ok(conn)
@@ -542,6 +563,31 @@ impl Connection {
         }
     }
 
+    /// Runs a statement that `drain` must not precede (the caller settled
+    /// the connection just before), discarding rows; returns its outcome.
+    pub(crate) async fn query_drop_settled(&mut self, sql: &str) -> Result<Outcome> {
+        timed!(self, "the query", async {
+            self.last = Outcome::default();
+            {
+                let (framer, out) = self.chan.encoder()?;
+                write_query(framer, out, sql.as_bytes())?;
+            }
+            self.response = Response::Pending(self.result_machine());
+            let first = self.read_result_start().await?;
+            self.consume(true).await?;
+            Ok(match first {
+                QueryResult::Done(o) => o,
+                QueryResult::Rows(_) => self.last.clone(),
+            })
+        })
+    }
+
+    /// Marks (or clears) a `begin` in progress: abandoned after its
+    /// `START TRANSACTION` went out, the next command rolls it back first.
+    pub(crate) fn set_rollback_on_abandon(&mut self, on: bool) {
+        self.rollback_on_abandon = on;
+    }
+
     /// Runs a query and returns all its rows.
     pub async fn query(&mut self, sql: &str) -> Result<Vec<Row>> {
         match self.cmd_query(sql).await? {
@@ -641,6 +687,8 @@ impl Connection {
             let (framer, buf) = self.chan.encoder()?;
             crate::proto::command::write_payload(framer, buf, &out)?;
         }
+        // An authentication exchange cannot be resumed by someone else.
+        self.poisoned = Some("change_user was interrupted during authentication");
         let result: Result<()> = async {
             loop {
                 let p = self.chan.read_packet().await?;
@@ -668,6 +716,7 @@ impl Connection {
             }
         }
         .await;
+        self.poisoned = None;
         match result {
             Ok(()) => {
                 self.opts = Arc::new(opts);
@@ -719,9 +768,11 @@ impl Connection {
         )
     }
 
-    /// Ends the session politely (`COM_QUIT`) and closes the socket.
+    /// Ends the session politely (`COM_QUIT`) and closes the socket. A
+    /// connection with an abandoned command still in progress is just closed
+    /// (the server ends that session when it sees the socket close).
     pub async fn close(mut self) -> Result<()> {
-        if self.chan.is_broken() {
+        if self.chan.is_broken() || self.needs_drain() {
             self.chan.shutdown();
             return Ok(());
         }
@@ -818,7 +869,25 @@ impl Connection {
                         None => err,
                     });
                 }
-                ResultEvent::ColumnCount(n) => columns.reserve_exact(n),
+                ResultEvent::ColumnCount(n) => {
+                    if in_rows {
+                        // MariaDB skipped unchanged metadata (an execute's
+                        // reply, read here when an abandoned execute is
+                        // drained or a further result set follows): the
+                        // columns are the ones last read.
+                        if self.draining || self.columns.len() == n {
+                            return Ok(QueryResult::Rows(self.columns.clone()));
+                        }
+                        return Err(self.protocol_error(crate::proto::ProtoError::Invalid {
+                            what: "column count",
+                            detail: format!(
+                                "{n} columns without metadata, but the last result had {}",
+                                self.columns.len()
+                            ),
+                        }));
+                    }
+                    columns.reserve_exact(n)
+                }
                 ResultEvent::Column(def) => {
                     let packet = self.chan.take_packet(p);
                     columns.push(Column::new(packet, def));
@@ -835,12 +904,27 @@ impl Connection {
                 }
                 ResultEvent::LocalInfile(name) => {
                     let name = String::from_utf8_lossy(name).into_owned();
-                    if let Some(r) = reader.take() {
+                    let allowed = if self.draining {
+                        // The command was abandoned: send no data at all.
+                        Err(format!(
+                            "the statement asking for '{name}' was abandoned; no data was sent"
+                        ))
+                    } else if let Some(r) = reader.take() {
+                        // Once data flows it must be finished (or the
+                        // connection closed): no one else can resume it.
+                        self.poisoned = Some("LOAD DATA LOCAL INFILE was interrupted mid-file");
                         self.send_local_reader(r).await?;
+                        self.poisoned = None;
                         continue;
-                    }
-                    match local_file(&self.opts, &name) {
-                        Ok(path) => self.send_local_file(&path).await?,
+                    } else {
+                        local_file(&self.opts, &name)
+                    };
+                    match allowed {
+                        Ok(path) => {
+                            self.poisoned = Some("LOAD DATA LOCAL INFILE was interrupted mid-file");
+                            self.send_local_file(&path).await?;
+                            self.poisoned = None;
+                        }
                         Err(why) => {
                             // Refuse: an empty packet means "no data"; the server answers OK/ERR.
                             infile_refused = Some(why);
@@ -1086,26 +1170,81 @@ impl Connection {
                     Ok(Ok(Some(p))) => p,
                     Ok(Ok(None)) => return Ok(None),
                     Ok(Err(e)) => return Err(e),
-                    Err(_) => {
-                        self.chan.mark_broken("reading a row timed out");
-                        return Err(Error::new(
-                            ErrorKind::Timeout,
-                            format!(
-                                "reading a row took longer than the query timeout of {limit:?}; the connection was closed"
-                            ),
-                        ));
-                    }
+                    Err(_) => return Err(self.timed_out("reading a row", limit)),
                 };
                 self.row_ref_at(p).map(Some)
             }
         }
     }
 
-    /// Reads and discards whatever is left of the current response, so the
-    /// next command starts clean. Server errors inside an abandoned result are
-    /// not reported (the caller abandoned it); IO and protocol errors are.
+    /// Settles whatever an earlier command left behind, so the next command
+    /// starts clean: reads and discards the rest of its reply (and of replies
+    /// owed by an abandoned pipeline or prepare), resets a statement whose
+    /// long data went out without its execute, and rolls back a dropped or
+    /// abandoned transaction. Server errors inside an abandoned reply are not
+    /// reported (nobody waits for them); IO and protocol errors are.
+    ///
+    /// Bounded: when the reply has not ended within the options'
+    /// [`drain_timeout`](Opts::drain_timeout), the statement producing it is
+    /// interrupted (`KILL QUERY` over a second connection) and the reply read
+    /// for as long again; if it still has not ended, the connection is closed
+    /// with [`ErrorKind::Timeout`].
     pub(crate) async fn drain(&mut self) -> Result<()> {
-        self.consume(false).await?;
+        if !self.needs_drain() {
+            return Ok(());
+        }
+        if let Some(why) = self.poisoned.take() {
+            self.chan.mark_broken(why);
+            self.response = Response::Idle;
+            self.owed = 0;
+            return Err(Error::broken(format!(
+                "connection is unusable: {why}, so its state is unknown; open a new connection"
+            )));
+        }
+        let limit = self.opts.drain_timeout;
+        if let Some(kill) = self.killer.take() {
+            // Never let a KILL QUERY meant for an abandoned statement land on
+            // the next one: wait for it before sending anything.
+            let _ = crate::io::uring::timeout(limit, kill).await;
+        }
+        if crate::io::uring::timeout(limit, self.drain_owed())
+            .await
+            .is_err()
+        {
+            let kill = self.cancel_handle();
+            let _ = crate::io::uring::timeout(limit, kill.cancel()).await;
+            if crate::io::uring::timeout(limit, self.drain_owed())
+                .await
+                .is_err()
+            {
+                self.chan
+                    .mark_broken("an abandoned reply did not end, even after KILL QUERY");
+                self.response = Response::Idle;
+                self.owed = 0;
+                return Err(Error::new(
+                    ErrorKind::Broken,
+                    format!(
+                        "the rest of an abandoned reply did not arrive within {limit:?} \
+                         (drain_timeout), nor after interrupting its statement with KILL QUERY; \
+                         the connection was closed"
+                    ),
+                ));
+            }
+        }
+        if let Some(id) = self.reset_stmt.take() {
+            let reset = crate::io::uring::timeout(limit, self.reset_inner(id)).await;
+            if !matches!(reset, Ok(Ok(()))) {
+                self.chan
+                    .mark_broken("resetting a statement with abandoned long data failed");
+                return Err(Error::broken(
+                    "connection is unusable: a statement's abandoned long data could not be \
+                     discarded (COM_STMT_RESET failed); open a new connection",
+                ));
+            }
+        }
+        if std::mem::take(&mut self.rollback_on_abandon) {
+            self.rollback_pending = true;
+        }
         if self.rollback_pending {
             self.rollback_pending = false;
             {
@@ -1113,7 +1252,12 @@ impl Connection {
                 write_query(framer, out, b"ROLLBACK")?;
             }
             self.response = Response::Pending(self.result_machine());
-            if let Err(e) = self.read_result_start().await {
+            let r = crate::io::uring::timeout(limit, async {
+                self.read_result_start().await?;
+                self.consume(false).await
+            })
+            .await;
+            if let Err(e) = r.unwrap_or_else(|_| Err(Error::new(ErrorKind::Timeout, "timed out"))) {
                 // The session's state is unknown now: never reuse it.
                 self.chan
                     .mark_broken(format!("rolling back a dropped transaction failed: {e}"));
@@ -1121,9 +1265,78 @@ impl Connection {
                     "rolling back a dropped transaction failed ({e}); the connection was closed"
                 )));
             }
-            self.consume(false).await?;
         }
         Ok(())
+    }
+
+    /// Reads every reply still owed, to its end.
+    async fn drain_owed(&mut self) -> Result<()> {
+        self.draining = true;
+        let r = self.drain_owed_inner().await;
+        self.draining = false;
+        r
+    }
+
+    async fn drain_owed_inner(&mut self) -> Result<()> {
+        loop {
+            match &self.response {
+                Response::Idle if self.owed > 0 => {
+                    self.owed -= 1;
+                    self.chan.framer().expect_reply();
+                    self.response = Response::Pending(self.result_machine());
+                }
+                Response::Idle => return Ok(()),
+                Response::Pending(_) => self.consume(false).await?,
+                Response::Prepare { .. } => self.drain_prepare().await?,
+            }
+        }
+    }
+
+    /// Reads the rest of an abandoned prepare's reply; its statement (if the
+    /// server made one) is closed with the next command.
+    async fn drain_prepare(&mut self) -> Result<()> {
+        loop {
+            let Response::Prepare { machine, id } = &mut self.response else {
+                return Ok(());
+            };
+            if machine.is_done() {
+                if let Some(id) = id.take() {
+                    self.stmts.to_close.push(id);
+                }
+                self.response = Response::Idle;
+                return Ok(());
+            }
+            let p = self.chan.read_packet().await?;
+            let Response::Prepare { machine, id } = &mut self.response else {
+                return Ok(());
+            };
+            match machine.on_packet(&self.chan.buf()[p]) {
+                Ok(crate::proto::stmt::PrepareEvent::Ok(ok)) => *id = Some(ok.statement_id),
+                Ok(crate::proto::stmt::PrepareEvent::Err(_)) => {
+                    self.response = Response::Idle;
+                    return Ok(());
+                }
+                Ok(_) => {}
+                Err(e) => return Err(self.protocol_error(e)),
+            }
+        }
+    }
+
+    /// A command ran past the query timeout: it is abandoned (its future was
+    /// dropped), the statement is interrupted on the server, and the error
+    /// says so. The connection stays usable.
+    fn timed_out(&mut self, what: &str, limit: Duration) -> Error {
+        if self.needs_drain() && self.killer.is_none() && !self.chan.is_broken() {
+            let kill = self.cancel_handle();
+            self.killer = crate::io::uring::try_spawn(async move { kill.cancel().await }).ok();
+        }
+        Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "{what} did not finish within the query timeout of {limit:?}; the statement is \
+                 being interrupted (KILL QUERY) and the connection stays usable"
+            ),
+        )
     }
 
     /// Reads the rest of the current response. With `report`, the first server
@@ -1151,9 +1364,22 @@ impl Connection {
         first_err.map_or(Ok(()), Err)
     }
 
-    /// True when rows or further result sets of the last command remain unread.
+    /// True when rows or further result sets of the last command remain
+    /// unread (or a reply abandoned by a cancelled command is still owed).
     pub fn has_pending_response(&self) -> bool {
-        matches!(self.response, Response::Pending(_))
+        !matches!(self.response, Response::Idle) || self.owed > 0
+    }
+
+    /// True when something must run before the next command: an unread or
+    /// abandoned reply, a rollback, a statement reset, an interrupted kill.
+    pub(crate) fn needs_drain(&self) -> bool {
+        !matches!(self.response, Response::Idle)
+            || self.owed > 0
+            || self.reset_stmt.is_some()
+            || self.poisoned.is_some()
+            || self.killer.is_some()
+            || self.rollback_pending
+            || self.rollback_on_abandon
     }
 
     /// Runs `sqls` pipelined: every query is written in one operation before
@@ -1177,12 +1403,16 @@ impl Connection {
                 }
             }
         }
+        // Every stage's reply is owed from here on: abandoned midway, the
+        // next command reads the rest first.
+        self.owed = sqls.len() as u32;
         let mut results = Vec::with_capacity(sqls.len());
         for i in 0..sqls.len() {
             if let Err(e) = self.chan.check() {
                 results.push(Err(Error::broken(format!("stage {i} was not run: {e}"))));
                 continue;
             }
+            self.owed -= 1;
             self.chan.framer().expect_reply();
             self.last = Outcome::default();
             self.response = Response::Pending(self.result_machine());
@@ -1265,10 +1495,16 @@ impl CancelHandle {
     pub async fn cancel(&self) -> Result<()> {
         let mut o = (*self.opts).clone();
         o.init.clear();
-        let mut c = Connection::connect(o).await?;
-        c.query_drop(&format!("KILL QUERY {}", self.connection_id))
-            .await?;
-        c.close().await
+        let id = self.connection_id;
+        // Boxed: a connection settling an abandoned reply cancels through
+        // here, and cancelling connects, so the future types would nest.
+        let kill: std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>>>> =
+            Box::pin(async move {
+                let mut c = Connection::connect(o).await?;
+                c.query_drop(&format!("KILL QUERY {id}")).await?;
+                c.close().await
+            });
+        kill.await
     }
 }
 

@@ -29,10 +29,12 @@ pub enum ErrorKind {
     Protocol,
     /// A packet or result exceeded the configured size limit.
     TooLarge,
-    /// An operation did not finish within its timeout; the connection is closed.
+    /// An operation did not finish within its timeout. A command that timed
+    /// out leaves its connection usable: the statement is interrupted on the
+    /// server and the rest of its reply discarded before the next command.
     Timeout,
-    /// The connection cannot be used any more (closed, or broken by an earlier error
-    /// or cancelled operation). Open a new one.
+    /// The connection cannot be used any more (closed, broken by an earlier
+    /// error, or an interrupted exchange that cannot be resumed). Open a new one.
     Broken,
     /// A value could not be converted to the requested Rust type.
     Conversion,
@@ -158,6 +160,10 @@ impl Error {
     }
 
     /// True when the connection that returned this error can no longer be used.
+    /// A timed-out command leaves its connection usable (the rest of its
+    /// reply is discarded, and the statement interrupted, before the next
+    /// command), so [`ErrorKind::Timeout`] is not fatal; a connection that
+    /// could not be recovered fails with [`ErrorKind::Broken`].
     pub fn is_fatal(&self) -> bool {
         !matches!(
             self.0.kind,
@@ -166,6 +172,7 @@ impl Error {
                 | ErrorKind::Usage
                 | ErrorKind::Config
                 | ErrorKind::NotRun
+                | ErrorKind::Timeout
         )
     }
 }

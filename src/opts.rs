@@ -82,6 +82,7 @@ pub struct Opts {
     pub(crate) max_packet_size: usize,
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) query_timeout: Option<Duration>,
+    pub(crate) drain_timeout: Duration,
     pub(crate) tcp_nodelay: bool,
     pub(crate) tcp_keepalive: Option<Duration>,
     pub(crate) attributes: Vec<(String, String)>,
@@ -113,6 +114,7 @@ impl Default for Opts {
             max_packet_size: DEFAULT_MAX_PACKET,
             connect_timeout: Some(Duration::from_secs(10)),
             query_timeout: None,
+            drain_timeout: Duration::from_secs(5),
             tcp_nodelay: true,
             tcp_keepalive: Some(Duration::from_secs(60)),
             attributes: Vec::new(),
@@ -146,6 +148,7 @@ impl fmt::Debug for Opts {
             .field("max_packet_size", &self.max_packet_size)
             .field("connect_timeout", &self.connect_timeout)
             .field("query_timeout", &self.query_timeout)
+            .field("drain_timeout", &self.drain_timeout)
             .field("tcp_nodelay", &self.tcp_nodelay)
             .field("tcp_keepalive", &self.tcp_keepalive)
             .field("attributes", &self.attributes)
@@ -223,6 +226,7 @@ impl Opts {
                 "socket" => o.socket = Some(PathBuf::from(v)),
                 "connect_timeout" => o.connect_timeout = Some(seconds(&k, v)?),
                 "query_timeout" | "read_timeout" => o.query_timeout = Some(seconds(&k, v)?),
+                "drain_timeout" => o.drain_timeout = seconds(&k, v)?,
                 "max_packet_size" => {
                     o.max_packet_size = v.parse().map_err(|_| {
                         Error::config(format!(
@@ -259,7 +263,7 @@ impl Opts {
                 "local_infile_reader" => o.local_infile_reader = boolean(&k, v)?,
                 other => {
                     return Err(Error::config(format!(
-                        "unknown URL option '{other}' (known: socket, connect_timeout, query_timeout, \
+                        "unknown URL option '{other}' (known: socket, connect_timeout, query_timeout, drain_timeout, \
                          max_packet_size, tcp_nodelay, allow_cleartext_password, program_name, init, \
                          ssl_mode, ssl_ca, ssl_cert, ssl_key, tls_server_name, server_public_key, \
                          allow_public_key_retrieval, multi_statements, charset, local_infile_dir, \
@@ -322,10 +326,22 @@ impl Opts {
     }
 
     /// Time allowed for each command, from sending it to reading its last
-    /// packet (default: unbounded). A command that times out closes its
-    /// connection, since its reply may still be on the way.
+    /// packet (default: unbounded). A command that times out fails with
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout); the statement is
+    /// interrupted on the server (`KILL QUERY` over a second connection) and
+    /// the connection stays usable: what is left of its reply is discarded
+    /// before the next command (see [`Opts::drain_timeout`]).
     pub fn query_timeout(mut self, t: Option<Duration>) -> Self {
         self.query_timeout = t;
+        self
+    }
+
+    /// How long the next command waits for the rest of an abandoned reply
+    /// (a command timed out, or its future was dropped) before interrupting
+    /// that statement with `KILL QUERY`; if the reply still has not ended
+    /// after as long again, the connection is closed. Default 5 s.
+    pub fn drain_timeout(mut self, t: Duration) -> Self {
+        self.drain_timeout = t;
         self
     }
 

@@ -460,20 +460,19 @@ impl Drop for Lease {
     }
 }
 
-/// A connection comes back: reusable ones go to the next waiter or the idle
-/// list; broken or half-read ones are closed.
+/// A connection comes back: clean ones go to the next waiter or the idle
+/// list; ones with something left to settle (an unread or abandoned reply, a
+/// transaction open or dropped, a reset asked for) are cleaned first in a
+/// task on this core, and handed out again only once clean; broken ones are
+/// closed.
 fn give_back(pool: &Rc<Inner>, conn: Box<Connection>) {
-    // A half-read result could be drained, but that may take long; a new
-    // connection is cheaper and never hands out another user's rows.
-    if conn.is_broken() || conn.has_pending_response() {
+    if conn.is_broken() {
         drop(conn);
         give_back_capacity(pool);
         return;
     }
     let reset = pool.popts.reset_on_return;
-    if reset || conn.in_transaction() {
-        // Cleaning needs a round trip: do it in a task on this thread. Outside
-        // a runtime (e.g. dropped after it ended) the connection is just closed.
+    if reset || conn.in_transaction() || conn.needs_drain() {
         let mut lease = Lease::with(pool, conn);
         lease.recycle = false;
         // Outside a running loop (e.g. dropped after it ended) the task
@@ -481,17 +480,22 @@ fn give_back(pool: &Rc<Inner>, conn: Box<Connection>) {
         // connection.
         let _ = crate::io::uring::try_spawn(async move {
             // Bounded like the health check: a silent peer must not hold
-            // this unit of capacity for ever.
+            // this unit of capacity for ever. `drain` reads abandoned
+            // replies (interrupting their statement if they do not end) and
+            // rolls back a dropped transaction.
             let limit = lease.pool.ping_limit();
             let conn = lease.conn_mut();
-            let cleaned = if reset {
-                crate::io::uring::timeout(limit, conn.reset()).await
-            } else {
-                crate::io::uring::timeout(limit, async {
+            let cleaned = crate::io::uring::timeout(limit.saturating_mul(3), async {
+                conn.drain().await?;
+                if reset {
+                    conn.reset().await
+                } else if conn.in_transaction() {
                     conn.query_drop("ROLLBACK").await.map(|_| ())
-                })
-                .await
-            };
+                } else {
+                    Ok(())
+                }
+            })
+            .await;
             if matches!(cleaned, Ok(Ok(()))) && !lease.conn_mut().is_broken() {
                 if let Some(conn) = lease.conn.take() {
                     lease.armed = false; // the capacity moves on with the connection

@@ -165,7 +165,13 @@ impl Connection {
             self.query_drop(&format!("SET TRANSACTION ISOLATION LEVEL {}", level.sql()))
                 .await?;
         }
-        self.query_drop(&opts.start_sql()).await?;
+        // Abandoned between here and the return, the transaction would stay
+        // open with no Transaction to end it: the next command rolls it back.
+        self.drain().await?;
+        self.set_rollback_on_abandon(true);
+        let r = self.query_drop_settled(&opts.start_sql()).await;
+        self.set_rollback_on_abandon(false);
+        r?;
         Ok(Transaction {
             conn: self,
             finished: false,

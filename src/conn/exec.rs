@@ -46,23 +46,34 @@ impl Connection {
             let (framer, out) = self.chan.encoder()?;
             write_prepare(framer, out, sql.as_bytes())?;
         }
-        let mut machine = PrepareMachine::new(self.capabilities);
+        // Kept in the connection, not here: abandoned midway, the rest of
+        // the reply is read before the next command and the statement closed.
+        self.response = Response::Prepare {
+            machine: PrepareMachine::new(self.capabilities),
+            id: None,
+        };
         let mut id = 0;
         let mut params = Vec::new();
         let mut columns = Vec::new();
         loop {
             let p = self.chan.read_packet().await?;
+            let Response::Prepare { machine, id: known } = &mut self.response else {
+                return Err(Error::usage("no prepare is waiting for a response"));
+            };
             let event = match machine.on_packet(&self.chan.buf()[p.clone()]) {
                 Ok(ev) => ev,
                 Err(e) => return Err(self.protocol_error(e)),
             };
+            let done = machine.is_done();
             match event {
                 PrepareEvent::Ok(ok) => {
                     id = ok.statement_id;
+                    *known = Some(id);
                     params.reserve_exact(ok.params.into());
                     columns.reserve_exact(ok.columns.into());
                 }
                 PrepareEvent::Err(e) => {
+                    self.response = Response::Idle;
                     return Err(Error::server(
                         ErrorKind::Server,
                         ServerError::from_packet(&e),
@@ -74,7 +85,8 @@ impl Connection {
                 }
                 PrepareEvent::Eof => {}
             }
-            if machine.is_done() {
+            if done {
+                self.response = Response::Idle;
                 break;
             }
         }
@@ -114,7 +126,7 @@ impl Connection {
         })
     }
 
-    async fn reset_inner(&mut self, id: u32) -> Result<()> {
+    pub(super) async fn reset_inner(&mut self, id: u32) -> Result<()> {
         {
             let (framer, out) = self.chan.encoder()?;
             write_reset(framer, out, id)?;
@@ -573,6 +585,9 @@ impl Connection {
             if !v.is_long(long) {
                 continue;
             }
+            // Abandoned before the execute goes out, the server would keep
+            // this data for the statement's next execute: reset it first.
+            self.reset_stmt = Some(stmt.id());
             let bytes = v.as_bytes().unwrap_or(&[]);
             let chunk = (self.chan.framer().max_packet() / 2).clamp(1, LONG_DATA);
             for chunk in bytes.chunks(chunk) {
@@ -586,11 +601,16 @@ impl Connection {
             let (framer, out) = self.chan.encoder()?;
             write_execute(framer, out, stmt.id(), n, |i| params.value(i), long)
         };
+        if written.is_ok() {
+            // The execute consumes the long data (it goes out with the read below).
+            self.reset_stmt = None;
+        }
         if let Err(e) = written {
             if sent_long {
                 // The server keeps long data until an execute or a reset: a
                 // later execute must not pick up this one's values.
                 self.reset_inner(stmt.id()).await?;
+                self.reset_stmt = None;
             }
             return Err(e.into());
         }

@@ -9,6 +9,7 @@ mod support;
 
 mod auth;
 mod batch;
+mod cancel;
 mod concurrency;
 mod cursor;
 mod errors;
