@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::column::Column;
 use crate::cursor::Cursor;
 use crate::error::{Error, ErrorKind, Result, ServerError};
+use crate::io::channel::ReadState;
 use crate::io::tls::{TlsFiles, Verify, client_config};
 use crate::io::{Channel, Stream};
 use crate::opts::SslMode;
@@ -1073,15 +1074,19 @@ impl Connection {
 
     /// Reads the next row packet; `Ok(None)` at the end of the result set.
     async fn next_row_packet(&mut self) -> Result<Option<Range<usize>>> {
-        let Response::Pending(machine) = &self.response else {
-            return Ok(None);
-        };
-        if !machine.in_rows() {
+        if !self.has_pending_rows() {
             return Ok(None);
         }
         let p = self.chan.read_packet().await?;
+        self.on_row_packet(p)
+    }
+
+    /// Classifies packet `p`, read where a row may come: `Some(p)` for a row,
+    /// `None` at the end of the result set (the outcome is recorded).
+    #[inline]
+    fn on_row_packet(&mut self, p: Range<usize>) -> Result<Option<Range<usize>>> {
         let Response::Pending(machine) = &mut self.response else {
-            unreachable!()
+            return Err(Error::usage("no result is being read"));
         };
         match machine.on_packet(&self.chan.buf()[p.clone()]) {
             Ok(ResultEvent::Row) => Ok(Some(p)),
@@ -1124,15 +1129,6 @@ impl Connection {
         ))
     }
 
-    /// Reads the next row, borrowed from the read buffer until the next call.
-    /// Streams results of any size without allocating per row.
-    pub(crate) async fn read_row_ref(&mut self) -> Result<Option<RowRef<'_>>> {
-        match self.next_row_packet().await? {
-            Some(p) => self.row_ref_at(p).map(Some),
-            None => Ok(None),
-        }
-    }
-
     fn row_ref_at(&mut self, p: Range<usize>) -> Result<RowRef<'_>> {
         self.fields.clear();
         let binary = self.binary_rows();
@@ -1160,20 +1156,13 @@ impl Connection {
     /// }
     /// # Ok(()) }
     /// ```
-    pub async fn next_row(&mut self) -> Result<Option<RowRef<'_>>> {
-        match self.query_timeout {
-            None => self.read_row_ref().await,
-            Some(limit) => {
-                // Check the deadline first, then borrow for the result.
-                let got = crate::io::uring::timeout(limit, self.next_row_packet()).await;
-                let p = match got {
-                    Ok(Ok(Some(p))) => p,
-                    Ok(Ok(None)) => return Ok(None),
-                    Ok(Err(e)) => return Err(e),
-                    Err(_) => return Err(self.timed_out("reading a row", limit)),
-                };
-                self.row_ref_at(p).map(Some)
-            }
+    #[inline]
+    pub fn next_row(&mut self) -> NextRow<'_> {
+        NextRow {
+            conn: Some(self),
+            st: ReadState::default(),
+            begun: false,
+            deadline: None,
         }
     }
 
@@ -1559,6 +1548,76 @@ fn handshake_error(e: HandshakeError, opts: &Opts) -> Error {
                     message,
                 },
             )
+        }
+    }
+}
+
+/// The next row of the current result set, borrowed from the read buffer;
+/// see [`Connection::next_row`]. Cancel-safe: dropped while waiting, the row
+/// is read by the next call (or discarded by the next command).
+#[must_use = "futures do nothing unless awaited"]
+pub struct NextRow<'a> {
+    /// `None` once it has returned.
+    conn: Option<&'a mut Connection>,
+    st: ReadState,
+    begun: bool,
+    /// The query timeout, from the first wait on.
+    deadline: Option<crate::runtime::Sleep>,
+}
+
+impl std::fmt::Debug for NextRow<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NextRow").finish_non_exhaustive()
+    }
+}
+
+impl<'a> std::future::Future for NextRow<'a> {
+    type Output = Result<Option<RowRef<'a>>>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        let Some(conn) = this.conn.take() else {
+            return Poll::Ready(Err(Error::usage("NextRow polled after it returned")));
+        };
+        if !this.begun {
+            this.begun = true;
+            if !conn.has_pending_rows() {
+                return Poll::Ready(Ok(None));
+            }
+        }
+        let p = match conn.chan.poll_packet(cx, &mut this.st) {
+            Poll::Ready(Ok(p)) => p,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => {
+                if let Some(limit) = conn.query_timeout {
+                    let sleep = this
+                        .deadline
+                        .get_or_insert_with(|| crate::runtime::sleep(limit));
+                    if std::pin::Pin::new(sleep).poll(cx).is_ready() {
+                        conn.chan.abandon_read(&this.st);
+                        return Poll::Ready(Err(conn.timed_out("reading a row", limit)));
+                    }
+                }
+                this.conn = Some(conn);
+                return Poll::Pending;
+            }
+        };
+        Poll::Ready(match conn.on_row_packet(p) {
+            Ok(Some(p)) => conn.row_ref_at(p).map(Some),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        })
+    }
+}
+
+impl Drop for NextRow<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            conn.chan.abandon_read(&self.st);
         }
     }
 }

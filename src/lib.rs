@@ -62,7 +62,7 @@ pub mod value;
 
 pub use batch::{Batch, Progress};
 pub use column::{Column, ColumnType};
-pub use conn::{CancelHandle, Connection, Outcome, QueryResult, StageOutput, connect};
+pub use conn::{CancelHandle, Connection, NextRow, Outcome, QueryResult, StageOutput, connect};
 pub use cursor::Cursor;
 pub use error::{Error, ErrorKind, Result, ServerError};
 pub use opts::{IntoOpts, Opts, SslMode};

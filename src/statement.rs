@@ -135,6 +135,10 @@ pub(crate) struct StmtCache {
     capacity: usize,
     tick: u64,
     map: HashMap<Box<str>, (Statement, u64)>,
+    /// The statement used last, with its tick (the map's copy of that tick
+    /// is brought up to date when another statement becomes the last): the
+    /// usual next statement, found with one string compare, no hashing.
+    last: Option<(Statement, u64)>,
     pub(crate) owner: u64,
     /// Ids of statements to close (`COM_STMT_CLOSE`, which has no reply)
     /// before the next statement command.
@@ -147,6 +151,7 @@ impl StmtCache {
             capacity,
             tick: 0,
             map: HashMap::new(),
+            last: None,
             owner: next_owner(),
             to_close: Vec::new(),
         }
@@ -157,19 +162,44 @@ impl StmtCache {
     }
 
     /// The cached statement for `sql`, marked as just used.
+    #[inline]
     pub(crate) fn get(&mut self, sql: &str) -> Option<&Statement> {
         self.tick += 1;
         let tick = self.tick;
-        self.map.get_mut(sql).map(|(s, t)| {
+        if let Some((s, t)) = &mut self.last {
+            if s.sql() == sql {
+                *t = tick;
+                return self.last.as_ref().map(|(s, _)| s);
+            }
+        }
+        let s = {
+            let (s, t) = self.map.get_mut(sql)?;
             *t = tick;
-            &*s
-        })
+            s.clone()
+        };
+        self.set_last(s, tick);
+        self.last.as_ref().map(|(s, _)| s)
+    }
+
+    /// Makes `s` the last used statement, writing the previous one's tick
+    /// back to the map.
+    fn set_last(&mut self, s: Statement, tick: u64) {
+        if let Some((prev, t)) = self.last.replace((s, tick)) {
+            if let Some((_, mt)) = self.map.get_mut(prev.sql()) {
+                *mt = t;
+            }
+        }
     }
 
     /// Adds a statement; returns the one evicted to make room, if any.
     pub(crate) fn insert(&mut self, stmt: Statement) -> Option<Statement> {
         if self.capacity == 0 {
             return Some(stmt);
+        }
+        if let Some((last, t)) = &self.last {
+            if let Some((_, mt)) = self.map.get_mut(last.sql()) {
+                *mt = *t;
+            }
         }
         let mut evicted = None;
         if self.map.len() >= self.capacity && !self.map.contains_key(stmt.sql()) {
@@ -191,18 +221,34 @@ impl StmtCache {
                 evicted = Some(old);
             }
         }
+        if let (Some(e), Some((last, _))) = (&evicted, &self.last) {
+            if e.id() == last.id() {
+                self.last = None;
+            }
+        }
+        if self
+            .last
+            .as_ref()
+            .is_some_and(|(l, _)| l.sql() == stmt.sql())
+        {
+            self.last = None;
+        }
         evicted
     }
 
     /// Forgets the statement with this id (it was closed).
     pub(crate) fn remove_id(&mut self, id: u32) {
         self.map.retain(|_, (s, _)| s.id() != id);
+        if self.last.as_ref().is_some_and(|(s, _)| s.id() == id) {
+            self.last = None;
+        }
     }
 
     /// Forgets every statement after the server freed them all
     /// (`COM_CHANGE_USER`); statements handed out earlier are refused from now on.
     pub(crate) fn forget_all(&mut self) {
         self.map.clear();
+        self.last = None;
         self.to_close.clear();
         self.owner = next_owner();
     }
@@ -239,6 +285,35 @@ mod tests {
         assert_eq!(c.len(), 2);
         c.remove_id(1);
         assert!(c.get("a").is_none());
+    }
+
+    #[test]
+    fn the_last_statement_is_found_without_the_map_and_stays_most_recent() {
+        let mut c = StmtCache::new(2);
+        c.insert(stmt(1, "a"));
+        c.insert(stmt(2, "b"));
+        assert_eq!(c.get("b").unwrap().id(), 2);
+        assert_eq!(c.get("a").unwrap().id(), 1);
+        for _ in 0..5 {
+            assert_eq!(c.get("a").unwrap().id(), 1, "served by the memo");
+        }
+        // "a" was used last (its map tick is stale until synced): "b" goes.
+        assert_eq!(c.insert(stmt(3, "c")).unwrap().id(), 2);
+        assert_eq!(c.get("a").unwrap().id(), 1);
+        c.remove_id(1);
+        assert!(
+            c.get("a").is_none(),
+            "a removed statement is not served by the memo"
+        );
+        c.forget_all();
+        assert!(c.get("c").is_none());
+        // Capacity 1: the last statement itself is evicted.
+        let mut c = StmtCache::new(1);
+        c.insert(stmt(1, "a"));
+        assert!(c.get("a").is_some());
+        assert_eq!(c.insert(stmt(2, "b")).unwrap().id(), 1);
+        assert!(c.get("a").is_none());
+        assert_eq!(c.get("b").unwrap().id(), 2);
     }
 
     #[test]

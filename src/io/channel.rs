@@ -14,7 +14,10 @@
 //! server (or the server owes it) is the connection's bookkeeping, not lost
 //! state.
 
+use std::future::Future;
 use std::ops::Range;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -35,9 +38,20 @@ pub struct Channel {
     rbuf: BytesMut,
     wbuf: Vec<u8>,
     framer: Framer,
-    /// Bytes of the last packet handed out, still at the front of `rbuf`.
-    consumed: usize,
+    /// Where the unread bytes of `rbuf` start.
+    pos: usize,
+    /// Where they will start once the last packet handed out is released
+    /// (at the next read): that packet stays valid until then.
+    next: usize,
     broken: Option<String>,
+}
+
+/// Where a [`Channel::poll_packet`] is (kept by the future that polls it).
+#[derive(Debug, Default)]
+pub struct ReadState {
+    started: bool,
+    /// Pending in the transport (its waker registered there).
+    waiting: bool,
 }
 
 impl Channel {
@@ -48,7 +62,8 @@ impl Channel {
             rbuf: BytesMut::with_capacity(READ_CHUNK),
             wbuf: Vec::with_capacity(4096),
             framer: Framer::new(max_packet),
-            consumed: 0,
+            pos: 0,
+            next: 0,
             broken: None,
         }
     }
@@ -72,7 +87,7 @@ impl Channel {
     ) -> Result<()> {
         self.check()?;
         self.release();
-        if !self.rbuf.is_empty() {
+        if self.pos < self.rbuf.len() {
             self.mark_broken("unexpected bytes before TLS");
             return Err(Error::new(
                 ErrorKind::Protocol,
@@ -157,47 +172,143 @@ impl Channel {
     /// bytes together with the wait for the reply.
     pub async fn flush(&mut self) -> Result<()> {
         self.check()?;
-        if self.wbuf.is_empty() {
-            return Ok(());
-        }
-        let stream = self.stream.as_mut().expect("checked");
-        if let Err(e) = stream.write_all(&mut self.wbuf).await {
-            self.mark_broken("a write failed");
-            return Err(Error::io("writing to the server", e));
-        }
-        self.trim_wbuf();
-        Ok(())
+        Flush { chan: self }.await
     }
 
     /// Reads the next logical packet and returns where its payload lies in
-    /// [`Channel::buf`]. The previous packet's bytes are released first.
-    pub async fn read_packet(&mut self) -> Result<Range<usize>> {
-        self.check()?;
-        self.release();
+    /// [`Channel::buf`]. The previous packet's bytes are released first;
+    /// pending bytes are sent first (fired: the reply proves them sent).
+    /// Cancel-safe.
+    #[inline]
+    pub fn read_packet(&mut self) -> ReadPacket<'_> {
+        ReadPacket {
+            chan: self,
+            st: ReadState::default(),
+        }
+    }
+
+    /// The poll behind [`Channel::read_packet`], for futures that do more
+    /// with the packet: `st` keeps its progress between polls, and dropping
+    /// a pending poll must call [`Channel::abandon_read`].
+    #[inline]
+    pub fn poll_packet(
+        &mut self,
+        cx: &mut Context<'_>,
+        st: &mut ReadState,
+    ) -> Poll<Result<Range<usize>>> {
+        if !st.started {
+            st.started = true;
+            self.check()?;
+            self.release();
+        }
         loop {
-            match self.framer.decode(&mut self.rbuf[..]) {
+            match self.framer.decode(&mut self.rbuf[self.pos..]) {
                 Ok(Frame::Packet { payload, consumed }) => {
-                    self.consumed = consumed;
-                    return Ok(payload);
+                    let at = self.pos;
+                    self.next = at + consumed;
+                    st.waiting = false;
+                    return Poll::Ready(Ok(at + payload.start..at + payload.end));
                 }
-                Ok(Frame::Incomplete { .. }) => self.fill().await?,
-                Err(e) => {
-                    let err = Error::from(e);
-                    self.mark_broken(err.to_string());
-                    return Err(if err.kind() == ErrorKind::TooLarge {
-                        Error::new(
-                            ErrorKind::TooLarge,
-                            format!("{err}; the connection was closed"),
-                        )
-                    } else {
-                        err
-                    });
-                }
+                Ok(Frame::Incomplete { .. }) => {}
+                Err(e) => return Poll::Ready(Err(self.frame_error(e))),
+            }
+            if let Err(e) = std::task::ready!(self.poll_more(cx, st)) {
+                return Poll::Ready(Err(e));
             }
         }
     }
 
+    /// Sends what is pending and receives more bytes (at least one, or an error).
+    fn poll_more(&mut self, cx: &mut Context<'_>, st: &mut ReadState) -> Poll<Result<()>> {
+        if self.pos > 0 {
+            // Keep the unread tail at the front, so the buffer's room is usable
+            // (once per receive, not once per packet).
+            self.rbuf.advance(self.pos);
+            self.next -= self.pos.min(self.next);
+            self.pos = 0;
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Poll::Ready(Err(Error::broken(
+                "connection is unusable: its stream is gone",
+            )));
+        };
+        if !self.wbuf.is_empty() {
+            // The command goes out now, with no completion to wait for: its
+            // reply will prove it arrived (TLS sends and waits).
+            match stream.fire(&mut self.wbuf) {
+                Ok(true) => {}
+                Ok(false) => match stream.poll_write(cx, &mut self.wbuf) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => {
+                        return Poll::Ready(Err(self.io_error("writing to the server", e)));
+                    }
+                    Poll::Pending => {
+                        st.waiting = true;
+                        return Poll::Pending;
+                    }
+                },
+                Err(e) => return Poll::Ready(Err(self.io_error("writing to the server", e))),
+            }
+            if self.wbuf.capacity() > KEEP_CAPACITY {
+                self.wbuf = Vec::with_capacity(4096);
+            }
+        }
+        let stream = self.stream.as_mut().expect("checked above");
+        match stream.poll_read(cx, &mut self.rbuf) {
+            Poll::Pending => {
+                st.waiting = true;
+                Poll::Pending
+            }
+            Poll::Ready(Ok(0)) => {
+                st.waiting = false;
+                self.mark_broken("the server closed the connection");
+                Poll::Ready(Err(Error::new(
+                    ErrorKind::Io,
+                    "the server closed the connection (it may have restarted, been killed, or timed the session out)",
+                )))
+            }
+            Poll::Ready(Ok(_)) => {
+                stream.reply_seen();
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => {
+                st.waiting = false;
+                Poll::Ready(Err(self.io_error("reading from the server", e)))
+            }
+        }
+    }
+
+    /// A pending [`Channel::poll_packet`] is being dropped: take back its waker.
+    pub fn abandon_read(&mut self, st: &ReadState) {
+        if st.waiting {
+            if let Some(s) = self.stream.as_mut() {
+                s.unwait();
+            }
+        }
+    }
+
+    /// A framing error: the channel is closed; the error says why.
+    fn frame_error(&mut self, e: crate::proto::ProtoError) -> Error {
+        let err = Error::from(e);
+        self.mark_broken(err.to_string());
+        if err.kind() == ErrorKind::TooLarge {
+            Error::new(
+                ErrorKind::TooLarge,
+                format!("{err}; the connection was closed"),
+            )
+        } else {
+            err
+        }
+    }
+
+    /// A failed send or receive: the channel is closed.
+    fn io_error(&mut self, what: &'static str, e: std::io::Error) -> Error {
+        self.mark_broken(format!("{what} failed"));
+        Error::io(what, e)
+    }
+
     /// The read buffer; index it with a range from [`Channel::read_packet`].
+    #[inline]
     pub fn buf(&self) -> &[u8] {
         &self.rbuf
     }
@@ -207,58 +318,31 @@ impl Channel {
     pub fn take_packet(&mut self, payload: Range<usize>) -> Bytes {
         self.rbuf.advance(payload.start);
         let bytes = self.rbuf.split_to(payload.len()).freeze();
-        self.rbuf.advance(self.consumed - payload.end);
-        self.consumed = 0;
+        self.next -= payload.end;
+        self.pos = 0;
         bytes
     }
 
+    /// Releases the last packet handed out: its bytes may be reused.
+    #[inline]
     fn release(&mut self) {
-        self.rbuf.advance(self.consumed);
-        self.consumed = 0;
-        if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_CAPACITY {
-            self.rbuf = BytesMut::with_capacity(READ_CHUNK);
+        self.pos = self.next;
+        if self.pos == self.rbuf.len() {
+            // Nothing unread: start over at the front, no copy. A buffer that
+            // grew for one huge packet is given back.
+            self.pos = 0;
+            self.next = 0;
+            if self.rbuf.capacity() > KEEP_CAPACITY {
+                self.rbuf = BytesMut::with_capacity(READ_CHUNK);
+            } else {
+                self.rbuf.clear();
+            }
         }
     }
 
     fn trim_wbuf(&mut self) {
         if self.wbuf.capacity() > KEEP_CAPACITY {
             self.wbuf = Vec::with_capacity(4096);
-        }
-    }
-
-    /// Sends what is pending (without waiting, when the reply will prove it
-    /// arrived) and waits for more bytes.
-    async fn fill(&mut self) -> Result<()> {
-        let Some(stream) = self.stream.as_mut() else {
-            return Err(Error::broken("connection is unusable: its stream is gone"));
-        };
-        if !self.wbuf.is_empty() {
-            match stream.fire(&mut self.wbuf) {
-                Ok(true) => self.trim_wbuf(),
-                Ok(false) => self.flush().await?,
-                Err(e) => {
-                    self.mark_broken("a write failed");
-                    return Err(Error::io("writing to the server", e));
-                }
-            }
-        }
-        let stream = self.stream.as_mut().expect("checked");
-        match stream.read_into(&mut self.rbuf).await {
-            Ok(0) => {
-                self.mark_broken("the server closed the connection");
-                Err(Error::new(
-                    ErrorKind::Io,
-                    "the server closed the connection (it may have restarted, been killed, or timed the session out)",
-                ))
-            }
-            Ok(_) => {
-                stream.reply_seen();
-                Ok(())
-            }
-            Err(e) => {
-                self.mark_broken("a read failed");
-                Err(Error::io("reading from the server", e))
-            }
         }
     }
 
@@ -275,6 +359,63 @@ impl Channel {
         match self.stream.as_mut() {
             Some(Stream::Tcp(s) | Stream::Unix(s)) => s.has_fired(),
             _ => false,
+        }
+    }
+}
+
+/// See [`Channel::read_packet`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct ReadPacket<'a> {
+    chan: &'a mut Channel,
+    st: ReadState,
+}
+
+impl Future for ReadPacket<'_> {
+    type Output = Result<Range<usize>>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        this.chan.poll_packet(cx, &mut this.st)
+    }
+}
+
+impl Drop for ReadPacket<'_> {
+    fn drop(&mut self) {
+        self.chan.abandon_read(&self.st);
+    }
+}
+
+/// See [`Channel::flush`].
+struct Flush<'a> {
+    chan: &'a mut Channel,
+}
+
+impl Future for Flush<'_> {
+    type Output = Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let chan = &mut *self.get_mut().chan;
+        let Some(stream) = chan.stream.as_mut() else {
+            return Poll::Ready(Err(Error::broken(
+                "connection is unusable: its stream is gone",
+            )));
+        };
+        match stream.poll_write(cx, &mut chan.wbuf) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(())) => {
+                chan.trim_wbuf();
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(chan.io_error("writing to the server", e))),
+        }
+    }
+}
+
+impl Drop for Flush<'_> {
+    fn drop(&mut self) {
+        if let Some(s) = self.chan.stream.as_mut() {
+            s.unwait();
         }
     }
 }

@@ -10,6 +10,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -19,12 +20,15 @@ use super::uring::socket::Socket;
 /// A byte stream under a connection.
 #[allow(async_fn_in_trait)]
 pub trait Transport {
-    /// Appends the bytes that arrived (waiting for some) to `buf` and
-    /// returns how many; 0 at the end of the stream. Cancel-safe.
-    async fn read_into(&mut self, buf: &mut BytesMut) -> io::Result<usize>;
-    /// Writes all of `buf` and waits until the kernel has it; `buf` comes
-    /// back empty (possibly another allocation, ready for reuse).
-    async fn write_all(&mut self, buf: &mut Vec<u8>) -> io::Result<()>;
+    /// Appends the bytes that arrived to `buf` and returns how many (0 at
+    /// the end of the stream), or registers `cx` to be woken when some do.
+    /// A caller that stops polling while pending calls [`Transport::unwait`].
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>>;
+    /// Takes back the wakers a pending poll registered.
+    fn unwait(&mut self);
+    /// Writes all of `buf`, ready once the kernel has it; `buf` empties as
+    /// it goes (possibly swapped for another allocation, ready for reuse).
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<()>>;
     /// Starts writing `buf` without waiting, when the stream can prove the
     /// write done by the peer's reply (see [`Transport::reply_seen`]);
     /// `Ok(false)` when it cannot (then use [`Transport::write_all`]).
@@ -85,20 +89,32 @@ impl Stream {
 }
 
 impl Transport for Stream {
-    async fn read_into(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+    #[inline]
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
         match self {
-            Stream::Tls(t) => t.read_into(buf).await,
-            Stream::Tcp(s) | Stream::Unix(s) => s.recv(buf).await,
+            Stream::Tls(t) => t.poll_read(cx, buf),
+            Stream::Tcp(s) | Stream::Unix(s) => s.poll_recv(cx, buf),
         }
     }
 
-    async fn write_all(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+    fn unwait(&mut self) {
         match self {
-            Stream::Tls(t) => t.write_all(buf).await,
-            Stream::Tcp(s) | Stream::Unix(s) => s.send_all(buf).await,
+            Stream::Tls(t) => Transport::unwait(&mut **t),
+            Stream::Tcp(s) | Stream::Unix(s) => {
+                s.unwait_recv();
+                s.unwait_send();
+            }
         }
     }
 
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<()>> {
+        match self {
+            Stream::Tls(t) => t.poll_write(cx, buf),
+            Stream::Tcp(s) | Stream::Unix(s) => s.poll_write(cx, buf),
+        }
+    }
+
+    #[inline]
     fn fire(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
         match self {
             Stream::Tls(_) => Ok(false),
@@ -106,6 +122,7 @@ impl Transport for Stream {
         }
     }
 
+    #[inline]
     fn reply_seen(&mut self) {
         if let Stream::Tcp(s) | Stream::Unix(s) = self {
             s.confirm_sent();

@@ -10,6 +10,7 @@
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, BytesMut};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -259,6 +260,8 @@ pub struct TlsStream {
     raw: BytesMut,
     /// Records to write.
     out: Vec<u8>,
+    /// Records were handed to the socket and their send has not completed.
+    sending: bool,
 }
 
 impl std::fmt::Debug for TlsStream {
@@ -290,12 +293,13 @@ impl TlsStream {
             conn,
             raw: BytesMut::with_capacity(16 * 1024),
             out: Vec::with_capacity(16 * 1024),
+            sending: false,
         };
         while s.conn.is_handshaking() {
             let r = if s.conn.wants_write() {
                 s.flush_records().await
             } else {
-                s.read_records().await
+                Step(&mut s, TlsStream::poll_read_records).await
             };
             if let Err(e) = r {
                 return Err(handshake_error(host, e));
@@ -318,23 +322,35 @@ impl TlsStream {
     }
 
     async fn flush_records(&mut self) -> io::Result<()> {
-        while self.conn.wants_write() {
-            if self.out.is_empty() {
-                self.conn.write_tls(&mut self.out)?;
+        Step(self, TlsStream::poll_flush_records).await
+    }
+
+    /// Hands every record rustls wants to write to the socket, one send at
+    /// a time, until all are sent.
+    fn poll_flush_records(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            if self.sending {
+                ready!(self.inner.socket().poll_sent(cx))?;
+                self.sending = false;
             }
-            self.inner.socket().send_all(&mut self.out).await?;
+            if !self.conn.wants_write() {
+                return Poll::Ready(Ok(()));
+            }
+            self.out.clear();
+            self.conn.write_tls(&mut self.out)?;
+            self.inner.socket().start_send(&mut self.out)?;
+            self.sending = true;
         }
-        Ok(())
     }
 
     /// Feeds buffered ciphertext to rustls, receiving more when none is
     /// left. Stops early when rustls's plaintext buffer is full: the rest
     /// stays in `raw` until the plaintext has been read.
-    async fn read_records(&mut self) -> io::Result<()> {
+    fn poll_read_records(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.raw.is_empty() {
-            let n = self.inner.socket().recv(&mut self.raw).await?;
+            let n = ready!(self.inner.socket().poll_recv(cx, &mut self.raw))?;
             if n == 0 {
-                return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+                return Poll::Ready(Err(io::Error::from(io::ErrorKind::UnexpectedEof)));
             }
         }
         while !self.raw.is_empty() && self.conn.wants_read() {
@@ -342,7 +358,64 @@ impl TlsStream {
             self.raw.advance(n);
             self.conn.process_new_packets().map_err(invalid)?;
         }
-        Ok(())
+        Poll::Ready(Ok(()))
+    }
+
+    /// Reads decrypted bytes into `buf`'s spare room: what rustls holds, or
+    /// after sending what it wants to send and receiving more records.
+    pub(crate) fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let start = buf.len();
+            if buf.capacity() - start < 4096 {
+                buf.reserve(16 * 1024);
+            }
+            buf.resize(buf.capacity(), 0);
+            let r = self.conn.reader().read(&mut buf[start..]);
+            match r {
+                Ok(n) => {
+                    buf.truncate(start + n);
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => buf.truncate(start),
+                Err(e) => {
+                    buf.truncate(start);
+                    return Poll::Ready(Err(e));
+                }
+            }
+            ready!(self.poll_flush_records(cx))?;
+            match ready!(self.poll_read_records(cx)) {
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Poll::Ready(Ok(0)),
+                r => r?,
+            }
+        }
+    }
+}
+
+/// Runs one of the TLS stream's poll steps as a future; dropped while
+/// waiting, it takes its waker back from the socket.
+struct Step<'a, F>(&'a mut TlsStream, F);
+
+impl<F> std::future::Future for Step<'_, F>
+where
+    F: FnMut(&mut TlsStream, &mut Context<'_>) -> Poll<io::Result<()>> + Unpin,
+{
+    type Output = io::Result<()>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        (this.1)(this.0, cx)
+    }
+}
+
+impl<F> Drop for Step<'_, F> {
+    fn drop(&mut self) {
+        let s = self.0.inner.socket();
+        s.unwait_recv();
+        s.unwait_send();
     }
 }
 
@@ -370,43 +443,24 @@ fn handshake_error(host: &str, e: io::Error) -> Error {
 }
 
 impl Transport for TlsStream {
-    async fn read_into(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
-        loop {
-            let start = buf.len();
-            if buf.capacity() - start < 4096 {
-                buf.reserve(16 * 1024);
-            }
-            buf.resize(buf.capacity(), 0);
-            let r = self.conn.reader().read(&mut buf[start..]);
-            match r {
-                Ok(n) => {
-                    buf.truncate(start + n);
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => buf.truncate(start),
-                Err(e) => {
-                    buf.truncate(start);
-                    return Err(e);
-                }
-            }
-            self.flush_records().await?;
-            match self.read_records().await {
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
-                r => r?,
-            }
-        }
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
+        TlsStream::poll_read(self, cx, buf)
     }
 
-    async fn write_all(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<()>> {
         // rustls buffers a bounded amount of plaintext: hand it over in
-        // pieces, writing the records out in between. A write dropped midway
-        // leaves the rest in `buf` and the records in `out`.
-        while !buf.is_empty() {
-            let n = self.conn.writer().write(buf)?;
-            buf.drain(..n);
-            self.flush_records().await?;
+        // pieces, sending the records out in between. Abandoned midway, the
+        // rest stays in `buf` and the records with the socket.
+        loop {
+            if !buf.is_empty() {
+                let n = self.conn.writer().write(buf)?;
+                buf.drain(..n);
+            }
+            ready!(self.poll_flush_records(cx))?;
+            if buf.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
         }
-        self.flush_records().await
     }
 
     fn fire(&mut self, _buf: &mut Vec<u8>) -> io::Result<bool> {
@@ -414,6 +468,12 @@ impl Transport for TlsStream {
     }
 
     fn reply_seen(&mut self) {}
+
+    fn unwait(&mut self) {
+        let s = self.inner.socket();
+        s.unwait_recv();
+        s.unwait_send();
+    }
 
     fn shutdown(&self) {
         self.inner.shutdown();

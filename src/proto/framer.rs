@@ -71,7 +71,29 @@ impl Framer {
     /// arrived, their headers are squeezed out in place so the payload is
     /// contiguous. Nothing is modified while the packet is incomplete, so the
     /// call can be repeated as more bytes arrive.
+    #[inline]
     pub fn decode(&mut self, buf: &mut [u8]) -> ProtoResult<Frame> {
+        // The common case: one whole physical packet, in sequence, in bounds.
+        if let Some(h) = buf.get(..HEADER_LEN) {
+            let len = usize::from(h[0]) | usize::from(h[1]) << 8 | usize::from(h[2]) << 16;
+            if h[3] == self.seq
+                && len < MAX_PAYLOAD
+                && len <= self.max_packet
+                && buf.len() >= HEADER_LEN + len
+            {
+                self.seq = self.seq.wrapping_add(1);
+                return Ok(Frame::Packet {
+                    payload: HEADER_LEN..HEADER_LEN + len,
+                    consumed: HEADER_LEN + len,
+                });
+            }
+        }
+        self.decode_slow(buf)
+    }
+
+    /// Everything but the common case: incomplete, out of order, too large,
+    /// or split over several physical packets.
+    fn decode_slow(&mut self, buf: &mut [u8]) -> ProtoResult<Frame> {
         let mut pos = 0usize;
         let mut total = 0usize;
         let mut seq = self.seq;

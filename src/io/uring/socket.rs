@@ -175,10 +175,36 @@ impl Socket {
     }
 
     /// Appends received bytes to `dst` once there are any; `Ok(0)` at end of
-    /// stream. Cancel-safe: dropped while waiting, it loses nothing (bytes
+    /// stream (the loop's tests use it; the IO shell polls). Cancel-safe: dropped while waiting, it loses nothing (bytes
     /// stay with the socket for the next call).
+    #[cfg(test)]
     pub(crate) fn recv<'a>(&'a mut self, dst: &'a mut BytesMut) -> Recv<'a> {
         Recv { sock: self, dst }
+    }
+
+    /// Poll form of [`Socket::recv`]: registers `cx`'s waker when nothing
+    /// has arrived. A caller that stops polling while pending calls
+    /// [`Socket::unwait_recv`].
+    #[inline]
+    pub(crate) fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        dst: &mut BytesMut,
+    ) -> Poll<io::Result<usize>> {
+        if let Err(e) = self.core.check_running() {
+            return Poll::Ready(Err(e));
+        }
+        self.core
+            .reactor
+            .borrow_mut()
+            .sock_poll_recv(self.idx, dst, cx)
+    }
+
+    /// Forgets the waker a pending [`Socket::poll_recv`] registered.
+    pub(crate) fn unwait_recv(&mut self) {
+        if let Ok(mut r) = self.core.reactor.try_borrow_mut() {
+            r.sock_unwait_recv(self.idx);
+        }
     }
 
     /// Starts sending `buf` without asking for a completion (`data` comes
@@ -186,6 +212,7 @@ impl Socket {
     /// peer's reply (proof that the bytes arrived) and then call
     /// [`Socket::confirm_sent`] before the next send. A failed send shows in
     /// the next send or wait.
+    #[inline]
     pub(crate) fn fire(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
         self.core.check_running()?;
         self.core
@@ -195,6 +222,7 @@ impl Socket {
     }
 
     /// The peer has answered the fired bytes.
+    #[inline]
     pub(crate) fn confirm_sent(&mut self) {
         self.core.reactor.borrow_mut().confirm_sent(self.idx);
     }
@@ -204,18 +232,52 @@ impl Socket {
         self.core.reactor.borrow().sock_fired(self.idx)
     }
 
-    /// Sends all of `buf` and waits until the kernel has taken it (`buf`
-    /// comes back empty). Dropped midway, the send still completes in the
-    /// kernel; the next send waits for it.
-    pub(crate) async fn send_all(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+    /// Starts sending all of `buf` (which comes back empty); completion is
+    /// awaited with [`Socket::poll_sent`]. The previous send must be done.
+    pub(crate) fn start_send(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
         self.core.check_running()?;
-        // A send from an earlier, abandoned call may still be in flight.
-        SendDone { sock: self }.await?;
         self.core
             .reactor
             .borrow_mut()
-            .sock_send(self.idx, buf, false)?;
-        SendDone { sock: self }.await
+            .sock_send(self.idx, buf, false)
+    }
+
+    /// Ready once no awaited send is in flight (with its error, if it failed).
+    pub(crate) fn poll_sent(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.core.reactor.borrow_mut().sock_poll_sent(self.idx, cx)
+    }
+
+    /// Forgets the waker a pending [`Socket::poll_sent`] registered.
+    pub(crate) fn unwait_send(&mut self) {
+        if let Ok(mut r) = self.core.reactor.try_borrow_mut() {
+            r.sock_unwait_send(self.idx);
+        }
+    }
+
+    /// Sends all of `buf`, ready once the kernel has taken it (`buf` comes
+    /// back empty at once). A send from an earlier, abandoned call that is
+    /// still in flight is waited for first; abandoned midway, this send
+    /// still completes in the kernel and the next one waits for it.
+    pub(crate) fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut Vec<u8>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            std::task::ready!(self.poll_sent(cx))?;
+            if buf.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            self.start_send(buf)?;
+        }
+    }
+
+    /// Sends all of `buf` and waits until the kernel has taken it (`buf`
+    /// comes back empty); see [`Socket::poll_write`].
+    #[cfg(test)]
+    pub(crate) async fn send_all(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+        self.core.check_running()?;
+        SendAll { sock: self, buf }.await
     }
 
     /// Shuts both directions down: the peer sees the end, receives end.
@@ -240,53 +302,48 @@ impl AsRawFd for Socket {
 }
 
 /// See [`Socket::recv`].
+#[cfg(test)]
 pub(crate) struct Recv<'a> {
     sock: &'a mut Socket,
     dst: &'a mut BytesMut,
 }
 
+#[cfg(test)]
 impl Future for Recv<'_> {
     type Output = io::Result<usize>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if let Err(e) = this.sock.core.check_running() {
-            return Poll::Ready(Err(e));
-        }
-        let idx = this.sock.idx;
-        this.sock
-            .core
-            .reactor
-            .borrow_mut()
-            .sock_poll_recv(idx, this.dst, cx)
+        this.sock.poll_recv(cx, this.dst)
     }
 }
 
+#[cfg(test)]
 impl Drop for Recv<'_> {
     fn drop(&mut self) {
-        if let Ok(mut r) = self.sock.core.reactor.try_borrow_mut() {
-            r.sock_unwait_recv(self.sock.idx);
-        }
+        self.sock.unwait_recv();
     }
 }
 
-struct SendDone<'a> {
+#[cfg(test)]
+struct SendAll<'a> {
     sock: &'a mut Socket,
+    buf: &'a mut Vec<u8>,
 }
 
-impl Future for SendDone<'_> {
+#[cfg(test)]
+impl Future for SendAll<'_> {
     type Output = io::Result<()>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let idx = self.sock.idx;
-        self.sock.core.reactor.borrow_mut().sock_poll_sent(idx, cx)
+        let this = self.get_mut();
+        this.sock.poll_write(cx, this.buf)
     }
 }
 
-impl Drop for SendDone<'_> {
+#[cfg(test)]
+impl Drop for SendAll<'_> {
     fn drop(&mut self) {
-        if let Ok(mut r) = self.sock.core.reactor.try_borrow_mut() {
-            r.sock_unwait_send(self.sock.idx);
-        }
+        self.sock.unwait_send();
     }
 }
