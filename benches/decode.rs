@@ -23,6 +23,11 @@
 //!   fake server only copies bytes into its socket, so this measures the client.
 //!   `e2e_canned_peer/mysql_async_from_row` reads the same bytes with
 //!   mysql_async (`query_iter` + `for_each` + `from_row` into owned values).
+//! - `e2e_canned_peer/bench_tool_*`: the `mysql-uring-bench` decode workload's
+//!   7 columns (BIGINT UNSIGNED, INT, DOUBLE, VARCHAR, DATETIME, DECIMAL,
+//!   TEXT NULL in every tenth row, same values) read the way its decode loop
+//!   reads them: as text rows (`cmd_query`) by position and by name, and as
+//!   binary rows (`cmd_execute`, DATETIME as [`mysql_uring::DateTime`]).
 
 use std::hint::black_box;
 use std::io::{Read, Write};
@@ -305,6 +310,12 @@ fn recv(s: &mut TcpStream) -> Option<Vec<u8>> {
 /// Starts the fake server; returns its port. It serves one connection:
 /// accepts any credentials, then answers every COM_QUERY with `response`.
 fn spawn_canned_peer(response: Vec<u8>) -> u16 {
+    spawn_peer(response, Vec::new(), Vec::new())
+}
+
+/// [`spawn_canned_peer`] that also answers every COM_STMT_PREPARE with
+/// `prepare` and every COM_STMT_EXECUTE with `execute`.
+fn spawn_peer(response: Vec<u8>, prepare: Vec<u8>, execute: Vec<u8>) -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     thread::spawn(move || {
@@ -320,13 +331,14 @@ fn spawn_canned_peer(response: Vec<u8>) -> u16 {
         frame_into(&mut out, &mut seq, &[0x00, 0, 0, 0x02, 0, 0, 0]);
         s.write_all(&out).unwrap();
         while let Some(cmd) = recv(&mut s) {
-            match cmd.first() {
-                Some(0x03) => {
-                    if s.write_all(&response).is_err() {
-                        break;
-                    }
-                }
+            let answer = match cmd.first() {
+                Some(0x03) => &response,
+                Some(0x16) if !prepare.is_empty() => &prepare,
+                Some(0x17) if !execute.is_empty() => &execute,
                 _ => break, // COM_QUIT or anything else: hang up.
+            };
+            if s.write_all(answer).is_err() {
+                break;
             }
         }
     });
@@ -444,5 +456,272 @@ fn bench_e2e_canned_peer(c: &mut Criterion) {
     rt.block_on(async { conn.disconnect().await.ok() });
 }
 
-criterion_group!(benches, bench_locate, bench_framer, bench_e2e_canned_peer);
+/// The `mysql-uring-bench` decode table's columns: id BIGINT UNSIGNED, qty
+/// INT, price DOUBLE, name VARCHAR(32), created DATETIME, amount
+/// DECIMAL(10,2), note TEXT NULL.
+fn bench_tool_column_defs() -> Vec<Vec<u8>> {
+    const NOT_NULL: u16 = 1;
+    const UNSIGNED: u16 = 32;
+    vec![
+        column_def("id", 0x08, NOT_NULL | UNSIGNED, 63),
+        column_def("qty", 0x03, NOT_NULL, 63),
+        column_def("price", 0x05, NOT_NULL, 63),
+        column_def("name", 0xFD, NOT_NULL, 45),
+        column_def("created", 0x0C, NOT_NULL, 63),
+        column_def("amount", 0xF6, NOT_NULL, 63),
+        column_def("note", 0xFC, 0, 45),
+    ]
+}
+
+/// Row `seq` (from 1) of the bench tool's decode table, as its fill query
+/// makes it: (id, qty, price, name, (date, h, m, s), amount, note).
+#[allow(clippy::type_complexity)]
+fn bench_tool_values(
+    seq: u64,
+) -> (
+    u64,
+    i32,
+    f64,
+    String,
+    ((u16, u8, u8), u8, u8, u8),
+    String,
+    Option<String>,
+) {
+    // A stand-in for MD5's hex digits: same length, same alphabet.
+    let hex = |n: u64| {
+        format!(
+            "{:016x}{:016x}",
+            n.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            n ^ 0xDEAD_BEEF
+        )
+    };
+    let secs = seq; // TIMESTAMP '2024-01-01 00:00:00' + INTERVAL seq SECOND
+    let (day, rem) = (secs / 86_400, secs % 86_400);
+    (
+        seq,
+        (seq % 100_000) as i32 - 50_000,
+        seq as f64 / 7.0,
+        format!("name-{seq}-{}", &hex(seq)[..10]),
+        (
+            (2024, 1, 1 + day as u8),
+            (rem / 3600) as u8,
+            (rem / 60 % 60) as u8,
+            (rem % 60) as u8,
+        ),
+        format!("{}.{:02}", seq % 100_000 / 100, seq % 100),
+        (seq % 10 != 0).then(|| format!("note for row {seq}: {}", hex(seq))),
+    )
+}
+
+fn bench_tool_text_row(seq: u64) -> Vec<u8> {
+    let (id, qty, price, name, ((y, mo, d), h, mi, s), amount, note) = bench_tool_values(seq);
+    let mut p = Vec::with_capacity(160);
+    put_lenenc_bytes(&mut p, id.to_string().as_bytes());
+    put_lenenc_bytes(&mut p, qty.to_string().as_bytes());
+    put_lenenc_bytes(&mut p, price.to_string().as_bytes());
+    put_lenenc_bytes(&mut p, name.as_bytes());
+    put_lenenc_bytes(
+        &mut p,
+        format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}").as_bytes(),
+    );
+    put_lenenc_bytes(&mut p, amount.as_bytes());
+    match note {
+        Some(n) => put_lenenc_bytes(&mut p, n.as_bytes()),
+        None => p.push(0xFB),
+    }
+    p
+}
+
+fn bench_tool_binary_row(seq: u64) -> Vec<u8> {
+    let (id, qty, price, name, ((y, mo, d), h, mi, s), amount, note) = bench_tool_values(seq);
+    // Header, then the NULL bitmap ((7 + 9) / 8 bytes; note is column 6: bit 8).
+    let mut p = vec![0x00, 0, u8::from(note.is_none())];
+    p.extend_from_slice(&id.to_le_bytes());
+    p.extend_from_slice(&qty.to_le_bytes());
+    p.extend_from_slice(&price.to_le_bytes());
+    put_lenenc_bytes(&mut p, name.as_bytes());
+    p.push(7);
+    p.extend_from_slice(&y.to_le_bytes());
+    p.extend_from_slice(&[mo, d, h, mi, s]);
+    put_lenenc_bytes(&mut p, amount.as_bytes());
+    if let Some(n) = note {
+        put_lenenc_bytes(&mut p, n.as_bytes());
+    }
+    p
+}
+
+/// A result set of the bench tool's 7 columns: column count, definitions,
+/// `rows` rows made by `row`, end-of-rows OK.
+fn bench_tool_response(rows: usize, row: fn(u64) -> Vec<u8>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut seq = 1u8;
+    frame_into(&mut out, &mut seq, &[7]);
+    for c in bench_tool_column_defs() {
+        frame_into(&mut out, &mut seq, &c);
+    }
+    for i in 0..rows {
+        frame_into(&mut out, &mut seq, &row(i as u64 + 1));
+    }
+    frame_into(&mut out, &mut seq, &[0xFE, 0, 0, 0x02, 0, 0, 0]);
+    out
+}
+
+/// The prepare response for the bench tool's statement: OK (id 1, 7
+/// columns, no parameters) and the column definitions (no EOF packets:
+/// CLIENT_DEPRECATE_EOF).
+fn bench_tool_prepare_response() -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut seq = 1u8;
+    frame_into(&mut out, &mut seq, &[0x00, 1, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0]);
+    for c in bench_tool_column_defs() {
+        frame_into(&mut out, &mut seq, &c);
+    }
+    out
+}
+
+/// A bench tool decode row's checksum, as its `Digest::add_typed` sums it.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+fn digest(
+    id: u64,
+    qty: i32,
+    price: f64,
+    name: &str,
+    created: u64,
+    amount: &str,
+    note: Option<&str>,
+) -> u64 {
+    id.wrapping_add(qty as u64)
+        .wrapping_add(price as u64)
+        .wrapping_add(name.len() as u64)
+        .wrapping_add(created)
+        .wrapping_add(amount.len() as u64)
+        .wrapping_add(note.map_or(7, |s| s.len() as u64))
+}
+
+fn bench_bench_tool_rows(c: &mut Criterion) {
+    const SQL: &str = "SELECT * FROM bench_decode";
+    let port = spawn_peer(
+        bench_tool_response(PEER_ROWS, bench_tool_text_row),
+        bench_tool_prepare_response(),
+        bench_tool_response(PEER_ROWS, bench_tool_binary_row),
+    );
+    let rt = mysql_uring::runtime::LocalRuntime::new().expect("io_uring runtime");
+    let mut cnx = rt
+        .block_on(mysql_uring::connect(
+            format!("mysql://root@127.0.0.1:{port}/").as_str(),
+        ))
+        .expect("io_uring runtime")
+        .expect("connect to the canned peer");
+
+    let mut g = c.benchmark_group("e2e_canned_peer");
+    g.throughput(Throughput::Elements(PEER_ROWS as u64));
+    g.bench_function(
+        format!("bench_tool_text_by_position/{PEER_ROWS}_rows"),
+        |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let t = std::time::Instant::now();
+                    for _ in 0..iters {
+                        cnx.cmd_query(SQL).await.unwrap();
+                        let (mut n, mut acc) = (0usize, 0u64);
+                        while let Some(row) = cnx.next_row().await.unwrap() {
+                            let created: &str = row.get(4).unwrap();
+                            acc = acc.wrapping_add(digest(
+                                row.get(0).unwrap(),
+                                row.get(1).unwrap(),
+                                row.get(2).unwrap(),
+                                row.get(3).unwrap(),
+                                created.len() as u64,
+                                row.get(5).unwrap(),
+                                row.get(6).unwrap(),
+                            ));
+                            n += 1;
+                        }
+                        assert_eq!(n, PEER_ROWS);
+                        black_box(acc);
+                    }
+                    t.elapsed()
+                })
+                .expect("io_uring runtime")
+            })
+        },
+    );
+    g.bench_function(format!("bench_tool_text_by_name/{PEER_ROWS}_rows"), |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let t = std::time::Instant::now();
+                for _ in 0..iters {
+                    cnx.cmd_query(SQL).await.unwrap();
+                    let (mut n, mut acc) = (0usize, 0u64);
+                    while let Some(row) = cnx.next_row().await.unwrap() {
+                        let created: &str = row.get("created").unwrap();
+                        acc = acc.wrapping_add(digest(
+                            row.get("id").unwrap(),
+                            row.get("qty").unwrap(),
+                            row.get("price").unwrap(),
+                            row.get("name").unwrap(),
+                            created.len() as u64,
+                            row.get("amount").unwrap(),
+                            row.get("note").unwrap(),
+                        ));
+                        n += 1;
+                    }
+                    assert_eq!(n, PEER_ROWS);
+                    black_box(acc);
+                }
+                t.elapsed()
+            })
+            .expect("io_uring runtime")
+        })
+    });
+    g.bench_function(
+        format!("bench_tool_binary_by_position/{PEER_ROWS}_rows"),
+        |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let t = std::time::Instant::now();
+                    for _ in 0..iters {
+                        cnx.cmd_execute(SQL, ()).await.unwrap();
+                        let (mut n, mut acc) = (0usize, 0u64);
+                        while let Some(row) = cnx.next_row().await.unwrap() {
+                            let t: mysql_uring::DateTime = row.get(4).unwrap();
+                            let created = u64::from(t.date.year)
+                                + u64::from(t.date.month)
+                                + u64::from(t.date.day)
+                                + u64::from(t.hour)
+                                + u64::from(t.minute)
+                                + u64::from(t.second)
+                                + u64::from(t.micros);
+                            acc = acc.wrapping_add(digest(
+                                row.get(0).unwrap(),
+                                row.get(1).unwrap(),
+                                row.get(2).unwrap(),
+                                row.get(3).unwrap(),
+                                created,
+                                row.get(5).unwrap(),
+                                row.get(6).unwrap(),
+                            ));
+                            n += 1;
+                        }
+                        assert_eq!(n, PEER_ROWS);
+                        black_box(acc);
+                    }
+                    t.elapsed()
+                })
+                .expect("io_uring runtime")
+            })
+        },
+    );
+    g.finish();
+    let _ = rt.block_on(async { cnx.close().await.ok() });
+}
+
+criterion_group!(
+    benches,
+    bench_locate,
+    bench_framer,
+    bench_e2e_canned_peer,
+    bench_bench_tool_rows
+);
 criterion_main!(benches);

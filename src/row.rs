@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use smallvec::SmallVec;
 
-use crate::column::Column;
+use crate::column::{Column, NameKey};
 use crate::error::{Error, ErrorKind, Result};
 use crate::proto::row::FieldRange;
 use crate::value::{FromValue, share};
@@ -28,6 +28,7 @@ pub trait ColumnIndex {
 }
 
 impl ColumnIndex for usize {
+    #[inline(always)]
     fn index(&self, columns: &[Column]) -> Option<usize> {
         (*self < columns.len()).then_some(*self)
     }
@@ -36,9 +37,17 @@ impl ColumnIndex for usize {
     }
 }
 
+/// By name: the first column whose name is exactly this string (case
+/// sensitive). Each column carries a fingerprint of its name computed when the
+/// result's metadata arrived, so a lookup hashes the string once and compares
+/// one integer per column: no UTF-8 check, no string comparison except to
+/// confirm a match of a name longer than 7 bytes.
 impl ColumnIndex for &str {
+    #[inline]
     fn index(&self, columns: &[Column]) -> Option<usize> {
-        columns.iter().position(|c| c.name() == *self)
+        let name = self.as_bytes();
+        let key = NameKey::of(name);
+        columns.iter().position(|c| c.has_name(key, name))
     }
     fn describe(&self) -> String {
         format!("column `{self}`")
@@ -93,35 +102,25 @@ impl<'a> RowRef<'a> {
     /// The value at `idx` converted to `T`. NULL converts only to `Option<_>`.
     ///
     /// Errors name the column, the value and the requested type.
+    #[inline(always)]
     pub fn get<T: FromValue<'a>>(&self, idx: impl ColumnIndex) -> Result<T> {
-        let i = self.position(&idx)?;
-        let col = &self.columns[i];
-        let v = self.fields[i].get(self.packet);
+        let (v, col) = self.locate(&idx)?;
         let r = if self.binary {
             T::from_binary(v, col)
         } else {
             T::from_text(v, col)
         };
-        r.map_err(|e| {
-            Error::new(
-                ErrorKind::Conversion,
-                format!(
-                    "{} (`{}`, {:?}) cannot be read as {}: {}",
-                    idx.describe(),
-                    col.name(),
-                    col.column_type(),
-                    e.target,
-                    e.reason
-                ),
-            )
-        })
+        match r {
+            Ok(t) => Ok(t),
+            Err(e) => Err(conversion_error(idx.describe(), col, e)),
+        }
     }
 
     /// The raw bytes of the value at `idx` (`None` for NULL), or an error for a bad index.
     /// In a binary row these are the wire form (e.g. 8 little-endian bytes for BIGINT).
+    #[inline]
     pub fn get_raw(&self, idx: impl ColumnIndex) -> Result<Option<&'a [u8]>> {
-        let i = self.position(&idx)?;
-        Ok(self.fields[i].get(self.packet))
+        Ok(self.locate(&idx)?.0)
     }
 
     /// True when the value at `idx` is NULL (or the index is out of range).
@@ -141,22 +140,46 @@ impl<'a> RowRef<'a> {
         }
     }
 
-    fn position(&self, idx: &impl ColumnIndex) -> Result<usize> {
-        idx.index(self.columns)
-            .filter(|&i| i < self.fields.len())
-            .ok_or_else(|| {
-                Error::usage(format!(
-                    "{} does not exist; the result has {} columns: {}",
-                    idx.describe(),
-                    self.columns.len(),
-                    self.columns
-                        .iter()
-                        .map(|c| c.name())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })
+    /// The value at `idx` and its column: a bounds check for a position.
+    #[inline(always)]
+    fn locate(&self, idx: &impl ColumnIndex) -> Result<(Option<&'a [u8]>, &'a Column)> {
+        let i = idx.index(self.columns);
+        match i.and_then(|i| Some((self.fields.get(i)?, self.columns.get(i)?))) {
+            Some((f, col)) => Ok((f.get(self.packet), col)),
+            None => Err(self.missing(idx.describe())),
+        }
     }
+
+    #[cold]
+    #[inline(never)]
+    fn missing(&self, what: String) -> Error {
+        Error::usage(format!(
+            "{what} does not exist; the result has {} columns: {}",
+            self.columns.len(),
+            self.columns
+                .iter()
+                .map(|c| c.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+}
+
+/// The error of a failed conversion, naming the column (kept out of line so
+/// that `get` stays small enough to inline).
+#[cold]
+#[inline(never)]
+fn conversion_error(what: String, col: &Column, e: crate::value::ConvError) -> Error {
+    Error::new(
+        ErrorKind::Conversion,
+        format!(
+            "{what} (`{}`, {:?}) cannot be read as {}: {}",
+            col.name(),
+            col.column_type(),
+            e.target,
+            e.reason
+        ),
+    )
 }
 
 impl fmt::Debug for RowRef<'_> {
@@ -214,6 +237,7 @@ impl Row {
     }
 
     /// A borrowed view of this row.
+    #[inline]
     pub fn as_ref(&self) -> RowRef<'_> {
         RowRef::new(&self.packet, &self.fields, &self.columns).with_protocol(self.binary)
     }
@@ -247,6 +271,7 @@ impl Row {
     /// let price: Option<f64> = row.get("price")?; // NULL -> None
     /// # Ok(()) }
     /// ```
+    #[inline(always)]
     pub fn get<'a, T: FromValue<'a>>(&'a self, idx: impl ColumnIndex) -> Result<T> {
         self.as_ref().get(idx)
     }

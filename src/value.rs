@@ -9,7 +9,7 @@ use bytes::Bytes;
 use crate::column::{Column, ColumnType};
 use crate::proto::binary::{BinaryLayout, layout};
 pub use crate::proto::temporal::{Date, DateTime, ParseTemporalError, Time};
-use crate::proto::temporal::{decode_datetime, decode_time};
+use crate::proto::temporal::{datetime_from_wire, decode_time};
 
 /// Why a value could not be converted. [`crate::Row::get`] turns it into an
 /// [`Error`](crate::Error) that names the column.
@@ -46,17 +46,27 @@ pub trait FromValue<'a>: Sized {
     /// [`FromValue::from_text`] and refuses others.
     fn from_binary(value: Option<&'a [u8]>, column: &Column) -> Result<Self, ConvError> {
         match value {
-            Some(_) if layout(column.type_byte()) != BinaryLayout::LenEnc => Err(ConvError::new(
-                std::any::type_name::<Self>(),
-                format!(
-                    "a prepared statement's {:?} value is not text or bytes; request String, \
-                     a number or a date/time type",
-                    column.column_type()
-                ),
-            )),
+            Some(_) if layout(column.type_byte()) != BinaryLayout::LenEnc => {
+                Err(not_text_error::<Self>(column))
+            }
             _ => Self::from_text(value, column),
         }
     }
+}
+
+/// The error of [`FromValue::from_binary`]'s default for a value that is not
+/// text or bytes.
+#[cold]
+#[inline(never)]
+fn not_text_error<T>(column: &Column) -> ConvError {
+    ConvError::new(
+        std::any::type_name::<T>(),
+        format!(
+            "a prepared statement's {:?} value is not text or bytes; request String, \
+             a number or a date/time type",
+            column.column_type()
+        ),
+    )
 }
 
 /// A binary-protocol value decoded according to its column.
@@ -80,20 +90,10 @@ pub enum Binary<'a> {
 
 impl<'a> Binary<'a> {
     /// Decodes `v` (located by the binary row decoder) as a value of `column`.
-    #[inline]
+    #[inline(always)]
     pub fn decode(v: &'a [u8], column: &Column) -> Result<Binary<'a>, ConvError> {
         use ColumnType as T;
         let unsigned = column.is_unsigned();
-        let bad = || {
-            ConvError::new(
-                "a binary value",
-                format!(
-                    "{} bytes do not form a {:?} value",
-                    v.len(),
-                    column.column_type()
-                ),
-            )
-        };
         let int = |n: i64, u: u64| {
             if unsigned {
                 Binary::UInt(u)
@@ -101,38 +101,57 @@ impl<'a> Binary<'a> {
                 Binary::Int(n)
             }
         };
-        Ok(match column.column_type() {
-            Some(T::Tiny) => {
-                let b: [u8; 1] = v.try_into().map_err(|_| bad())?;
-                int(i64::from(b[0] as i8), u64::from(b[0]))
-            }
-            Some(T::Short | T::Year) => {
-                let b: [u8; 2] = v.try_into().map_err(|_| bad())?;
+        let b = match column.column_type() {
+            Some(T::Tiny) => <[u8; 1]>::try_from(v)
+                .ok()
+                .map(|b| int(i64::from(b[0] as i8), u64::from(b[0]))),
+            Some(T::Short | T::Year) => <[u8; 2]>::try_from(v).ok().map(|b| {
                 int(
                     i64::from(i16::from_le_bytes(b)),
                     u64::from(u16::from_le_bytes(b)),
                 )
-            }
-            Some(T::Long | T::Int24) => {
-                let b: [u8; 4] = v.try_into().map_err(|_| bad())?;
+            }),
+            Some(T::Long | T::Int24) => <[u8; 4]>::try_from(v).ok().map(|b| {
                 int(
                     i64::from(i32::from_le_bytes(b)),
                     u64::from(u32::from_le_bytes(b)),
                 )
-            }
-            Some(T::LongLong) => {
-                let b: [u8; 8] = v.try_into().map_err(|_| bad())?;
-                int(i64::from_le_bytes(b), u64::from_le_bytes(b))
-            }
-            Some(T::Float) => Binary::Float(f32::from_le_bytes(v.try_into().map_err(|_| bad())?)),
-            Some(T::Double) => Binary::Double(f64::from_le_bytes(v.try_into().map_err(|_| bad())?)),
+            }),
+            Some(T::LongLong) => <[u8; 8]>::try_from(v)
+                .ok()
+                .map(|b| int(i64::from_le_bytes(b), u64::from_le_bytes(b))),
+            Some(T::Float) => v
+                .try_into()
+                .ok()
+                .map(|b| Binary::Float(f32::from_le_bytes(b))),
+            Some(T::Double) => v
+                .try_into()
+                .ok()
+                .map(|b| Binary::Double(f64::from_le_bytes(b))),
             Some(
                 T::Date | T::NewDate | T::DateTime | T::DateTime2 | T::Timestamp | T::Timestamp2,
-            ) => Binary::DateTime(decode_datetime(v).map_err(|_| bad())?),
-            Some(T::Time | T::Time2) => Binary::Time(decode_time(v).map_err(|_| bad())?),
-            _ => Binary::Bytes(v),
-        })
+            ) => datetime_from_wire(v).map(Binary::DateTime),
+            Some(T::Time | T::Time2) => decode_time(v).ok().map(Binary::Time),
+            _ => Some(Binary::Bytes(v)),
+        };
+        match b {
+            Some(b) => Ok(b),
+            None => Err(binary_error(v, column)),
+        }
     }
+}
+
+#[cold]
+#[inline(never)]
+fn binary_error(v: &[u8], column: &Column) -> ConvError {
+    ConvError::new(
+        "a binary value",
+        format!(
+            "{} bytes do not form a {:?} value",
+            v.len(),
+            column.column_type()
+        ),
+    )
 }
 
 /// The value of a BIT column (big-endian bytes) as a number.
@@ -140,8 +159,61 @@ fn bit_value(v: &[u8]) -> Option<u64> {
     (v.len() <= 8).then(|| v.iter().fold(0u64, |n, &b| n << 8 | u64::from(b)))
 }
 
+#[inline(always)]
 fn is_bit(column: &Column) -> bool {
-    column.column_type() == Some(ColumnType::Bit)
+    column.type_byte() == ColumnType::Bit as u8
+}
+
+/// True when every byte is ASCII, 8 bytes at a time (the last word overlaps
+/// the one before rather than falling back to a byte loop).
+#[inline(always)]
+fn is_ascii_short(v: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let n = v.len();
+    let word = |i: usize| {
+        v.get(i..i + 8)
+            .and_then(|w| w.try_into().ok())
+            .map_or(HIGH, u64::from_le_bytes)
+    };
+    if n < 8 {
+        return v.iter().fold(0u8, |a, &b| a | b) < 0x80;
+    }
+    let mut acc = word(n - 8);
+    let mut i = 0;
+    while i + 8 < n {
+        acc |= word(i);
+        i += 8;
+    }
+    acc & HIGH == 0
+}
+
+/// Validates `v` as UTF-8 once, for `&str`/`String` reads.
+///
+/// Row values are mostly short ASCII: under 64 bytes an 8-bytes-at-a-time
+/// ASCII check settles it in about a third of the instructions of
+/// `std::str::from_utf8` (which goes byte by byte until the data is aligned);
+/// simdutf8 itself hands inputs under 64 bytes to std. From 64 bytes on,
+/// simdutf8's SIMD validation is used. `std::str::from_utf8` runs only for
+/// short non-ASCII text, and to describe an invalid value.
+#[inline(always)]
+pub(crate) fn utf8(v: &[u8]) -> Result<&str, std::str::Utf8Error> {
+    if v.len() < 64 {
+        if is_ascii_short(v) {
+            // SAFETY: every byte is ASCII (checked just above), and ASCII is UTF-8.
+            return Ok(unsafe { std::str::from_utf8_unchecked(v) });
+        }
+        return std::str::from_utf8(v);
+    }
+    utf8_long(v)
+}
+
+/// [`utf8`] from 64 bytes on: simdutf8, and std for the error's detail.
+#[inline(never)]
+fn utf8_long(v: &[u8]) -> Result<&str, std::str::Utf8Error> {
+    match simdutf8::basic::from_utf8(v) {
+        Ok(s) => Ok(s),
+        Err(_) => std::str::from_utf8(v),
+    }
 }
 
 /// Formats a binary value the way the server writes it in the text protocol
@@ -166,14 +238,7 @@ fn binary_text(b: Binary<'_>, column: &Column) -> Result<String, ConvError> {
         Binary::UInt(n) => n.to_string(),
         Binary::Float(x) => x.to_string(),
         Binary::Double(x) => x.to_string(),
-        Binary::Bytes(v) => std::str::from_utf8(v)
-            .map_err(|e| {
-                ConvError::new(
-                    "String",
-                    format!("the value is not valid UTF-8 ({e}); request Vec<u8> or &[u8] for binary data"),
-                )
-            })?
-            .to_owned(),
+        Binary::Bytes(v) => utf8(v).map_err(|e| utf8_error("String", e))?.to_owned(),
         Binary::DateTime(dt) => match column.column_type() {
             Some(ColumnType::Date | ColumnType::NewDate) => dt.date.to_string(),
             _ => {
@@ -203,14 +268,45 @@ fn binary_text(b: Binary<'_>, column: &Column) -> Result<String, ConvError> {
     })
 }
 
-#[inline]
+#[inline(always)]
 fn not_null<'a>(v: Option<&'a [u8]>, target: &'static str) -> Result<&'a [u8], ConvError> {
-    v.ok_or_else(|| {
-        ConvError::new(
-            target,
-            "the value is NULL; request Option<_> to accept NULL",
-        )
-    })
+    match v {
+        Some(v) => Ok(v),
+        None => Err(null_error(target)),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn null_error(target: &'static str) -> ConvError {
+    ConvError::new(
+        target,
+        "the value is NULL; request Option<_> to accept NULL",
+    )
+}
+
+#[cold]
+#[inline(never)]
+fn utf8_error(target: &'static str, e: std::str::Utf8Error) -> ConvError {
+    ConvError::new(
+        target,
+        format!("the value is not valid UTF-8 ({e}); request Vec<u8> or &[u8] for binary data"),
+    )
+}
+
+#[cold]
+#[inline(never)]
+fn int_error(v: &[u8], target: &'static str) -> ConvError {
+    ConvError::new(
+        target,
+        format!("{} is not an integer in the range of {target}", shown(v)),
+    )
+}
+
+#[cold]
+#[inline(never)]
+fn float_error(v: &[u8], target: &'static str) -> ConvError {
+    ConvError::new(target, format!("{} is not a number", shown(v)))
 }
 
 fn shown(v: &[u8]) -> String {
@@ -222,9 +318,69 @@ fn shown(v: &[u8]) -> String {
     }
 }
 
-/// Parses an unsigned decimal integer without allocating.
-#[inline]
+/// Parses an unsigned decimal integer without allocating: 8 and then 4
+/// digits at a time (SWAR), the last up to 3 one by one.
+#[inline(always)]
 fn parse_u64(b: &[u8]) -> Option<u64> {
+    if b.is_empty() || b.len() > 19 {
+        return parse_u64_checked(b);
+    }
+    // At most 19 digits: below 10^19 < 2^64, so no overflow checks.
+    let mut n: u64 = 0;
+    let mut rest = b;
+    while let Some((eight, tail)) = rest.split_first_chunk::<8>() {
+        n = n * 100_000_000 + digits8(*eight)?;
+        rest = tail;
+    }
+    if let Some((four, tail)) = rest.split_first_chunk::<4>() {
+        n = n * 10_000 + u64::from(digits4(*four)?);
+        rest = tail;
+    }
+    for &c in rest {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n * 10 + u64::from(d);
+    }
+    Some(n)
+}
+
+/// The value of 4 ASCII digits (most significant first), or `None` unless
+/// all 4 are digits.
+#[inline(always)]
+fn digits4(b: [u8; 4]) -> Option<u32> {
+    let x = u32::from_le_bytes(b);
+    // Each byte is a digit iff its high nibble is 3 and stays 3 after adding 6.
+    let hi = (x & 0xF0F0_F0F0) | ((x.wrapping_add(0x0606_0606) & 0xF0F0_F0F0) >> 4);
+    if hi != 0x3333_3333 {
+        return None;
+    }
+    let d = x & 0x0F0F_0F0F;
+    let d = (d * 10 + (d >> 8)) & 0x00FF_00FF; // two 2-digit numbers
+    Some((d * 100 + (d >> 16)) & 0xFFFF)
+}
+
+/// The value of 8 ASCII digits (most significant first), or `None` unless
+/// all 8 are digits.
+#[inline(always)]
+fn digits8(b: [u8; 8]) -> Option<u64> {
+    let x = u64::from_le_bytes(b);
+    let hi = (x & 0xF0F0_F0F0_F0F0_F0F0)
+        | ((x.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4);
+    if hi != 0x3333_3333_3333_3333 {
+        return None;
+    }
+    let d = x & 0x0F0F_0F0F_0F0F_0F0F;
+    let d = (d * 10 + (d >> 8)) & 0x00FF_00FF_00FF_00FF; // four 2-digit numbers
+    let d = (d * 100 + (d >> 16)) & 0x0000_FFFF_0000_FFFF; // two 4-digit numbers
+    Some((d * 10_000 + (d >> 32)) & 0xFFFF_FFFF)
+}
+
+/// [`parse_u64`] for 20 digits (only some fit) and the empty string.
+#[cold]
+#[inline(never)]
+fn parse_u64_checked(b: &[u8]) -> Option<u64> {
     if b.is_empty() || b.len() > 20 {
         return None;
     }
@@ -240,7 +396,7 @@ fn parse_u64(b: &[u8]) -> Option<u64> {
 }
 
 /// Parses a signed decimal integer without allocating.
-#[inline]
+#[inline(always)]
 fn parse_i64(b: &[u8]) -> Option<i64> {
     match b.first()? {
         b'-' => {
@@ -261,7 +417,7 @@ fn parse_i64(b: &[u8]) -> Option<i64> {
 macro_rules! int_impl {
     ($($t:ty => $parse:ident),*) => {$(
         impl<'a> FromValue<'a> for $t {
-            #[inline]
+            #[inline(always)]
             fn from_text(value: Option<&'a [u8]>, column: &Column) -> Result<Self, ConvError> {
                 let v = not_null(value, stringify!($t))?;
                 if is_bit(column) {
@@ -269,14 +425,21 @@ macro_rules! int_impl {
                         .and_then(|n| <$t>::try_from(n).ok())
                         .ok_or_else(|| ConvError::new(stringify!($t), format!("BIT value {:?} is out of the range of {}", v, stringify!($t))));
                 }
-                $parse(v)
-                    .and_then(|n| <$t>::try_from(n).ok())
-                    .ok_or_else(|| ConvError::new(stringify!($t), format!("{} is not an integer in the range of {}", shown(v), stringify!($t))))
+                match $parse(v).and_then(|n| <$t>::try_from(n).ok()) {
+                    Some(n) => Ok(n),
+                    None => Err(int_error(v, stringify!($t))),
+                }
             }
 
-            #[inline]
+            #[inline(always)]
             fn from_binary(value: Option<&'a [u8]>, column: &Column) -> Result<Self, ConvError> {
                 let v = not_null(value, stringify!($t))?;
+                if let Some(n) = binary_int(v, column) {
+                    return match <$t>::try_from(n) {
+                        Ok(n) => Ok(n),
+                        Err(_) => Err(range_error(&n, stringify!($t))),
+                    };
+                }
                 let range = |n: &dyn std::fmt::Display| ConvError::new(stringify!($t), format!("{} is out of the range of {}", n, stringify!($t)));
                 match Binary::decode(v, column)? {
                     Binary::Int(n) => <$t>::try_from(n).map_err(|_| range(&n)),
@@ -291,6 +454,53 @@ macro_rules! int_impl {
     )*};
 }
 
+/// The value of an integer column (of its own width, signed or not as the
+/// column says): the common case of [`Binary::decode`], without the second
+/// dispatch on the decoded variant. `None` for any other column or width.
+#[inline(always)]
+fn binary_int(v: &[u8], column: &Column) -> Option<i128> {
+    use ColumnType as T;
+    let unsigned = column.is_unsigned();
+    let t = column.type_byte();
+    Some(if t == T::Tiny as u8 {
+        let [b] = <[u8; 1]>::try_from(v).ok()?;
+        if unsigned {
+            i128::from(b)
+        } else {
+            i128::from(b as i8)
+        }
+    } else if t == T::Short as u8 || t == T::Year as u8 {
+        let b = <[u8; 2]>::try_from(v).ok()?;
+        if unsigned {
+            i128::from(u16::from_le_bytes(b))
+        } else {
+            i128::from(i16::from_le_bytes(b))
+        }
+    } else if t == T::Long as u8 || t == T::Int24 as u8 {
+        let b = <[u8; 4]>::try_from(v).ok()?;
+        if unsigned {
+            i128::from(u32::from_le_bytes(b))
+        } else {
+            i128::from(i32::from_le_bytes(b))
+        }
+    } else if t == T::LongLong as u8 {
+        let b = <[u8; 8]>::try_from(v).ok()?;
+        if unsigned {
+            i128::from(u64::from_le_bytes(b))
+        } else {
+            i128::from(i64::from_le_bytes(b))
+        }
+    } else {
+        return None;
+    })
+}
+
+#[cold]
+#[inline(never)]
+fn range_error(n: &dyn std::fmt::Display, target: &'static str) -> ConvError {
+    ConvError::new(target, format!("{n} is out of the range of {target}"))
+}
+
 /// A float that holds an integer exactly (what the text protocol would print without a point).
 fn float_to_int(x: f64) -> Option<i128> {
     (x.fract() == 0.0 && x.abs() < 1.8e19).then_some(x as i128)
@@ -298,19 +508,50 @@ fn float_to_int(x: f64) -> Option<i128> {
 int_impl!(i8 => parse_i64, i16 => parse_i64, i32 => parse_i64, i64 => parse_i64,
           u8 => parse_u64, u16 => parse_u64, u32 => parse_u64, u64 => parse_u64);
 
+/// Parses a float from its text form, correctly rounded, straight from the
+/// bytes: no UTF-8 pass, and fast_float2's Eisel-Lemire parser (the same
+/// algorithm as std's, which needs a `&str`) with SWAR digit parsing. What it
+/// does not take goes to std's parser, so every string std accepts still is
+/// (the tests check both agree).
+#[inline(never)]
+fn parse_float<F: fast_float2::FastFloat + std::str::FromStr>(v: &[u8]) -> Option<F> {
+    match fast_float2::parse::<F, _>(v) {
+        Ok(x) => Some(x),
+        Err(_) => parse_float_std(v),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn parse_float_std<F: std::str::FromStr>(v: &[u8]) -> Option<F> {
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
 macro_rules! float_impl {
     ($($t:ty),*) => {$(
         impl<'a> FromValue<'a> for $t {
+            #[inline]
             fn from_text(value: Option<&'a [u8]>, _column: &Column) -> Result<Self, ConvError> {
                 let v = not_null(value, stringify!($t))?;
-                std::str::from_utf8(v)
-                    .ok()
-                    .and_then(|s| s.parse::<$t>().ok())
-                    .ok_or_else(|| ConvError::new(stringify!($t), format!("{} is not a number", shown(v))))
+                match parse_float::<$t>(v) {
+                    Some(x) => Ok(x),
+                    None => Err(float_error(v, stringify!($t))),
+                }
             }
 
+            #[inline(always)]
             fn from_binary(value: Option<&'a [u8]>, column: &Column) -> Result<Self, ConvError> {
                 let v = not_null(value, stringify!($t))?;
+                // The column's own type first: one check, no second dispatch.
+                if column.type_byte() == ColumnType::Double as u8 {
+                    if let Ok(b) = v.try_into() {
+                        return Ok(f64::from_le_bytes(b) as $t);
+                    }
+                } else if column.type_byte() == ColumnType::Float as u8 {
+                    if let Ok(b) = v.try_into() {
+                        return Ok(f32::from_le_bytes(b) as $t);
+                    }
+                }
                 match Binary::decode(v, column)? {
                     Binary::Int(n) => Ok(n as $t),
                     Binary::UInt(n) => Ok(n as $t),
@@ -376,17 +617,24 @@ impl<'a> FromValue<'a> for Vec<u8> {
 }
 
 impl<'a> FromValue<'a> for &'a str {
-    #[inline]
+    #[inline(always)]
     fn from_text(value: Option<&'a [u8]>, _column: &Column) -> Result<Self, ConvError> {
         let v = not_null(value, "&str")?;
-        std::str::from_utf8(v).map_err(|e| {
-            ConvError::new(
-                "&str",
-                format!(
-                    "the value is not valid UTF-8 ({e}); request Vec<u8> or &[u8] for binary data"
-                ),
-            )
-        })
+        match utf8(v) {
+            Ok(s) => Ok(s),
+            Err(e) => Err(utf8_error("&str", e)),
+        }
+    }
+
+    /// Strings and blobs (length-encoded values) only, as the text protocol sends them.
+    #[inline(always)]
+    fn from_binary(value: Option<&'a [u8]>, column: &Column) -> Result<Self, ConvError> {
+        match value {
+            Some(_) if layout(column.type_byte()) != BinaryLayout::LenEnc => {
+                Err(not_text_error::<Self>(column))
+            }
+            _ => Self::from_text(value, column),
+        }
     }
 }
 
@@ -405,7 +653,7 @@ impl<'a> FromValue<'a> for String {
 }
 
 impl<'a, T: FromValue<'a>> FromValue<'a> for Option<T> {
-    #[inline]
+    #[inline(always)]
     fn from_text(value: Option<&'a [u8]>, column: &Column) -> Result<Self, ConvError> {
         match value {
             None => Ok(None),
@@ -413,7 +661,7 @@ impl<'a, T: FromValue<'a>> FromValue<'a> for Option<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn from_binary(value: Option<&'a [u8]>, column: &Column) -> Result<Self, ConvError> {
         match value {
             None => Ok(None),
@@ -436,8 +684,19 @@ impl<'a> FromValue<'a> for DateTime {
         temporal_text(value, "DateTime", DateTime::parse)
     }
 
+    #[inline]
     fn from_binary(value: Option<&'a [u8]>, column: &Column) -> Result<Self, ConvError> {
         let v = not_null(value, "DateTime")?;
+        // The column's own type first: one check, no second dispatch.
+        use ColumnType as T;
+        if let Some(
+            T::Date | T::NewDate | T::DateTime | T::DateTime2 | T::Timestamp | T::Timestamp2,
+        ) = column.column_type()
+        {
+            if let Some(dt) = datetime_from_wire(v) {
+                return Ok(dt);
+            }
+        }
         match Binary::decode(v, column)? {
             Binary::DateTime(dt) => Ok(dt),
             Binary::Bytes(_) => Self::from_text(value, column),
@@ -611,6 +870,109 @@ mod tests {
         }
     }
 
+    /// The conversions as they were before their one-dispatch fast paths:
+    /// always through [`Binary::decode`].
+    fn i64_via_decode(v: &[u8], c: &Column) -> Option<i64> {
+        match Binary::decode(v, c).ok()? {
+            Binary::Int(n) => Some(n),
+            Binary::UInt(n) => i64::try_from(n).ok(),
+            Binary::Float(x) => float_to_int(f64::from(x)).and_then(|n| i64::try_from(n).ok()),
+            Binary::Double(x) => float_to_int(x).and_then(|n| i64::try_from(n).ok()),
+            Binary::Bytes(_) => i64::from_text(Some(v), c).ok(),
+            _ => None,
+        }
+    }
+
+    fn u8_via_decode(v: &[u8], c: &Column) -> Option<u8> {
+        match Binary::decode(v, c).ok()? {
+            Binary::Int(n) => u8::try_from(n).ok(),
+            Binary::UInt(n) => u8::try_from(n).ok(),
+            Binary::Float(x) => float_to_int(f64::from(x)).and_then(|n| u8::try_from(n).ok()),
+            Binary::Double(x) => float_to_int(x).and_then(|n| u8::try_from(n).ok()),
+            Binary::Bytes(_) => u8::from_text(Some(v), c).ok(),
+            _ => None,
+        }
+    }
+
+    fn f32_via_decode(v: &[u8], c: &Column) -> Option<u32> {
+        match Binary::decode(v, c).ok()? {
+            Binary::Int(n) => Some(n as f32),
+            Binary::UInt(n) => Some(n as f32),
+            Binary::Float(x) => Some(x),
+            Binary::Double(x) => Some(x as f32),
+            Binary::Bytes(_) => f32::from_text(Some(v), c).ok(),
+            _ => None,
+        }
+        .map(f32::to_bits)
+    }
+
+    fn f64_via_decode(v: &[u8], c: &Column) -> Option<u64> {
+        match Binary::decode(v, c).ok()? {
+            Binary::Int(n) => Some(n as f64),
+            Binary::UInt(n) => Some(n as f64),
+            Binary::Float(x) => Some(f64::from(x)),
+            Binary::Double(x) => Some(x),
+            Binary::Bytes(_) => f64::from_text(Some(v), c).ok(),
+            _ => None,
+        }
+        .map(f64::to_bits)
+    }
+
+    fn datetime_via_decode(v: &[u8], c: &Column) -> Option<DateTime> {
+        match Binary::decode(v, c).ok()? {
+            Binary::DateTime(dt) => Some(dt),
+            Binary::Bytes(_) => DateTime::from_text(Some(v), c).ok(),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn binary_fast_paths_agree_with_decoding() {
+        let bytes: Vec<u8> = [0xE8, 0x07, 2, 29, 1, 2, 3, 0x40, 0xE2, 0x01, 0, 0xFF, 0x80]
+            .into_iter()
+            .collect();
+        for ty in 0..=255u8 {
+            for flags in [0, crate::proto::consts::column_flags::UNSIGNED] {
+                let col = column(ty, flags, 0);
+                for len in 0..=bytes.len() {
+                    for v in [&bytes[..len], &bytes[bytes.len() - len..]] {
+                        let at = format!("type {ty:#x} flags {flags} {v:?}");
+                        assert_eq!(
+                            i64::from_binary(Some(v), &col).ok(),
+                            i64_via_decode(v, &col),
+                            "{at}"
+                        );
+                        assert_eq!(
+                            u8::from_binary(Some(v), &col).ok(),
+                            u8_via_decode(v, &col),
+                            "{at}"
+                        );
+                        assert_eq!(
+                            f32::from_binary(Some(v), &col).ok().map(f32::to_bits),
+                            f32_via_decode(v, &col),
+                            "{at}"
+                        );
+                        assert_eq!(
+                            f64::from_binary(Some(v), &col).ok().map(f64::to_bits),
+                            f64_via_decode(v, &col),
+                            "{at}"
+                        );
+                        assert_eq!(
+                            DateTime::from_binary(Some(v), &col).ok(),
+                            datetime_via_decode(v, &col),
+                            "{at}"
+                        );
+                    }
+                }
+            }
+        }
+        let time = column(ColumnType::Time as u8, 0, 0);
+        assert!(
+            DateTime::from_binary(Some(&[]), &time).is_err(),
+            "a TIME is no DATETIME"
+        );
+    }
+
     #[test]
     fn binary_decoding_by_column_type() {
         let tiny = column(ColumnType::Tiny as u8, 0, 0);
@@ -655,5 +1017,192 @@ mod tests {
         assert_eq!(parse_i64(b"12a"), None);
         assert_eq!(parse_i64(b"1.5"), None);
         assert_eq!(parse_u64(b"-1"), None);
+        for len in 1..=20 {
+            let digits: Vec<u8> = (0..len).map(|i| b'1' + (i % 9) as u8).collect();
+            let want: u64 = std::str::from_utf8(&digits).unwrap().parse().unwrap();
+            assert_eq!(parse_u64(&digits), Some(want), "{len}");
+            for at in 0..len {
+                // Bytes just outside '0'..='9', and ones that carry when 6 is added.
+                for bad in [b'/', b':', b' ', 0xFA, 0xFF, 0x80, 0x3F] {
+                    let mut b = digits.clone();
+                    b[at] = bad;
+                    assert_eq!(parse_u64(&b), None, "{len} {at} {bad}");
+                }
+            }
+        }
+        assert_eq!(parse_u64(b"00000000000000000001"), Some(1));
+        assert_eq!(parse_u64(b"09"), Some(9));
+    }
+
+    #[test]
+    fn utf8_agrees_with_std_at_every_length_and_position() {
+        for len in 0..140 {
+            let ascii: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            assert_eq!(utf8(&ascii).ok(), std::str::from_utf8(&ascii).ok(), "{len}");
+            for at in 0..len {
+                // A stray continuation byte, a truncated 2-byte sequence, and
+                // a valid 2-byte sequence (when it fits), at every position.
+                for (bad, valid) in [
+                    (&[0x80u8][..], false),
+                    (&[0xC3][..], false),
+                    (&[0xC3, 0xA9][..], true),
+                ] {
+                    let mut v = ascii.clone();
+                    v.truncate(at);
+                    v.extend_from_slice(bad);
+                    v.extend_from_slice(&ascii[at.min(ascii.len())..]);
+                    v.truncate(len.max(bad.len()));
+                    let want = std::str::from_utf8(&v);
+                    assert_eq!(utf8(&v).ok(), want.ok(), "len {len} at {at}");
+                    if valid && v.ends_with(&[0xC3, 0xA9]) {
+                        assert!(utf8(&v).is_ok());
+                    }
+                }
+            }
+        }
+        let e = utf8(b"ab\xffcd").unwrap_err();
+        assert_eq!(e.valid_up_to(), 2, "errors carry std's detail");
+    }
+
+    #[test]
+    fn numeric_reads_do_not_need_utf8_text() {
+        let dbl = column(ColumnType::Double as u8, 0, 31);
+        let long = column(ColumnType::Long as u8, 0, 0);
+        assert_eq!(f64::from_text(Some(b"1.5"), &dbl), Ok(1.5));
+        assert!(f64::from_text(Some(b"1.5\xff"), &dbl).is_err());
+        assert_eq!(i32::from_text(Some(b"-50000"), &long), Ok(-50000));
+        assert!(<&str>::from_text(Some(b"\xff"), &long).is_err());
+    }
+
+    #[test]
+    fn floats_parse_exactly_as_std_does() {
+        let cases = [
+            "0",
+            "-0",
+            "1",
+            "+1",
+            "1.",
+            ".5",
+            "-.5",
+            "1e5",
+            "1E+5",
+            "1e-5",
+            "2.5e-324",
+            "1e-400",
+            "1.7976931348623157e308",
+            "1.8e308",
+            "4.9e-324",
+            "142857.14285714287",
+            "0.1",
+            "9007199254740993",
+            "123456789012345678901234567890",
+            "3.14159265358979323846264338327950288",
+            "inf",
+            "-inf",
+            "+inf",
+            "Infinity",
+            "INF",
+            "infinity",
+            "NaN",
+            "nan",
+            "-nan",
+            "",
+            ".",
+            "-",
+            "+",
+            "e5",
+            "1e",
+            "1e+",
+            "1.5.5",
+            " 1",
+            "1 ",
+            "0x10",
+            "1,5",
+            "1_0",
+            "--1",
+            "+-1",
+            "1e5e5",
+            "infinit",
+            "nana",
+            "00000000000000000000000000001.5",
+            "1.00000000000000011102230246251565404236316680908203125",
+        ];
+        for c in cases {
+            let std64 = c.parse::<f64>().ok();
+            let got64 = parse_float::<f64>(c.as_bytes());
+            assert_eq!(got64.map(|x| x.is_nan()), std64.map(|x| x.is_nan()), "{c}");
+            if !std64.is_some_and(f64::is_nan) {
+                assert_eq!(got64.map(f64::to_bits), std64.map(f64::to_bits), "{c}");
+            }
+            let std32 = c.parse::<f32>().ok();
+            let got32 = parse_float::<f32>(c.as_bytes());
+            if !std32.is_some_and(f32::is_nan) {
+                assert_eq!(
+                    got32.map(f32::to_bits),
+                    std32.map(f32::to_bits),
+                    "{c} as f32"
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any double printed the way the server prints it (shortest
+        /// round-trip) or with 17 significant digits reads back exactly.
+        #[test]
+        fn doubles_round_trip(x in any::<f64>().prop_filter("finite", |x| x.is_finite())) {
+            prop_assert_eq!(parse_float::<f64>(x.to_string().as_bytes()).map(f64::to_bits), Some(x.to_bits()));
+            prop_assert_eq!(parse_float::<f64>(format!("{x:.16e}").as_bytes()).map(f64::to_bits), Some(x.to_bits()));
+            let f = x as f32;
+            if f.is_finite() {
+                prop_assert_eq!(parse_float::<f32>(f.to_string().as_bytes()).map(f32::to_bits), Some(f.to_bits()));
+            }
+        }
+
+        /// On strings of number-like characters, the result is std's: the
+        /// same value, or rejected by both.
+        #[test]
+        fn floats_agree_with_std(s in "[-+0-9.eE]{0,30}") {
+            let std = s.parse::<f64>().ok().map(f64::to_bits);
+            prop_assert_eq!(parse_float::<f64>(s.as_bytes()).map(f64::to_bits), std);
+        }
+
+        /// The UTF-8 check agrees with std on any bytes, mostly ASCII.
+        #[test]
+        fn utf8_agrees_with_std(v in prop::collection::vec(prop_oneof![9 => 0u8..0x80, 1 => any::<u8>()], 0..200)) {
+            prop_assert_eq!(utf8(&v).ok(), std::str::from_utf8(&v).ok());
+        }
+
+        /// Any string of up to 21 digits, with at most one non-digit
+        /// anywhere, parses as the digit-by-digit reference does.
+        #[test]
+        fn integers_agree_with_a_digit_loop(digits in "[0-9]{0,21}", at in any::<prop::sample::Index>(), c in any::<u8>()) {
+            let mut b = digits.into_bytes();
+            if !b.is_empty() && c % 2 == 0 {
+                let i = at.index(b.len());
+                b[i] = c;
+            }
+            let want = (!b.is_empty() && b.len() <= 20)
+                .then(|| b.iter().try_fold(0u64, |n, &c| {
+                    c.is_ascii_digit().then_some(())?;
+                    n.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+                }))
+                .flatten();
+            prop_assert_eq!(parse_u64(&b), want);
+        }
+
+        /// Integers read back exactly, and out-of-range text is refused.
+        #[test]
+        fn integers_round_trip(n in any::<i64>(), u in any::<u64>()) {
+            prop_assert_eq!(parse_i64(n.to_string().as_bytes()), Some(n));
+            prop_assert_eq!(parse_u64(u.to_string().as_bytes()), Some(u));
+            prop_assert_eq!(parse_u64(format!("{u}0").as_bytes()), u.checked_mul(10));
+        }
     }
 }

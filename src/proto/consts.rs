@@ -148,7 +148,7 @@ pub enum ColumnType {
 
 impl ColumnType {
     /// Maps a wire byte to a type; unknown bytes give `None`.
-    pub fn from_u8(b: u8) -> Option<ColumnType> {
+    pub const fn from_u8(b: u8) -> Option<ColumnType> {
         use ColumnType::*;
         Some(match b {
             0x00 => Decimal,

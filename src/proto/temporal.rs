@@ -277,6 +277,8 @@ macro_rules! from_str {
 from_str!(Date => "date (YYYY-MM-DD)", DateTime => "datetime (YYYY-MM-DD HH:MM:SS[.ffffff])",
           Time => "time ([-]HH:MM:SS[.ffffff])");
 
+#[cold]
+#[inline(never)]
 fn bad(what: &'static str, len: usize) -> ProtoError {
     ProtoError::Invalid {
         what,
@@ -286,14 +288,23 @@ fn bad(what: &'static str, len: usize) -> ProtoError {
 
 /// Decodes a binary-protocol `DATE`/`DATETIME`/`TIMESTAMP` value (the bytes
 /// after its length byte: 0, 4, 7 or 11 of them).
+#[inline]
 pub fn decode_datetime(b: &[u8]) -> ProtoResult<DateTime> {
+    match datetime_from_wire(b) {
+        Some(dt) => Ok(dt),
+        None => Err(datetime_error(b)),
+    }
+}
+
+/// [`decode_datetime`] without the error's detail.
+#[inline]
+pub(crate) fn datetime_from_wire(b: &[u8]) -> Option<DateTime> {
     let mut dt = DateTime::default();
     if !matches!(b.len(), 0 | 4 | 7 | 11) {
-        return Err(bad("binary DATETIME", b.len()));
+        return None;
     }
     if b.len() >= 4 {
-        dt.date = Date::new(u16::from_le_bytes([b[0], b[1]]), b[2], b[3])
-            .ok_or_else(|| bad("binary DATE fields", b.len()))?;
+        dt.date = Date::new(u16::from_le_bytes([b[0], b[1]]), b[2], b[3])?;
     }
     if b.len() >= 7 {
         dt.hour = b[4];
@@ -304,7 +315,19 @@ pub fn decode_datetime(b: &[u8]) -> ProtoResult<DateTime> {
         dt.micros = u32::from_le_bytes([b[7], b[8], b[9], b[10]]);
     }
     DateTime::new(dt.date, dt.hour, dt.minute, dt.second, dt.micros)
-        .ok_or_else(|| bad("binary DATETIME fields", b.len()))
+}
+
+/// Why [`datetime_from_wire`] refused `b`.
+#[cold]
+#[inline(never)]
+fn datetime_error(b: &[u8]) -> ProtoError {
+    if !matches!(b.len(), 0 | 4 | 7 | 11) {
+        bad("binary DATETIME", b.len())
+    } else if b.len() >= 4 && Date::new(u16::from_le_bytes([b[0], b[1]]), b[2], b[3]).is_none() {
+        bad("binary DATE fields", b.len())
+    } else {
+        bad("binary DATETIME fields", b.len())
+    }
 }
 
 /// Decodes a binary-protocol `TIME` value (0, 8 or 12 bytes after its length byte).
