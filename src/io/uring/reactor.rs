@@ -109,8 +109,14 @@ struct Sock {
     gen_: u32,
     fd: OwnedFd,
     fixed: Option<u32>,
-    /// Bytes received and not yet taken by the reader.
+    /// Provided buffers holding received bytes not yet taken by the reader,
+    /// oldest first: the reader copies them straight into its own buffer.
+    queue: std::collections::VecDeque<(u16, u32)>,
+    /// Received bytes copied out of the provided buffers (when too many were
+    /// held), after those in `queue`.
     inbox: BytesMut,
+    /// Bytes in `queue` and `inbox`.
+    unread: usize,
     recv: Arm,
     eof: bool,
     /// A receive error (errno), reported once the inbox is empty.
@@ -177,6 +183,9 @@ pub(crate) struct Reactor {
     eventfd: RawFd,
     /// Tasks waiting on this ring (readers, writers, one-shot ops).
     waiting: usize,
+    /// Provided buffers held by socket queues, and the most they may hold.
+    held: usize,
+    hold_limit: usize,
     info: RingInfo,
     cfg: RingConfig,
     pub(crate) stats: RingStats,
@@ -283,6 +292,8 @@ impl Reactor {
             wake_buf: Box::new(0),
             eventfd,
             waiting: 0,
+            held: 0,
+            hold_limit: (cfg.buffers as usize / 2).max(1),
             info,
             cfg: cfg.clone(),
             stats: RingStats::default(),
@@ -355,6 +366,8 @@ impl Reactor {
     /// the thread sleeps far less than once per completion under load), for
     /// one otherwise, never longer than `timeout`. One `io_uring_enter`.
     pub(crate) fn enter(&mut self, ready: bool, timeout: Option<Duration>) -> io::Result<()> {
+        // Buffers readers gave back since the last dispatch.
+        self.bufs.publish();
         self.flush_overflow();
         let pending_sq = !self.ring.submission().is_empty();
         if ready {
@@ -560,7 +573,9 @@ impl Reactor {
             gen_,
             fd,
             fixed,
+            queue: std::collections::VecDeque::new(),
             inbox: BytesMut::new(),
+            unread: 0,
             recv: Arm::Idle,
             eof: false,
             recv_err: None,
@@ -598,7 +613,7 @@ impl Reactor {
             || s.eof
             || s.recv_err.is_some()
             || s.closing
-            || s.inbox.len() >= self.cfg.inbox_limit
+            || s.unread >= self.cfg.inbox_limit
         {
             return;
         }
@@ -622,8 +637,18 @@ impl Reactor {
         let mut news = true;
         if res > 0 {
             if let Some(bid) = bid {
-                s.inbox.extend_from_slice(self.bufs.get(bid, res as usize));
-                self.bufs.recycle(bid);
+                s.unread += res as usize;
+                // Keep the bytes where the kernel put them, for the reader to
+                // copy once; but never let sockets hold more than half the
+                // ring (a socket nobody reads must not starve the others):
+                // then copy them out and give the buffer back at once.
+                if s.inbox.is_empty() && self.held < self.hold_limit {
+                    s.queue.push_back((bid, res as u32));
+                    self.held += 1;
+                } else {
+                    s.inbox.extend_from_slice(self.bufs.get(bid, res as usize));
+                    self.bufs.recycle(bid);
+                }
             }
         } else if res == 0 {
             s.eof = true;
@@ -645,7 +670,7 @@ impl Reactor {
         }
         // Too much unread: stop receiving until the reader catches up (the
         // kernel's socket buffer then applies TCP back-pressure).
-        if s.recv == Arm::Armed && s.inbox.len() >= self.cfg.inbox_limit {
+        if s.recv == Arm::Armed && s.unread >= self.cfg.inbox_limit {
             s.recv = Arm::Cancelling;
             let c = opcode::AsyncCancel::new(ud(TAG_RECV, s.gen_, idx))
                 .build()
@@ -670,18 +695,29 @@ impl Reactor {
         let Some(s) = self.socks.get_mut(idx) else {
             return Poll::Ready(Err(io::Error::from(io::ErrorKind::NotConnected)));
         };
-        if !s.inbox.is_empty() {
-            let n = s.inbox.len();
-            if dst.is_empty() {
-                std::mem::swap(dst, &mut s.inbox);
-                s.inbox.clear();
-                if s.inbox.capacity() > KEEP_CAPACITY {
-                    s.inbox = BytesMut::new();
+        if s.unread > 0 {
+            let n = s.unread;
+            if !s.queue.is_empty() {
+                dst.reserve(n);
+                for (bid, len) in s.queue.drain(..) {
+                    dst.extend_from_slice(self.bufs.get(bid, len as usize));
+                    self.bufs.recycle(bid);
+                    self.held -= 1;
                 }
-            } else {
-                dst.extend_from_slice(&s.inbox);
-                s.inbox.clear();
             }
+            if !s.inbox.is_empty() {
+                if dst.is_empty() {
+                    std::mem::swap(dst, &mut s.inbox);
+                    s.inbox.clear();
+                    if s.inbox.capacity() > KEEP_CAPACITY {
+                        s.inbox = BytesMut::new();
+                    }
+                } else {
+                    dst.extend_from_slice(&s.inbox);
+                    s.inbox.clear();
+                }
+            }
+            s.unread = 0;
             if s.reader.take().is_some() {
                 self.waiting = self.waiting.saturating_sub(1);
             }
@@ -898,6 +934,10 @@ impl Reactor {
     /// Frees a closed socket's slot, fixed file and fd: nothing is in flight.
     fn sock_release(&mut self, idx: usize) {
         let s = self.socks.remove(idx);
+        for &(bid, _) in &s.queue {
+            self.bufs.recycle(bid);
+            self.held -= 1;
+        }
         if let Some(i) = s.fixed {
             // The slot is reused only once this close has completed: an
             // earlier reuse would have the queued close hit the new socket.
@@ -959,7 +999,7 @@ impl Reactor {
 
     /// Bytes received and not yet read on `s`.
     pub(crate) fn inbox_len(&self, s: &super::socket::Socket) -> usize {
-        self.socks.get(s.idx()).map_or(0, |s| s.inbox.len())
+        self.socks.get(s.idx()).map_or(0, |s| s.unread)
     }
 }
 

@@ -284,6 +284,50 @@ fn buffer_ring_exhaustion_rearms_and_loses_nothing() {
 }
 
 #[test]
+fn a_socket_nobody_reads_does_not_starve_the_others() {
+    let data = pattern(256 * 1024);
+    let sent = data.clone();
+    let (flood, h1) = peer(move |mut s| {
+        s.write_all(&sent).unwrap();
+        let _ = s.read(&mut [0u8; 1]);
+    });
+    let (echo, h2) = peer(|mut s| {
+        let mut buf = [0u8; 64];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => s.write_all(&buf[..n]).unwrap(),
+            }
+        }
+    });
+    // Four small buffers: at most two may sit in unread queues.
+    let rt = rt(RingConfig {
+        buffers: 4,
+        buffer_size: 1024,
+        ..RingConfig::default()
+    });
+    rt.block_on(async {
+        let mut idle = connect(flood).await;
+        let mut busy = connect(echo).await;
+        let mut first = BytesMut::new();
+        idle.recv(&mut first).await.unwrap(); // armed; then left unread
+        for r in 0..50u32 {
+            let msg = format!("still served {r}").into_bytes();
+            let mut out = msg.clone();
+            busy.fire(&mut out).unwrap();
+            assert_eq!(&recv_n(&mut busy, msg.len()).await[..], &msg[..]);
+            busy.confirm_sent();
+        }
+        let rest = recv_n(&mut idle, data.len() - first.len()).await;
+        first.extend_from_slice(&rest);
+        assert!(first[..] == data[..], "the unread socket lost nothing");
+    })
+    .unwrap();
+    h1.join().unwrap();
+    h2.join().unwrap();
+}
+
+#[test]
 fn a_full_inbox_pauses_the_receive_until_read() {
     let data = pattern(8 << 20);
     let sent = data.clone();
