@@ -539,7 +539,9 @@ impl Connection {
     }
 
     async fn cmd_query_inner(&mut self, sql: &str) -> Result<QueryResult> {
-        self.drain().await?;
+        if self.needs_drain() {
+            self.drain().await?;
+        }
         self.last = Outcome::default();
         {
             let (framer, out) = self.chan.encoder()?;
@@ -673,7 +675,9 @@ impl Connection {
         password: &str,
         database: Option<&str>,
     ) -> Result<()> {
-        self.drain().await?;
+        if self.needs_drain() {
+            self.drain().await?;
+        }
         // The server frees the session's prepared statements.
         self.stmts.forget_all();
         let mut opts = (*self.opts).clone();
@@ -788,7 +792,9 @@ impl Connection {
     }
 
     async fn simple_command(&mut self, command: u8, arg: &[u8]) -> Result<()> {
-        self.drain().await?;
+        if self.needs_drain() {
+            self.drain().await?;
+        }
         {
             let (framer, out) = self.chan.encoder()?;
             if command == com::INIT_DB {
@@ -1032,7 +1038,9 @@ impl Connection {
             ));
         }
         timed!(self, "LOAD DATA LOCAL INFILE", async {
-            self.drain().await?;
+            if self.needs_drain() {
+                self.drain().await?;
+            }
             self.last = Outcome::default();
             {
                 let (framer, out) = self.chan.encoder()?;
@@ -1381,7 +1389,9 @@ impl Connection {
     }
 
     async fn run_pipeline_inner(&mut self, sqls: &[String]) -> Result<Vec<Result<StageOutput>>> {
-        self.drain().await?;
+        if self.needs_drain() {
+            self.drain().await?;
+        }
         {
             let (framer, out) = self.chan.encoder()?;
             let start = out.len();

@@ -167,7 +167,9 @@ impl Connection {
         }
         // Abandoned between here and the return, the transaction would stay
         // open with no Transaction to end it: the next command rolls it back.
-        self.drain().await?;
+        if self.needs_drain() {
+            self.drain().await?;
+        }
         self.set_rollback_on_abandon(true);
         let r = self.query_drop_settled(&opts.start_sql()).await;
         self.set_rollback_on_abandon(false);

@@ -40,7 +40,9 @@ impl Connection {
     }
 
     async fn prepare_inner(&mut self, sql: &str) -> Result<Statement> {
-        self.drain().await?;
+        if self.needs_drain() {
+            self.drain().await?;
+        }
         self.write_pending_closes()?;
         {
             let (framer, out) = self.chan.encoder()?;
@@ -107,7 +109,9 @@ impl Connection {
         self.check_owner(stmt)?;
         self.stmts.remove_id(stmt.id());
         timed!(self, "closing a statement", async {
-            self.drain().await?;
+            if self.needs_drain() {
+                self.drain().await?;
+            }
             self.write_pending_closes()?;
             let (framer, out) = self.chan.encoder()?;
             write_close(framer, out, stmt.id())?;
@@ -120,7 +124,9 @@ impl Connection {
     pub async fn reset_statement(&mut self, stmt: &Statement) -> Result<()> {
         self.check_owner(stmt)?;
         timed!(self, "resetting a statement", async {
-            self.drain().await?;
+            if self.needs_drain() {
+                self.drain().await?;
+            }
             self.write_pending_closes()?;
             self.reset_inner(stmt.id()).await
         })
@@ -383,7 +389,9 @@ impl Connection {
         I: IntoIterator,
         I::Item: Params,
     {
-        self.drain().await?;
+        if self.needs_drain() {
+            self.drain().await?;
+        }
         self.write_pending_closes()?;
         let n = stmt.param_count();
         let mut types: Vec<(u8, u8)> = Vec::with_capacity(n);
@@ -446,7 +454,9 @@ impl Connection {
                 Ok(())
             }
             QueryResult::Rows(_) => {
-                self.drain().await?;
+                if self.needs_drain() {
+                    self.drain().await?;
+                }
                 Err(Error::usage(
                     "execute_many cannot run a statement that returns rows",
                 ))
@@ -573,7 +583,9 @@ impl Connection {
 
     /// Sends `COM_STMT_EXECUTE` (after any long data) and reads up to the rows.
     async fn exec_on(&mut self, stmt: &Statement, params: &impl Params) -> Result<QueryResult> {
-        self.drain().await?;
+        if self.needs_drain() {
+            self.drain().await?;
+        }
         self.check_params(stmt, params)?;
         self.last = Outcome::default();
         self.write_pending_closes()?;

@@ -73,7 +73,13 @@ impl Framer {
     /// call can be repeated as more bytes arrive.
     #[inline]
     pub fn decode(&mut self, buf: &mut [u8]) -> ProtoResult<Frame> {
-        // The common case: one whole physical packet, in sequence, in bounds.
+        // The common cases: nothing yet (the reply has not arrived), or one
+        // whole physical packet, in sequence, in bounds.
+        if buf.len() < HEADER_LEN {
+            return Ok(Frame::Incomplete {
+                need: HEADER_LEN - buf.len(),
+            });
+        }
         if let Some(h) = buf.get(..HEADER_LEN) {
             let len = usize::from(h[0]) | usize::from(h[1]) << 8 | usize::from(h[2]) << 16;
             if h[3] == self.seq
