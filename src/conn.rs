@@ -174,6 +174,8 @@ macro_rules! timed {
 impl Connection {
     /// Connects and authenticates; see [`connect`].
     pub async fn connect(opts: impl IntoOpts) -> Result<Connection> {
+        // Outside a driver runtime: say what to do, before doing anything.
+        crate::io::uring::Core::current()?;
         let opts = opts.into_opts()?;
         match opts.connect_timeout {
             None => Self::connect_inner(&opts).await,
@@ -1209,7 +1211,7 @@ impl Connection {
             .is_err()
         {
             let kill = self.cancel_handle();
-            let _ = crate::io::uring::timeout(limit, kill.cancel()).await;
+            let _ = crate::io::uring::timeout(limit, kill.cancel_here()).await;
             if crate::io::uring::timeout(limit, self.drain_owed())
                 .await
                 .is_err()
@@ -1325,7 +1327,7 @@ impl Connection {
     fn timed_out(&mut self, what: &str, limit: Duration) -> Error {
         if self.needs_drain() && self.killer.is_none() && !self.chan.is_broken() {
             let kill = self.cancel_handle();
-            self.killer = crate::io::uring::try_spawn(async move { kill.cancel().await }).ok();
+            self.killer = crate::io::uring::try_spawn(async move { kill.cancel_here().await }).ok();
         }
         Error::new(
             ErrorKind::Timeout,
@@ -1491,20 +1493,52 @@ impl CancelHandle {
 
     /// Sends `KILL QUERY <id>` over a new connection. The interrupted
     /// statement fails with server error 1317; its connection stays usable.
-    pub async fn cancel(&self) -> Result<()> {
-        let mut o = (*self.opts).clone();
-        o.init.clear();
-        let id = self.connection_id;
-        // Boxed: a connection settling an abandoned reply cancels through
-        // here, and cancelling connects, so the future types would nest.
-        let kill: std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>>>> =
-            Box::pin(async move {
-                let mut c = Connection::connect(o).await?;
-                c.query_drop(&format!("KILL QUERY {id}")).await?;
-                c.close().await
+    ///
+    /// Works from any thread and any executor: the future is `Send`, and the
+    /// kill runs on a short-lived thread with its own ring (so it never
+    /// waits behind the busy core it is meant to help).
+    pub fn cancel(&self) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        let (opts, id) = ((*self.opts).clone(), self.connection_id);
+        let spawned = std::thread::Builder::new()
+            .name("mysql-uring-cancel".into())
+            .spawn(move || {
+                let r = crate::runtime::try_start(kill_query(opts, id)).and_then(|r| r);
+                let _ = tx.send(r);
             });
+        async move {
+            if let Err(e) = spawned {
+                return Err(
+                    Error::new(ErrorKind::Io, "cannot start a thread to send KILL QUERY")
+                        .with_source(e),
+                );
+            }
+            rx.await.unwrap_or_else(|_| {
+                Err(Error::new(
+                    ErrorKind::Io,
+                    "the thread sending KILL QUERY stopped before it finished",
+                ))
+            })
+        }
+    }
+
+    /// [`CancelHandle::cancel`] on the current core (the connection settling
+    /// an abandoned reply does this; no thread is started).
+    pub(crate) async fn cancel_here(&self) -> Result<()> {
+        // Boxed: cancelling connects, and a connection settling an abandoned
+        // reply cancels through here, so the future types would nest.
+        let kill: std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>>>> =
+            Box::pin(kill_query((*self.opts).clone(), self.connection_id));
         kill.await
     }
+}
+
+/// `KILL QUERY id` over a new connection made from `opts`.
+async fn kill_query(mut opts: Opts, id: u32) -> Result<()> {
+    opts.init.clear();
+    let mut c = Connection::connect(opts).await?;
+    c.query_drop(&format!("KILL QUERY {id}")).await?;
+    c.close().await
 }
 
 /// Decides whether the server may read `name` for LOAD DATA LOCAL INFILE:

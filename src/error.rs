@@ -43,6 +43,10 @@ pub enum ErrorKind {
     /// A batch item was never run: the batch stopped at an earlier error, or
     /// no connection could be opened for it (the message says which).
     NotRun,
+    /// An error of the application's own, returned from code the driver runs
+    /// for it ([`Client::with_conn`](crate::Client::with_conn) and
+    /// transaction closures, [`Batch`](crate::Batch) jobs); see [`Error::other`].
+    Other,
 }
 
 /// An error reported by the server in an ERR packet.
@@ -114,6 +118,22 @@ impl Error {
         e
     }
 
+    /// An application error ([`ErrorKind::Other`]) to return from a closure
+    /// the driver runs (a transaction that decides to roll back, a job that
+    /// fails): a message, or any error, which becomes the source.
+    ///
+    /// ```
+    /// let e = mysql_uring::Error::other("the balance would go negative");
+    /// assert_eq!(e.kind(), mysql_uring::ErrorKind::Other);
+    /// assert!(!e.is_fatal());
+    /// ```
+    pub fn other(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        let source = error.into();
+        let mut e = Error::new(ErrorKind::Other, source.to_string());
+        e.0.source = Some(source);
+        e
+    }
+
     pub(crate) fn config(message: impl Into<String>) -> Self {
         Error::new(ErrorKind::Config, message)
     }
@@ -173,6 +193,7 @@ impl Error {
                 | ErrorKind::Config
                 | ErrorKind::NotRun
                 | ErrorKind::Timeout
+                | ErrorKind::Other
         )
     }
 }
@@ -192,43 +213,55 @@ fn hint_for(code: u16) -> &'static str {
     }
 }
 
+/// `{:?}` reads like the message, with the kind and the chain of causes (so
+/// `fn main() -> Result<(), mysql_uring::Error>` prints something a person
+/// can act on); `{:#?}` shows the fields.
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("Error");
-        d.field("kind", &self.0.kind);
-        if !self.0.message.is_empty() {
-            d.field("message", &self.0.message);
+        if f.alternate() {
+            let mut d = f.debug_struct("Error");
+            d.field("kind", &self.0.kind);
+            if !self.0.message.is_empty() {
+                d.field("message", &self.0.message);
+            }
+            if let Some(s) = &self.0.server {
+                d.field("server", s);
+            }
+            if let Some(s) = &self.0.source {
+                d.field("source", s);
+            }
+            return d.finish();
         }
-        if let Some(s) = &self.0.server {
-            d.field("server", s);
-        }
-        if let Some(s) = &self.0.source {
-            d.field("source", s);
-        }
-        d.finish()
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.0.server, self.0.message.is_empty()) {
-            (Some(s), true) => write!(f, "{s}")?,
-            (Some(s), false) => write!(f, "{s} ({})", self.0.message)?,
-            (None, _) => write!(f, "{}", self.0.message)?,
-        }
-        if let Some(src) = &self.0.source {
-            write!(f, ": {src}")?;
+        write!(f, "{self} [{:?}]", self.0.kind)?;
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            write!(f, "\n  caused by: {c}")?;
+            cause = c.source();
         }
         Ok(())
     }
 }
 
+/// The message alone: the cause is [`std::error::Error::source`]'s, so
+/// reporters that print the chain do not print it twice.
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.0.server, self.0.message.is_empty()) {
+            (Some(s), true) => write!(f, "{s}"),
+            (Some(s), false) => write!(f, "{s} ({})", self.0.message),
+            (None, _) => write!(f, "{}", self.0.message),
+        }
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0
-            .source
-            .as_deref()
-            .map(|s| s as &(dyn std::error::Error + 'static))
+        let src = self.0.source.as_deref()?;
+        if self.0.kind == ErrorKind::Other {
+            // The application's error is the message already: its causes follow.
+            return src.source();
+        }
+        Some(src as &(dyn std::error::Error + 'static))
     }
 }
 

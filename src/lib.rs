@@ -42,6 +42,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod client;
 pub mod column;
 mod compat;
 pub mod conn;
@@ -61,6 +62,7 @@ pub mod statement;
 pub mod value;
 
 pub use batch::{Batch, Progress};
+pub use client::{BlockingClient, Client, ClientBuilder, ClientCall};
 pub use column::{Column, ColumnType};
 pub use conn::{CancelHandle, Connection, NextRow, Outcome, QueryResult, StageOutput, connect};
 pub use cursor::Cursor;

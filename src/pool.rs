@@ -193,6 +193,8 @@ impl Pool {
     /// ([`ErrorKind::Timeout`]). Waiters are served in order. Connection
     /// errors are returned as they are.
     pub async fn get(&self) -> Result<PooledConn> {
+        // Outside a driver runtime: say what to do, before doing anything.
+        crate::io::uring::Core::current()?;
         self.start_maintenance();
         let popts = &self.0.popts;
         loop {
@@ -353,7 +355,7 @@ impl Pool {
             .map_or(Duration::from_secs(30), |t| t / 2)
             .clamp(Duration::from_millis(10), Duration::from_secs(30));
         let weak: Weak<Inner> = Rc::downgrade(&self.0);
-        crate::io::uring::spawn(async move {
+        let _ = crate::io::uring::try_spawn(async move {
             loop {
                 // Holds the pool only during a pass: dropping every Pool ends the task.
                 match weak.upgrade() {

@@ -318,6 +318,89 @@ impl Runtime {
         }
     }
 
+    /// Runs `f(index)` on core `index` without blocking: the returned future
+    /// (`Send`, usable from tokio or any executor) resolves to its result.
+    /// `f` builds the future there, so that future need not be `Send`.
+    /// Dropping the handle cancels the work on the core (its future is
+    /// dropped there, which cancels what it had in flight). An index out of
+    /// range is an [`ErrorKind::Usage`] error.
+    ///
+    /// ```no_run
+    /// # async fn f() -> mysql_uring::Result<()> {
+    /// let rt = mysql_uring::runtime::Runtime::builder().cores(2).build()?;
+    /// let version = rt
+    ///     .spawn_on(1, |_| async {
+    ///         let mut c = mysql_uring::connect("mysql://root@127.0.0.1/test").await?;
+    ///         Ok(c.server_version().to_string())
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn spawn_on<F, Fut, T>(&self, index: usize, f: F) -> CoreTask<T>
+    where
+        F: FnOnce(usize) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T>> + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        if index >= self.cores.len() {
+            let _ = tx.send(Err(Error::usage(format!(
+                "core {index} does not exist: this runtime has {} cores",
+                self.cores.len()
+            ))));
+        } else {
+            self.send(index, f, tx);
+        }
+        CoreTask { rx, index }
+    }
+
+    /// Sends `f` to core `index`, its result to `tx`; the work is dropped
+    /// when `tx`'s receiver is.
+    pub(crate) fn send<F, Fut, T>(
+        &self,
+        index: usize,
+        f: F,
+        mut tx: futures_channel::oneshot::Sender<Result<T>>,
+    ) where
+        F: FnOnce(usize) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T>> + 'static,
+        T: Send + 'static,
+    {
+        let job: Job = Box::new(move || {
+            let fut = match catch_unwind(AssertUnwindSafe(move || f(index))) {
+                Ok(fut) => fut,
+                Err(p) => {
+                    let _ = tx.send(Err(panicked(index, &*p)));
+                    return;
+                }
+            };
+            uring::spawn(async move {
+                let mut fut = std::pin::pin!(CatchUnwind(fut));
+                // Runs until done, or until nobody waits any more.
+                let r = std::future::poll_fn(|cx| {
+                    if let std::task::Poll::Ready(r) = fut.as_mut().poll(cx) {
+                        return std::task::Poll::Ready(Some(r));
+                    }
+                    tx.poll_canceled(cx).map(|()| None)
+                })
+                .await;
+                if let Some(r) = r {
+                    let _ = tx.send(r.unwrap_or_else(|p| Err(panicked(index, &*p))));
+                }
+            });
+        });
+        if let Some(shared) = &self.cores[index].shared {
+            // Fails only when the core has stopped; the job (and `tx` in it)
+            // is dropped, which the receiver sees.
+            let _ = uring::send_job(shared, job);
+        }
+    }
+
+    /// True when the calling thread is one of this runtime's cores.
+    pub(crate) fn is_own_core(&self) -> bool {
+        matches!(CURRENT.with(|c| c.get()), Some((id, _)) if id == self.id)
+    }
+
     /// Refuses to block a core of this runtime on itself.
     fn check_caller(&self) -> Result<()> {
         match CURRENT.with(|c| c.get()) {
@@ -425,7 +508,37 @@ fn core_main(
     }
 }
 
-fn core_stopped(index: usize) -> Error {
+/// The result of [`Runtime::spawn_on`]: a `Send` future of the work's
+/// output. Dropping it cancels the work.
+#[must_use = "dropping it cancels the work on the core"]
+pub struct CoreTask<T> {
+    rx: futures_channel::oneshot::Receiver<Result<T>>,
+    index: usize,
+}
+
+impl<T> std::fmt::Debug for CoreTask<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoreTask")
+            .field("core", &self.index)
+            .finish()
+    }
+}
+
+impl<T> Future for CoreTask<T> {
+    type Output = Result<T>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<T>> {
+        let index = self.index;
+        std::pin::Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or_else(|_| Err(core_stopped(index))))
+    }
+}
+
+pub(crate) fn core_stopped(index: usize) -> Error {
     Error::new(
         ErrorKind::Io,
         format!("core {index} stopped before the work sent to it finished"),

@@ -31,7 +31,33 @@ pub use crate::io::uring::{
     Sleep, Timeout, ring_info, sleep, sleep_until, spawn, spawn_blocking, stats, timeout,
     try_spawn, yield_now,
 };
-pub use cores::{Builder, Runtime, current_core};
+pub(crate) use cores::core_stopped as cores_stopped;
+pub use cores::{Builder, CoreTask, Runtime, current_core};
+
+/// Runs `fut` on the calling thread until it is done, parking the thread
+/// between wake-ups: the blocking form of the `Send` futures of
+/// [`Client`](crate::Client) and [`Runtime::spawn_on`]. Not for a thread that
+/// runs a ring (its loop would stop).
+pub fn block_on<F: Future>(fut: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
 
 /// Runs `fut` to completion on a new io_uring loop on this thread, with the
 /// tasks it [`spawn`]s (dropped when `fut` returns).

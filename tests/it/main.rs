@@ -10,6 +10,7 @@ mod support;
 mod auth;
 mod batch;
 mod cancel;
+mod client;
 mod concurrency;
 mod cursor;
 mod errors;

@@ -2,8 +2,8 @@
 //! io_uring code in the crate.
 //!
 //! # How a core runs
-//! A core is one thread with one ring ([`reactor`]), one task table
-//! ([`exec`]) and one list of timers ([`time`]). Each turn of its loop:
+//! A core is one thread with one ring (`reactor.rs`), one task table
+//! (`exec.rs`) and one list of timers (`time.rs`). Each turn of its loop:
 //! 1. polls the tasks that were woken (each may queue submissions: a send,
 //!    a receive to arm, a connect);
 //! 2. takes work other threads sent (jobs, wake-ups) and fires due timers;
@@ -280,7 +280,7 @@ impl Core {
     }
 }
 
-/// A ring and its tasks on the current thread, driven by [`block_on`]
+/// A ring and its tasks on the current thread, driven by [`LocalRuntime::block_on`]
 /// calls; what [`start`](crate::start) and every core of a
 /// [`Runtime`](crate::runtime::Runtime) run on.
 ///
