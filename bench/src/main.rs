@@ -2,19 +2,18 @@
 //! same data, same run, with ratios.
 //!
 //! ```text
-//! cargo run --release --features bench-tool --bin mysql-uring-bench               # everything
-//! cargo run --release --features bench-tool --bin mysql-uring-bench -- --quick    # smoke run
-//! cargo run --release --features bench-tool --bin mysql-uring-bench -- \
+//! cargo run --release -p mysql-uring-bench               # everything
+//! cargo run --release -p mysql-uring-bench -- --quick    # smoke run
+//! cargo run --release -p mysql-uring-bench -- \
 //!     --workloads point --conns 64 --pin-client 1 --pin-server 0 --secs 10
 //! ```
 //!
-//! The server is `--url`, else `MYSQL_URL`, else a private mariadbd started
-//! like the tests' (`tests/support`). Tables live in the databases `bench`
-//! and `bench_tables`; the read-only ones are created once and reused.
-//! `--help` lists the workloads and options.
+//! The server is `--url`, else `MYSQL_URL`, else a private mariadbd from
+//! `mysql-uring-testserver`, like the tests'. Tables live in the databases
+//! `bench` and `bench_tables`; the read-only ones are created once and
+//! reused. `--help` lists the workloads and options.
 
-#[path = "../../../tests/support/mod.rs"]
-mod support;
+use mysql_uring_testserver as testserver;
 
 mod asyncd;
 mod driver;
@@ -218,10 +217,14 @@ fn parse_args() -> BoxResult<Option<Args>> {
     Ok(Some(a))
 }
 
+/// The workspace's `target/` (or `CARGO_TARGET_DIR`): where the JSON goes.
 fn target_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+        .unwrap_or_else(|| {
+            let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+            manifest.parent().unwrap_or(manifest).join("target")
+        })
 }
 
 /// The drivers the tool can run.
@@ -396,12 +399,12 @@ fn run() -> BoxResult<()> {
         Some(u) => u.clone(),
         // The private server's password user: zero-mysql cannot log in with
         // root's empty password, and every driver should authenticate alike.
-        None if !support::external() => support::server().url(
-            support::NATIVE_USER,
-            support::NATIVE_PASSWORD,
-            Some(support::TEST_DB),
+        None if !testserver::external() => testserver::server().url(
+            testserver::NATIVE_USER,
+            testserver::NATIVE_PASSWORD,
+            Some(testserver::TEST_DB),
         ),
-        None => support::test_url(),
+        None => testserver::test_url(),
     };
     let server = setup::setup(
         &base_url,
