@@ -16,7 +16,8 @@
 //!
 //! The MariaDB server binaries and the `openssl` tool come from the system;
 //! when they are missing, the first [`server()`] call runs
-//! `scripts/install-mariadb.sh` (apt-get).
+//! `scripts/install-mariadb.sh` (apt-get; it asks first when run from a
+//! terminal outside CI).
 //!
 //! The crate does not depend on the driver: it starts processes and hands
 //! out URLs and file paths.

@@ -2,6 +2,7 @@
 //! `mariadb-install-db`, `openssl`), and installing them with
 //! `scripts/install-mariadb.sh` when they are missing.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -91,10 +92,13 @@ pub(crate) fn find_or_install() -> Tools {
          (apt-get update && apt-get install -y of what is missing, with sudo -n when not root)",
         script.display()
     );
-    let status = Command::new("bash")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .status();
+    // From a terminal the script asks before installing: give it the terminal.
+    let stdin = if std::io::stdin().is_terminal() {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    };
+    let status = Command::new("bash").arg(&script).stdin(stdin).status();
     match (status, find_tools()) {
         (Ok(s), Some(found)) if s.success() => found,
         (status, _) => panic!(
