@@ -78,6 +78,13 @@ OPTIONS
                        target/bench-results.json; `-` for stdout only)
   --quick              1 s cases, 0.3 s warm-up, 100000 rows, 1 run
   -h, --help           this text
+
+COLUMNS
+  Per case: rate, client CPU per query (or row) and its user/sys split
+  (getrusage of the client threads; the split is tick-sampled), system calls
+  and sleeps (voluntary context switches) of the client threads per query (or
+  per 1k rows; system calls from a perf counter on raw_syscalls:sys_enter,
+  `–` when it cannot be opened), server CPU, latency percentiles.
 ";
 
 /// The command line.
@@ -418,6 +425,8 @@ fn run() -> BoxResult<()> {
         sys::pin_process(pid, cpu).map_err(|e| format!("pinning the server to CPU {cpu}: {e}"))?;
     }
     let url = setup::bench_url(&base_url)?;
+    // Why system calls cannot be counted, if so: said once, `–` in the table.
+    let syscalls_not_counted = sys::syscall_counting();
     eprintln!(
         "server {} (pid {}), {} client thread(s), {} s per timed case after {} s warm-up",
         server.version,
@@ -564,6 +573,7 @@ fn run() -> BoxResult<()> {
             "runs": args.runs, "pin_client": args.pin_client, "pin_server": args.pin_server,
             "drivers": args.drivers.iter().map(|d| d.name()).collect::<Vec<_>>(),
         },
+        "syscalls_not_counted": syscalls_not_counted,
         "cases": cases.iter().map(Case::json).collect::<Vec<_>>(),
     });
     let text = serde_json::to_string_pretty(&report)?;

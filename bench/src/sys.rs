@@ -1,26 +1,233 @@
-//! CPU accounting and pinning: `getrusage`, `/proc`, `sched_setaffinity`.
+//! CPU accounting and pinning: `getrusage`, `/proc`, a `perf_event_open`
+//! system-call counter, `sched_setaffinity`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Once, OnceLock};
 use std::time::Duration;
 
-fn rusage(who: libc::c_int) -> Duration {
+fn getrusage(who: libc::c_int) -> libc::rusage {
     // SAFETY: getrusage fills the zeroed struct it is given.
-    let ru = unsafe {
+    unsafe {
         let mut ru: libc::rusage = std::mem::zeroed();
         libc::getrusage(who, &mut ru);
         ru
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(ru.ru_utime) + tv(ru.ru_stime)
+    }
 }
 
-/// CPU time of the calling thread.
-pub fn thread_cpu() -> Duration {
-    rusage(libc::RUSAGE_THREAD)
+fn tv(t: libc::timeval) -> Duration {
+    Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000)
+}
+
+fn rusage(who: libc::c_int) -> Duration {
+    let ru = getrusage(who);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 /// CPU time of the whole process (all its threads, io_uring workers included).
 pub fn process_cpu() -> Duration {
     rusage(libc::RUSAGE_SELF)
+}
+
+/// What a client thread spent over a measured phase.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ThreadCost {
+    /// User CPU time. The kernel splits a thread's time between user and
+    /// system at the scheduler tick, so the split is coarse on short phases
+    /// (the sum is exact).
+    pub user: Duration,
+    /// System (kernel) CPU time.
+    pub sys: Duration,
+    /// Voluntary context switches: how often the thread went to sleep.
+    pub sleeps: u64,
+    /// System calls the thread entered, when they can be counted.
+    pub syscalls: Option<u64>,
+}
+
+impl ThreadCost {
+    /// User plus system time.
+    pub fn cpu(&self) -> Duration {
+        self.user + self.sys
+    }
+
+    /// Adds another thread's cost (system calls only if both have them).
+    pub fn add(&mut self, o: &ThreadCost) {
+        self.user += o.user;
+        self.sys += o.sys;
+        self.sleeps += o.sleeps;
+        self.syscalls = self.syscalls.zip(o.syscalls).map(|(a, b)| a + b);
+    }
+}
+
+/// Measures the calling thread between [`ThreadMeter::start`] and
+/// [`ThreadMeter::stop`] (which must run on the same thread).
+pub struct ThreadMeter {
+    ru: libc::rusage,
+    counter: Option<SyscallCounter>,
+    syscalls0: u64,
+}
+
+impl ThreadMeter {
+    /// Starts measuring the calling thread.
+    pub fn start() -> ThreadMeter {
+        let counter = SyscallCounter::open();
+        let syscalls0 = counter.as_ref().map_or(0, SyscallCounter::read);
+        ThreadMeter {
+            ru: getrusage(libc::RUSAGE_THREAD),
+            counter,
+            syscalls0,
+        }
+    }
+
+    /// What the thread spent since [`ThreadMeter::start`].
+    pub fn stop(self) -> ThreadCost {
+        let syscalls = self.counter.as_ref().map(|c| c.read() - self.syscalls0);
+        let ru = getrusage(libc::RUSAGE_THREAD);
+        ThreadCost {
+            user: tv(ru.ru_utime).saturating_sub(tv(self.ru.ru_utime)),
+            sys: tv(ru.ru_stime).saturating_sub(tv(self.ru.ru_stime)),
+            sleeps: (ru.ru_nvcsw - self.ru.ru_nvcsw) as u64,
+            syscalls,
+        }
+    }
+}
+
+/// The kernel's `struct perf_event_attr` up to `config2` (`PERF_ATTR_SIZE_VER1`).
+#[repr(C)]
+#[derive(Default)]
+struct PerfEventAttr {
+    kind: u32,
+    size: u32,
+    config: u64,
+    sample_period: u64,
+    sample_type: u64,
+    read_format: u64,
+    flags: u64,
+    wakeup_events: u32,
+    bp_type: u32,
+    config1: u64,
+    config2: u64,
+}
+
+/// `perf_event_attr.type` of a tracepoint (`config` is its id). All flags
+/// stay clear: counting starts at once, kernel events included.
+const PERF_TYPE_TRACEPOINT: u32 = 2;
+/// `perf_event_open` flag: the fd is close-on-exec.
+const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
+
+/// Where the `raw_syscalls:sys_enter` tracepoint's id can be read.
+const TRACEPOINT_IDS: [&str; 2] = [
+    "/sys/kernel/tracing/events/raw_syscalls/sys_enter/id",
+    "/sys/kernel/debug/tracing/events/raw_syscalls/sys_enter/id",
+];
+
+/// The tracepoint id, or why system calls cannot be counted.
+fn tracepoint_id() -> &'static Result<u64, String> {
+    static ID: OnceLock<Result<u64, String>> = OnceLock::new();
+    ID.get_or_init(|| {
+        for p in TRACEPOINT_IDS {
+            if let Ok(s) = std::fs::read_to_string(p) {
+                return s
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{p} holds `{}`, not a number", s.trim()));
+            }
+        }
+        Err(format!(
+            "the raw_syscalls:sys_enter tracepoint id is not readable at {} (tracefs not \
+             mounted? as root: mount -t tracefs nodev /sys/kernel/tracing)",
+            TRACEPOINT_IDS.join(" or ")
+        ))
+    })
+}
+
+/// Says once, on stderr, why system calls are not counted.
+fn explain_once(why: &str) {
+    static SAID: Once = Once::new();
+    SAID.call_once(|| eprintln!("syscalls/query shows `–`: {why}"));
+}
+
+/// Why system calls cannot be counted, if they cannot (tried on the
+/// calling thread; the reason is said once on stderr).
+pub fn syscall_counting() -> Option<String> {
+    match SyscallCounter::open_inner() {
+        Ok(_) => None,
+        Err(why) => {
+            explain_once(&why);
+            Some(why)
+        }
+    }
+}
+
+/// Counts the system calls the calling thread enters: a `perf_event_open`
+/// counter on the `raw_syscalls:sys_enter` tracepoint, for this thread only
+/// (not inherited by threads it starts), on whatever CPU it runs.
+struct SyscallCounter {
+    fd: libc::c_int,
+}
+
+impl SyscallCounter {
+    /// A counter for the calling thread, or `None` (said once on stderr).
+    fn open() -> Option<SyscallCounter> {
+        static FAILED: AtomicBool = AtomicBool::new(false);
+        if FAILED.load(Ordering::Relaxed) {
+            return None;
+        }
+        match Self::open_inner() {
+            Ok(c) => Some(c),
+            Err(why) => {
+                FAILED.store(true, Ordering::Relaxed);
+                explain_once(&why);
+                None
+            }
+        }
+    }
+
+    fn open_inner() -> Result<SyscallCounter, String> {
+        let id = tracepoint_id().clone()?;
+        let attr = PerfEventAttr {
+            kind: PERF_TYPE_TRACEPOINT,
+            size: std::mem::size_of::<PerfEventAttr>() as u32,
+            config: id,
+            ..Default::default()
+        };
+        // SAFETY: perf_event_open reads `size` bytes of a valid attr; pid 0 and
+        // cpu -1: the calling thread on any CPU; no group, no flags.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_perf_event_open,
+                &attr as *const PerfEventAttr,
+                0 as libc::pid_t,
+                -1 as libc::c_int,
+                -1 as libc::c_int,
+                PERF_FLAG_FD_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(format!(
+                "perf_event_open on the raw_syscalls:sys_enter tracepoint failed: {e} \
+                 (needs root or kernel.perf_event_paranoid <= -1)"
+            ));
+        }
+        Ok(SyscallCounter {
+            fd: fd as libc::c_int,
+        })
+    }
+
+    /// The count so far (the read itself included).
+    fn read(&self) -> u64 {
+        let mut v = 0u64;
+        // SAFETY: reads 8 bytes into `v` from our own perf fd.
+        let n = unsafe { libc::read(self.fd, (&mut v as *mut u64).cast(), 8) };
+        if n == 8 { v } else { 0 }
+    }
+}
+
+impl Drop for SyscallCounter {
+    fn drop(&mut self) {
+        // SAFETY: our own fd, closed once.
+        unsafe { libc::close(self.fd) };
+    }
 }
 
 fn clock_ticks() -> u64 {
@@ -57,13 +264,19 @@ pub fn pin(tid: libc::pid_t, cpu: usize) -> std::io::Result<()> {
         return Err(std::io::Error::other(format!("CPU {cpu} is out of range")));
     }
     // SAFETY: a zeroed cpu_set_t is an empty set; cpu < CPU_SETSIZE was
-    // checked above, and sched_setaffinity validates the rest.
-    unsafe {
+    // checked above.
+    let set = unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
-        if libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        set
+    };
+    set_affinity(tid, &set)
+}
+
+fn set_affinity(tid: libc::pid_t, set: &libc::cpu_set_t) -> std::io::Result<()> {
+    // SAFETY: a valid cpu_set_t of the size given; the kernel validates the rest.
+    if unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), set) } != 0 {
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }
