@@ -53,7 +53,8 @@ WORKLOADS (--workloads a,b,...; default: all)
              (mysql-uring execute_many and zero-mysql: MariaDB bulk execute;
              mysql_async exec_batch)
   pipeline   --depth point selects per round trip on one connection, and the
-             same selects one by one (mysql_async cannot pipeline)
+             same selects one by one (mysql_async and zero-mysql cannot
+             pipeline: they run both one by one, and the table says so)
   tables     the Connector/Python docs' demo: create then drop --tables
              tables over --jobs connections, checking SHOW TABLES
 
@@ -329,21 +330,26 @@ struct Runner<'a> {
 const ORDER: [DriverId; 3] = [DriverId::Uring, DriverId::Async, DriverId::Zero];
 
 impl Runner<'_> {
-    /// Runs `f` for each selected driver in report order; `None` from `f`
-    /// means the driver does not run this case (an empty column).
     /// Runs one case: `--runs` rounds, each calling `f` once per selected
     /// driver in report order, so the drivers' runs interleave and a slow
     /// spell of the machine hits all of them alike; the report shows medians.
     /// `None` from `f` means the driver does not run this case (an empty
-    /// column).
+    /// column). `ran_as` names what a driver runs instead of the case as
+    /// named (the report shows it next to the case).
     fn case(
         &mut self,
         name: String,
         unit: Unit,
+        ran_as: &[(DriverId, &'static str)],
         mut f: impl FnMut(DriverId) -> BoxResult<Option<Sample>>,
     ) -> BoxResult<()> {
-        let mut runs: Vec<(&'static str, Vec<Sample>)> =
-            ORDER.iter().map(|id| (id.name(), Vec::new())).collect();
+        let mut runs: Vec<(&'static str, Option<&'static str>, Vec<Sample>)> = ORDER
+            .iter()
+            .map(|id| {
+                let ran = ran_as.iter().find(|(d, _)| d == id).map(|(_, r)| *r);
+                (id.name(), ran, Vec::new())
+            })
+            .collect();
         let mut skipped = [false; ORDER.len()];
         for _ in 0..self.args.runs {
             for (i, id) in ORDER.into_iter().enumerate() {
@@ -351,14 +357,14 @@ impl Runner<'_> {
                     continue;
                 }
                 match f(id)? {
-                    Some(s) => runs[i].1.push(s),
+                    Some(s) => runs[i].2.push(s),
                     None => skipped[i] = true,
                 }
             }
         }
         let shown: Vec<String> = runs
             .iter()
-            .map(|(n, v)| {
+            .map(|(n, ran, v)| {
                 let show = match (v.first(), unit) {
                     (None, _) => "–".to_string(),
                     (Some(_), Unit::Job) => {
@@ -372,7 +378,7 @@ impl Runner<'_> {
                         format!("{}/s", fmt_num(Some(r[r.len() / 2])))
                     }
                 };
-                format!("{n} {show}")
+                format!("{} {show}", ran.unwrap_or(n))
             })
             .collect();
         eprintln!(
@@ -476,7 +482,7 @@ fn run() -> BoxResult<()> {
             };
             let name = format!("{kind} select, {}", per_core(conns));
             let p = plan(conns, name.clone());
-            r.case(name, Unit::Query, |id| timed(id, &p, op))?;
+            r.case(name, Unit::Query, &[], |id| timed(id, &p, op))?;
         }
     }
 
@@ -491,7 +497,7 @@ fn run() -> BoxResult<()> {
         let mut digests = Vec::<Digest>::new();
         let rows = fmt_num(Some(args.rows as f64));
         let name = format!("decode {rows} rows{label}, 7 typed cols");
-        r.case(name, Unit::Row, |id| {
+        r.case(name, Unit::Row, &[], |id| {
             let Some((s, d)) = id.decode(&url, &p, kind, args.rows)? else {
                 return Ok(None);
             };
@@ -518,7 +524,7 @@ fn run() -> BoxResult<()> {
         for (op, label) in ins {
             let name = format!("insert {label}, {}", per_core(args.insert_conns));
             let p = plan(args.insert_conns, name.clone());
-            r.case(name, Unit::Row, |id| {
+            r.case(name, Unit::Row, &[], |id| {
                 setup::admin(&url, "TRUNCATE TABLE bench_insert")?;
                 timed(id, &p, op)
             })?;
@@ -528,13 +534,19 @@ fn run() -> BoxResult<()> {
 
     if wants("pipeline") {
         let d = args.depth;
-        for (label, op) in [
-            ("pipelined", Op::Pipeline(d)),
-            ("one by one", Op::Sequential(d)),
+        // Neither comparison can pipeline: they run the pipelined case one
+        // by one, and the table says so next to the case.
+        let one_by_one: &[(DriverId, &str)] = &[
+            (DriverId::Async, "mysql_async (no pipelining: one by one)"),
+            (DriverId::Zero, "zero-mysql (no pipelining: one by one)"),
+        ];
+        for (label, op, ran_as) in [
+            ("pipelined", Op::Pipeline(d), one_by_one),
+            ("one by one", Op::Sequential(d), &[][..]),
         ] {
             let name = format!("{d} point selects {label}, {}", per_core(1));
             let p = plan(1, name.clone());
-            r.case(name, Unit::Query, |id| timed(id, &p, op))?;
+            r.case(name, Unit::Query, ran_as, |id| timed(id, &p, op))?;
         }
     }
 
@@ -548,7 +560,7 @@ fn run() -> BoxResult<()> {
                 conns * args.cores
             );
             let p = plan(conns, name.clone());
-            r.case(name, Unit::Job, |id| {
+            r.case(name, Unit::Job, &[], |id| {
                 id.tables(&url, &p, args.tables, &count).map(Some)
             })?;
         }

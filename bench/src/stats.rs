@@ -125,7 +125,9 @@ pub enum Unit {
 pub struct Case {
     pub name: String,
     pub unit: Unit,
-    pub runs: Vec<(&'static str, Vec<Sample>)>,
+    /// Per driver, in report order: its name, what it ran when that differs
+    /// from the case (e.g. no pipelining: one by one), and its runs.
+    pub runs: Vec<(&'static str, Option<&'static str>, Vec<Sample>)>,
 }
 
 /// One metric's median per driver, in [`Case::runs`] order.
@@ -134,7 +136,7 @@ type Metric = (String, Vec<Option<f64>>);
 impl Case {
     fn metrics(&self) -> Vec<Metric> {
         let all = |f: &dyn Fn(&Sample) -> Option<f64>| -> Vec<Option<f64>> {
-            self.runs.iter().map(|(_, v)| median(v, f)).collect()
+            self.runs.iter().map(|(_, _, v)| median(v, f)).collect()
         };
         let mut out = Vec::new();
         match self.unit {
@@ -197,10 +199,10 @@ impl Case {
             .map(|(m, v)| {
                 let mut o = serde_json::Map::new();
                 o.insert("metric".into(), json!(m));
-                for ((name, _), x) in self.runs.iter().zip(&v) {
+                for ((name, _, _), x) in self.runs.iter().zip(&v) {
                     o.insert((*name).into(), json!(x));
                 }
-                for ((name, _), x) in self.runs.iter().zip(&v).skip(1) {
+                for ((name, _, _), x) in self.runs.iter().zip(&v).skip(1) {
                     o.insert(format!("ratio_vs_{name}"), json!(ratio(v[0], *x)));
                 }
                 Value::Object(o)
@@ -209,18 +211,24 @@ impl Case {
         let samples: serde_json::Map<String, Value> = self
             .runs
             .iter()
-            .map(|(name, v)| {
+            .map(|(name, _, v)| {
                 (
                     (*name).to_string(),
                     json!(v.iter().map(Sample::json).collect::<Vec<_>>()),
                 )
             })
             .collect();
+        let ran: serde_json::Map<String, Value> = self
+            .runs
+            .iter()
+            .filter_map(|(name, ran, _)| Some(((*name).to_string(), json!((*ran)?))))
+            .collect();
         json!({
             "case": self.name,
             "statistic": "median",
             "metrics": metrics,
             "samples": samples,
+            "ran_as": ran,
         })
     }
 }
@@ -259,7 +267,7 @@ pub fn table(cases: &[Case]) -> String {
     let Some(first) = cases.first() else {
         return String::new();
     };
-    let names: Vec<&str> = first.runs.iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = first.runs.iter().map(|(n, _, _)| *n).collect();
     let mut t = String::from("| case | metric |");
     let mut rule = String::from("|---|---|");
     for (i, n) in names.iter().enumerate() {
@@ -273,8 +281,16 @@ pub fn table(cases: &[Case]) -> String {
     }
     let _ = writeln!(t, "\n{rule}");
     for c in cases {
+        // Say in the case's own cell what a driver ran instead, when it could
+        // not run the case as named (e.g. one by one instead of pipelined).
+        let mut name = c.name.clone();
+        for (_, ran, v) in &c.runs {
+            if let (Some(ran), false) = (ran, v.is_empty()) {
+                let _ = write!(name, " [{ran}]");
+            }
+        }
         for (m, v) in c.metrics() {
-            let _ = write!(t, "| {} | {m} |", c.name);
+            let _ = write!(t, "| {name} | {m} |");
             for (i, x) in v.iter().enumerate() {
                 if i == 0 {
                     let _ = write!(t, " {} |", fmt_num(*x));
@@ -297,7 +313,7 @@ pub fn table(cases: &[Case]) -> String {
     let parts: Vec<String> = cases
         .iter()
         .map(|c| {
-            let w: Vec<String> = c.runs.iter().map(|(_, v)| worst(v)).collect();
+            let w: Vec<String> = c.runs.iter().map(|(_, _, v)| worst(v)).collect();
             format!("{}: {}", c.name, w.join(" / "))
         })
         .collect();
