@@ -1,5 +1,5 @@
-//! `mysql-uring-bench`: mysql-uring and mysql_async side by side, same server,
-//! same data, same run, with ratios.
+//! `mysql-uring-bench`: mysql-uring, mysql_async, zero-mysql and a raw
+//! io_uring floor side by side, same server, same data, same run, with ratios.
 //!
 //! ```text
 //! cargo run --release -p mysql-uring-bench               # everything
@@ -17,6 +17,7 @@ use mysql_uring_testserver as testserver;
 
 mod asyncd;
 mod driver;
+mod floor;
 mod harness;
 mod setup;
 mod stats;
@@ -39,7 +40,8 @@ use crate::zero::Zero;
 pub type BoxResult<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 const HELP: &str = "\
-mysql-uring-bench: mysql-uring against mysql_async, side by side
+mysql-uring-bench: mysql-uring against mysql_async, zero-mysql and a raw
+io_uring floor, side by side
 
 USAGE: mysql-uring-bench [OPTIONS]
 
@@ -71,7 +73,7 @@ OPTIONS
   --rows N             rows for decode (1000000)
   --runs N             runs of every case per driver, interleaved between the
                        drivers; the median is shown (3)
-  --drivers A,B        drivers to run: uring, async, zero (default: all three;
+  --drivers A,B        drivers to run: uring, async, zero, floor (default: all;
                        one alone e.g. under a profiler)
   --pin-client CPU[,CPU...]  pin the client threads (round robin)
   --pin-server CPU     pin every thread of the server process (needs its pid)
@@ -81,6 +83,11 @@ OPTIONS
   -h, --help           this text
 
 COLUMNS
+  floor (raw io_uring)  the tool's own minimal client (src/floor.rs): N
+                       connections on one ring, multishot receives into a
+                       buffer ring, replies parsed only to find their end;
+                       point, prepared and decode workloads. Its ratio is
+                       mysql-uring / floor.
   Per case: rate, client CPU per query (or row) and its user/sys split
   (getrusage of the client threads; the split is tick-sampled), system calls
   and sleeps (voluntary context switches) of the client threads per query (or
@@ -145,7 +152,7 @@ fn parse_args() -> BoxResult<Option<Args>> {
         warmup: if quick { 0.3 } else { 0.5 },
         rows: if quick { 100_000 } else { 1_000_000 },
         runs: if quick { 1 } else { 3 },
-        drivers: vec![DriverId::Uring, DriverId::Async, DriverId::Zero],
+        drivers: ORDER.to_vec(),
         pin_client: Vec::new(),
         pin_server: None,
         json: None,
@@ -202,7 +209,10 @@ fn parse_args() -> BoxResult<Option<Args>> {
                         "uring" => Ok(DriverId::Uring),
                         "async" => Ok(DriverId::Async),
                         "zero" => Ok(DriverId::Zero),
-                        x => Err(format!("{flag}: unknown driver `{x}` (uring, async, zero)")),
+                        "floor" => Ok(DriverId::Floor),
+                        x => Err(format!(
+                            "{flag}: unknown driver `{x}` (uring, async, zero, floor)"
+                        )),
                     })
                     .collect::<Result<_, _>>()?;
             }
@@ -235,12 +245,14 @@ fn target_dir() -> std::path::PathBuf {
         })
 }
 
-/// The drivers the tool can run.
+/// The drivers the tool can run, and the floor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DriverId {
     Uring,
     Async,
     Zero,
+    /// The tool's own minimal io_uring client (`floor.rs`).
+    Floor,
 }
 
 impl DriverId {
@@ -249,6 +261,7 @@ impl DriverId {
             DriverId::Uring => Uring::NAME,
             DriverId::Async => Async::NAME,
             DriverId::Zero => Zero::NAME,
+            DriverId::Floor => floor::NAME,
         }
     }
 
@@ -257,17 +270,25 @@ impl DriverId {
             DriverId::Uring => Uring::supports(op),
             DriverId::Async => Async::supports(op),
             DriverId::Zero => Zero::supports(op),
+            DriverId::Floor => floor::supports(op),
         }
     }
 
-    fn timed(self, url: &str, plan: &Plan, op: Op) -> BoxResult<Sample> {
-        match self {
-            DriverId::Uring => harness::timed::<Uring>(url, plan, op),
-            DriverId::Async => harness::timed::<Async>(url, plan, op),
-            DriverId::Zero => harness::timed::<Zero>(url, plan, op),
+    /// One timed run of `op`; `None` when this driver does not run it.
+    fn timed(self, url: &str, plan: &Plan, op: Op) -> BoxResult<Option<Sample>> {
+        if !self.supports(op) {
+            return Ok(None);
         }
+        Ok(Some(match self {
+            DriverId::Uring => harness::timed::<Uring>(url, plan, op)?,
+            DriverId::Async => harness::timed::<Async>(url, plan, op)?,
+            DriverId::Zero => harness::timed::<Zero>(url, plan, op)?,
+            DriverId::Floor => return floor::timed(url, plan, op),
+        }))
     }
 
+    /// One decode run; the digest of what was read (the floor, which reads
+    /// no values, counts rows only: its sum is 0).
     fn decode(
         self,
         url: &str,
@@ -286,6 +307,10 @@ impl DriverId {
             DriverId::Uring => harness::decode::<Uring>(url, plan, kind, rows)?,
             DriverId::Async => harness::decode::<Async>(url, plan, kind, rows)?,
             DriverId::Zero => harness::decode::<Zero>(url, plan, kind, rows)?,
+            DriverId::Floor => match floor::decode(url, plan, kind, rows)? {
+                Some((s, n)) => (s, Digest { rows: n, sum: 0 }),
+                None => return Ok(None),
+            },
         }))
     }
 
@@ -294,6 +319,7 @@ impl DriverId {
             DriverId::Uring => Uring::supports_decode(),
             DriverId::Async => Async::supports_decode(),
             DriverId::Zero => Zero::supports_decode(),
+            DriverId::Floor => true,
         }
     }
 
@@ -302,21 +328,24 @@ impl DriverId {
             DriverId::Uring => Uring::supports_decode_prepared(),
             DriverId::Async => Async::supports_decode_prepared(),
             DriverId::Zero => Zero::supports_decode_prepared(),
+            DriverId::Floor => true,
         }
     }
 
+    /// The tables workload; the floor does not run it.
     fn tables(
         self,
         url: &str,
         plan: &Plan,
         n: usize,
         count: &dyn Fn() -> BoxResult<usize>,
-    ) -> BoxResult<Sample> {
-        match self {
-            DriverId::Uring => harness::tables::<Uring>(url, plan, n, count),
-            DriverId::Async => harness::tables::<Async>(url, plan, n, count),
-            DriverId::Zero => harness::tables::<Zero>(url, plan, n, count),
-        }
+    ) -> BoxResult<Option<Sample>> {
+        Ok(Some(match self {
+            DriverId::Uring => harness::tables::<Uring>(url, plan, n, count)?,
+            DriverId::Async => harness::tables::<Async>(url, plan, n, count)?,
+            DriverId::Zero => harness::tables::<Zero>(url, plan, n, count)?,
+            DriverId::Floor => return Ok(None),
+        }))
     }
 }
 
@@ -326,8 +355,13 @@ struct Runner<'a> {
     cases: Vec<Case>,
 }
 
-/// The report's driver order: mysql-uring, mysql_async, zero-mysql.
-const ORDER: [DriverId; 3] = [DriverId::Uring, DriverId::Async, DriverId::Zero];
+/// The report's column order: mysql-uring, mysql_async, zero-mysql, floor.
+const ORDER: [DriverId; 4] = [
+    DriverId::Uring,
+    DriverId::Async,
+    DriverId::Zero,
+    DriverId::Floor,
+];
 
 impl Runner<'_> {
     /// Runs one case: `--runs` rounds, each calling `f` once per selected
@@ -463,12 +497,7 @@ fn run() -> BoxResult<()> {
     };
 
     // A timed case: each driver that supports `op` runs it once.
-    let timed = |id: DriverId, p: &Plan, op: Op| -> BoxResult<Option<Sample>> {
-        if !id.supports(op) {
-            return Ok(None);
-        }
-        Ok(Some(id.timed(&url, p, op)?))
-    };
+    let timed = |id: DriverId, p: &Plan, op: Op| id.timed(&url, p, op);
 
     for (w, op) in [("point", Op::PointText), ("prepared", Op::PointPrepared)] {
         if !wants(w) {
@@ -501,7 +530,9 @@ fn run() -> BoxResult<()> {
             let Some((s, d)) = id.decode(&url, &p, kind, args.rows)? else {
                 return Ok(None);
             };
-            if d.rows != args.rows || digests.first().is_some_and(|d0| *d0 != d) {
+            // The floor reads no values: its row count is all there is to check.
+            let differs = id != DriverId::Floor && digests.first().is_some_and(|d0| *d0 != d);
+            if d.rows != args.rows || differs {
                 return Err(format!(
                     "{w}: {} read different data ({d:?} vs {:?}, {} rows wanted)",
                     id.name(),
@@ -510,7 +541,9 @@ fn run() -> BoxResult<()> {
                 )
                 .into());
             }
-            digests.push(d);
+            if id != DriverId::Floor {
+                digests.push(d);
+            }
             Ok(Some(s))
         })?;
     }
@@ -525,6 +558,9 @@ fn run() -> BoxResult<()> {
             let name = format!("insert {label}, {}", per_core(args.insert_conns));
             let p = plan(args.insert_conns, name.clone());
             r.case(name, Unit::Row, &[], |id| {
+                if !id.supports(op) {
+                    return Ok(None);
+                }
                 setup::admin(&url, "TRUNCATE TABLE bench_insert")?;
                 timed(id, &p, op)
             })?;
@@ -561,7 +597,7 @@ fn run() -> BoxResult<()> {
             );
             let p = plan(conns, name.clone());
             r.case(name, Unit::Job, &[], |id| {
-                id.tables(&url, &p, args.tables, &count).map(Some)
+                id.tables(&url, &p, args.tables, &count)
             })?;
         }
     }
@@ -594,7 +630,7 @@ fn run() -> BoxResult<()> {
         return Ok(());
     }
     println!(
-        "\nmysql-uring side by side on {} ({cpus} CPUs {machine}; client {}, server {}; medians; ratio = mysql-uring / that driver)\n",
+        "\nmysql-uring side by side on {} ({cpus} CPUs {machine}; client {}, server {}; medians; ratio = mysql-uring / that column)\n",
         server.version,
         if args.pin_client.is_empty() {
             "unpinned".to_string()
