@@ -76,7 +76,9 @@ OPTIONS
   --drivers A,B        drivers to run: uring, async, zero, floor (default: all;
                        one alone e.g. under a profiler)
   --pin-client CPU[,CPU...]  pin the client threads (round robin)
-  --pin-server CPU     pin every thread of the server process (needs its pid)
+  --pin-server CPU     pin every thread of the server process (needs its pid);
+                       its previous affinity is restored at the end, on an
+                       error, and on Ctrl-C
   --json PATH          also write the results as JSON (default
                        target/bench-results.json; `-` for stdout only)
   --quick              1 s cases, 0.3 s warm-up, 100000 rows, 1 run
@@ -426,12 +428,16 @@ impl Runner<'_> {
 }
 
 fn main() {
-    match run() {
-        Ok(()) => {}
-        Err(e) => {
-            eprintln!("mysql-uring-bench: {e}");
-            std::process::exit(1);
-        }
+    let r = run();
+    // --pin-server: give the server its CPUs back, whatever happened.
+    match sys::restore_server_affinity() {
+        Ok(0) => {}
+        Ok(n) => eprintln!("restored the server's CPU affinity ({n} threads)"),
+        Err(e) => eprintln!("mysql-uring-bench: could not restore the server's CPU affinity: {e}"),
+    }
+    if let Err(e) = r {
+        eprintln!("mysql-uring-bench: {e}");
+        std::process::exit(1);
     }
 }
 

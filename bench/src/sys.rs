@@ -1,8 +1,9 @@
 //! CPU accounting and pinning: `getrusage`, `/proc`, a `perf_event_open`
-//! system-call counter, `sched_setaffinity`.
+//! system-call counter, `sched_setaffinity`, and putting the server's
+//! affinity back.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Once, OnceLock};
+use std::sync::{Mutex, Once, OnceLock};
 use std::time::Duration;
 
 fn getrusage(who: libc::c_int) -> libc::rusage {
@@ -281,13 +282,150 @@ fn set_affinity(tid: libc::pid_t, set: &libc::cpu_set_t) -> std::io::Result<()> 
     Ok(())
 }
 
-/// Pins every thread of process `pid` to `cpu`; threads it creates later
-/// inherit the affinity of their creator.
-pub fn pin_process(pid: u32, cpu: usize) -> std::io::Result<()> {
+fn get_affinity(tid: libc::pid_t) -> std::io::Result<libc::cpu_set_t> {
+    // SAFETY: the kernel fills the zeroed set of the size given.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(set)
+    }
+}
+
+/// The thread ids of process `pid`.
+fn threads(pid: u32) -> std::io::Result<Vec<libc::pid_t>> {
+    let mut out = Vec::new();
     for t in std::fs::read_dir(format!("/proc/{pid}/task"))? {
         if let Some(tid) = t?.file_name().to_str().and_then(|s| s.parse().ok()) {
-            pin(tid, cpu)?;
+            out.push(tid);
+        }
+    }
+    Ok(out)
+}
+
+/// A server process's CPU affinity before `--pin-server` changed it.
+struct SavedAffinity {
+    pid: u32,
+    /// Each thread's mask when it was pinned.
+    threads: Vec<(libc::pid_t, libc::cpu_set_t)>,
+    /// The main thread's mask: for threads started after the pinning.
+    process: libc::cpu_set_t,
+}
+
+/// What [`restore_server_affinity`] puts back (taken at most once).
+static SAVED: Mutex<Option<SavedAffinity>> = Mutex::new(None);
+
+/// Pins every thread of process `pid` to `cpu` (threads it starts later
+/// inherit the affinity of their creator), after saving the affinity each
+/// had; [`restore_server_affinity`] puts it back, and so does Ctrl-C or
+/// SIGTERM while the tool runs.
+pub fn pin_process(pid: u32, cpu: usize) -> std::io::Result<()> {
+    let process = get_affinity(pid as libc::pid_t)?;
+    let mut saved = Vec::new();
+    for tid in threads(pid)? {
+        // A thread may exit between the listing and here: skip it.
+        if let Ok(set) = get_affinity(tid) {
+            saved.push((tid, set));
+        }
+    }
+    *SAVED.lock().unwrap_or_else(|e| e.into_inner()) = Some(SavedAffinity {
+        pid,
+        threads: saved,
+        process,
+    });
+    restore_on_signal();
+    for tid in threads(pid)? {
+        match pin(tid, cpu) {
+            Ok(()) => {}
+            // Exited in between.
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(())
+}
+
+/// Puts back the affinity [`pin_process`] changed: each thread's own mask,
+/// and the process's for threads started since. Once; later calls do
+/// nothing. Returns how many threads were restored.
+pub fn restore_server_affinity() -> std::io::Result<usize> {
+    let Some(saved) = SAVED.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+        return Ok(0);
+    };
+    let mut n = 0;
+    for tid in threads(saved.pid)? {
+        let set = saved
+            .threads
+            .iter()
+            .find(|(t, _)| *t == tid)
+            .map_or(&saved.process, |(_, s)| s);
+        if set_affinity(tid, set).is_ok() {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// The write end of the pipe the signal handler writes to.
+static SIGNAL_PIPE: OnceLock<libc::c_int> = OnceLock::new();
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    if let Some(&fd) = SIGNAL_PIPE.get() {
+        let b = sig as u8;
+        // SAFETY: write(2) is async-signal-safe; one byte from the stack.
+        unsafe { libc::write(fd, (&b as *const u8).cast(), 1) };
+    }
+}
+
+/// On SIGINT or SIGTERM: restore the server's affinity, then exit (130 or
+/// 143). The handler only writes the signal number to a pipe; a thread
+/// waiting on the pipe does the work outside signal context.
+fn restore_on_signal() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: pipe2 fills the two fds.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return;
+        }
+        let _ = SIGNAL_PIPE.set(fds[1]);
+        let read_fd = fds[0];
+        let waiter = std::thread::Builder::new()
+            .name("restore-affinity".into())
+            .spawn(move || {
+                let mut b = 0u8;
+                // SAFETY: reads one byte from our own pipe.
+                let n = unsafe { libc::read(read_fd, (&mut b as *mut u8).cast(), 1) };
+                if n != 1 {
+                    return;
+                }
+                match restore_server_affinity() {
+                    Ok(n) if n > 0 => {
+                        eprintln!(
+                            "\nmysql-uring-bench: restored the server's CPU affinity ({n} threads)"
+                        )
+                    }
+                    Ok(_) => {}
+                    Err(e) => eprintln!(
+                        "\nmysql-uring-bench: could not restore the server's CPU affinity: {e}"
+                    ),
+                }
+                std::process::exit(128 + b as i32);
+            });
+        if waiter.is_err() {
+            return;
+        }
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            // SAFETY: installs a handler that only calls write(2); the
+            // sigaction struct is fully initialised.
+            unsafe {
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+                sa.sa_flags = libc::SA_RESTART | libc::SA_RESETHAND;
+                libc::sigemptyset(&mut sa.sa_mask);
+                libc::sigaction(sig, &sa, std::ptr::null_mut());
+            }
+        }
+    });
 }
