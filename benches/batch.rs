@@ -5,10 +5,9 @@
 //! cargo bench --bench batch                              # 1 and 2 cores x 1, 8, 32
 //! cargo bench --bench batch -- --items 200000 --pin
 //! ```
-//! Uses `MYSQL_URL`, or the private server from tests/support. Plain TCP.
+//! Uses `MYSQL_URL`, or the private server from mysql-uring-testserver. Plain TCP.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use mysql_uring_testserver as support;
 
 use std::time::Instant;
 

@@ -21,8 +21,8 @@
 //!   Option<&str>>`), against an in-process fake server on loopback TCP that
 //!   answers every query with the same pre-encoded result of 10,000 rows. The
 //!   fake server only copies bytes into its socket, so this measures the client.
-//!   `e2e_canned_peer/mysql_async_from_row` reads the same bytes with
-//!   mysql_async (`query_iter` + `for_each` + `from_row` into owned values).
+//!   The same bytes read by mysql_async: `cargo bench -p mysql-uring-bench
+//!   --bench canned_decode` (this crate does not depend on mysql_async).
 //! - `e2e_canned_peer/bench_tool_*`: the `mysql-uring-bench` decode workload's
 //!   7 columns (BIGINT UNSIGNED, INT, DOUBLE, VARCHAR, DATETIME, DECIMAL,
 //!   TEXT NULL in every tenth row, same values) read the way its decode loop
@@ -392,68 +392,7 @@ fn bench_e2e_canned_peer(c: &mut Criterion) {
     });
     let _ = rt.block_on(async { cnx.close().await.ok() });
 
-    // The same canned result through mysql_async, on a current-thread tokio
-    // runtime: `query_iter` + `for_each` + `from_row`, which moves the values
-    // out of each row (its fastest typed path; it has no borrowed `&str`).
-    let port = spawn_canned_peer(canned_response(PEER_ROWS));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(port)
-        .user(Some("root"))
-        .prefer_socket(false)
-        // Known up front, so mysql_async does not query them after connecting
-        // (the canned peer answers every query with the same result).
-        .max_allowed_packet(Some(64 << 20))
-        .wait_timeout(Some(28800));
-    let mut conn = rt
-        .block_on(mysql_async::Conn::new(opts))
-        .expect("mysql_async connects to the canned peer");
-    g.bench_function(format!("mysql_async_from_row/{PEER_ROWS}_rows"), |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                use mysql_async::prelude::Queryable;
-                let t = std::time::Instant::now();
-                for _ in 0..iters {
-                    let mut n = 0usize;
-                    let mut acc = 0u64;
-                    let mut result = conn
-                        .query_iter("SELECT id, name, price, qty, note, created FROM t")
-                        .await
-                        .unwrap();
-                    result
-                        .for_each(|row| {
-                            let (id, name, price, qty, note, created): (
-                                u64,
-                                String,
-                                f64,
-                                i32,
-                                Option<String>,
-                                String,
-                            ) = mysql_async::from_row(row);
-                            acc = acc
-                                .wrapping_add(id)
-                                .wrapping_add(price as u64)
-                                .wrapping_add(qty as u64)
-                                .wrapping_add((name.len() + created.len()) as u64)
-                                .wrapping_add(note.map_or(0, |s| s.len()) as u64);
-                            n += 1;
-                        })
-                        .await
-                        .unwrap();
-                    drop(result);
-                    assert_eq!(n, PEER_ROWS);
-                    black_box(acc);
-                }
-                t.elapsed()
-            })
-        })
-    });
     g.finish();
-    rt.block_on(async { conn.disconnect().await.ok() });
 }
 
 /// The `mysql-uring-bench` decode table's columns: id BIGINT UNSIGNED, qty

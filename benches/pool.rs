@@ -5,10 +5,9 @@
 //! cargo bench --bench pool
 //! cargo bench --bench pool -- --iters 2000000 --queries 20000
 //! ```
-//! Uses `MYSQL_URL`, or the private server from tests/support.
+//! Uses `MYSQL_URL`, or the private server from mysql-uring-testserver.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use mysql_uring_testserver as support;
 
 use std::time::Instant;
 

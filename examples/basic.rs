@@ -3,11 +3,10 @@
 //!
 //! Run: `cargo run --example basic` (uses `MYSQL_URL`, or starts a private server).
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 fn main() -> mysql_uring::Result<()> {
-    let url = support::test_url();
+    // Your server, or else a private one started for this run.
+    let url =
+        std::env::var("MYSQL_URL").unwrap_or_else(|_| mysql_uring_testserver::server().root_url());
     mysql_uring::start(async {
         // Connect to a MySQL server and get a cursor.
         let mut cnx = mysql_uring::connect(url.as_str()).await?;

@@ -5,9 +5,6 @@
 //!
 //! Run: `cargo run --example multiple_tasks` (`-- --scale 0.2` to shorten every job 5x).
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -68,7 +65,9 @@ fn main() -> Result<()> {
         .nth(1)
         .map(|s| s.parse().expect("--scale takes a number"))
         .unwrap_or(1.0);
-    let url = support::test_url();
+    // Your server, or else a private one started for this run.
+    let url =
+        std::env::var("MYSQL_URL").unwrap_or_else(|_| mysql_uring_testserver::server().root_url());
     mysql_uring::start(async {
         println!("-------------------- ASYNCHRONOUS --------------------");
         let ind = Indent::default();

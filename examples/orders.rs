@@ -7,9 +7,6 @@
 //!
 //! Run: `cargo run --example orders` (uses `MYSQL_URL`, or starts a private server).
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use mysql_uring::runtime::Runtime;
 use mysql_uring::{Batch, Connection, Date, named_params};
 
@@ -22,7 +19,9 @@ const SETUP: [&str; 3] = [
 ];
 
 fn main() -> mysql_uring::Result<()> {
-    let url = support::test_url();
+    // Your server, or else a private one started for this run.
+    let url =
+        std::env::var("MYSQL_URL").unwrap_or_else(|_| mysql_uring_testserver::server().root_url());
     mysql_uring::start(async {
         let mut cnx = mysql_uring::connect(url.as_str()).await?;
         for sql in SETUP {

@@ -6,13 +6,12 @@
 //!
 //! Run: `cargo run --example scoped` (uses `MYSQL_URL`, or starts a private server).
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use mysql_uring::{Result, connect};
 
 fn main() -> Result<()> {
-    let url = support::test_url();
+    // Your server, or else a private one started for this run.
+    let url =
+        std::env::var("MYSQL_URL").unwrap_or_else(|_| mysql_uring_testserver::server().root_url());
     mysql_uring::start(async {
         let results = {
             // `async with await connect(...) as cnx:`

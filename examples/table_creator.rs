@@ -22,9 +22,6 @@
 //! pulling the next table as soon as it is free, across cores.
 //! Uses `MYSQL_URL`, or starts a private MariaDB server.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Instant;
@@ -305,7 +302,10 @@ fn args() -> Args {
 
 fn main() -> Result<()> {
     let a = args();
-    let opts = Opts::from_url(&support::test_url())?;
+    // Your server, or else a private one started for this run.
+    let url =
+        std::env::var("MYSQL_URL").unwrap_or_else(|_| mysql_uring_testserver::server().root_url());
+    let opts = Opts::from_url(&url)?;
     let mut summary = mysql_uring::start(async {
         let mut summary = Vec::new();
         if a.mode == "all" || a.mode == "sync" {

@@ -10,8 +10,23 @@
 # prompting for a password). Exits 1, saying what to run by hand, when that is
 # not possible.
 #
-# Usage: scripts/install-mariadb.sh
+# Run from a terminal (stdin is a TTY and CI is not set), it says what it
+# will install and asks first; in CI (CI set) or without a terminal (as when
+# the tests start it) it just installs. The test server
+# (mysql-uring-testserver) hands it the terminal when it has one.
+#
+# Usage: scripts/install-mariadb.sh [-y]      (-y: do not ask)
 set -euo pipefail
+
+assume_yes=0
+case "${1:-}" in
+    -y | --yes) assume_yes=1 ;;
+    "") ;;
+    *)
+        echo "usage: $0 [-y]" >&2
+        exit 2
+        ;;
+esac
 
 have_server() {
     local d
@@ -74,6 +89,23 @@ if command -v flock >/dev/null 2>&1; then
     if have_all; then
         exit 0
     fi
+fi
+
+# A person at a terminal is asked first; CI and non-interactive runs are not.
+if [ "$assume_yes" -eq 0 ] && [ -t 0 ] && [ -z "${CI:-}" ]; then
+    echo "install-mariadb: the private test server needs: ${packages[*]}" >&2
+    echo "install-mariadb: about to run: ${sudo[*]:+${sudo[*]} }apt-get update && ${sudo[*]:+${sudo[*]} }apt-get install -y --no-install-recommends ${packages[*]}" >&2
+    printf 'install-mariadb: install them now? [y/N] ' >&2
+    answer=""
+    read -r answer || true
+    case "$answer" in
+        y | Y | yes | YES | Yes) ;;
+        *)
+            echo "install-mariadb: not installed. Run it yourself: $manual" >&2
+            echo "install-mariadb: or set MYSQL_URL to an existing server." >&2
+            exit 1
+            ;;
+    esac
 fi
 
 export DEBIAN_FRONTEND=noninteractive

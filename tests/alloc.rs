@@ -3,7 +3,7 @@
 //! A separate test binary, because it installs a counting global allocator;
 //! the count is per thread, and the connection runs on the test's thread.
 
-mod support;
+use mysql_uring_testserver as support;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

@@ -8,7 +8,7 @@
     feature = "json"
 ))]
 
-mod support;
+use mysql_uring_testserver as support;
 
 use mysql_uring::{Connection, ErrorKind, Opts, Result, Row};
 

@@ -3,7 +3,7 @@
 //! A separate test binary, so killing its private server cannot disturb the
 //! other tests. Tests here run one at a time (they share one server).
 
-mod support;
+use mysql_uring_testserver as support;
 
 use std::sync::Mutex;
 use std::time::Duration;

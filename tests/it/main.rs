@@ -1,11 +1,10 @@
 //! Integration tests against a real server: the private mariadbd started by
-//! `tests/support`, or the server `MYSQL_URL` points at.
+//! `mysql-uring-testserver`, or the server `MYSQL_URL` points at.
 //!
 //! One test binary, so the server starts once. Fault tests that kill the
 //! server live in `tests/faults.rs`, a separate process with its own server.
 
-#[path = "../support/mod.rs"]
-mod support;
+use mysql_uring_testserver as support;
 
 mod auth;
 mod batch;

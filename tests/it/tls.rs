@@ -1,4 +1,4 @@
-//! TLS against the private server (test CA and certificates from tests/support).
+//! TLS against the private server (test CA and certificates from mysql-uring-testserver).
 
 use std::io::{Read, Write};
 

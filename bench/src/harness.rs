@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use crate::BoxResult;
 use crate::driver::{Digest, Driver, Op, Rng};
 use crate::stats::{Hist, Sample, new_hist, record};
-use crate::sys::{machine_busy, pid_cpu, pin, process_cpu, thread_cpu};
+use crate::sys::{ThreadCost, ThreadMeter, machine_busy, pid_cpu, pin, process_cpu};
 
-type SendError = Box<dyn std::error::Error + Send + Sync>;
+/// An error a client thread hands back to the main thread.
+pub type SendError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Where and how long to run.
 #[derive(Debug, Clone)]
@@ -31,7 +32,7 @@ pub struct Plan {
 }
 
 /// Measures the machine around a phase, from the main thread.
-struct Meter {
+pub struct Meter {
     t: Instant,
     process: Duration,
     server: Option<Duration>,
@@ -40,7 +41,8 @@ struct Meter {
 }
 
 impl Meter {
-    fn start(server_pid: Option<u32>) -> Meter {
+    /// Starts measuring; `server_pid` is the server process to account for.
+    pub fn start(server_pid: Option<u32>) -> Meter {
         Meter {
             server: server_pid.and_then(pid_cpu),
             machine: machine_busy(),
@@ -50,8 +52,8 @@ impl Meter {
         }
     }
 
-    /// The sample, with the client threads' own CPU time and latencies.
-    fn stop(self, ops: u64, units: u64, client_cpu: Duration, latency: Option<Hist>) -> Sample {
+    /// The sample, with what the client threads spent and their latencies.
+    pub fn stop(self, ops: u64, units: u64, client: ThreadCost, latency: Option<Hist>) -> Sample {
         let elapsed = self.t.elapsed();
         let process = process_cpu().saturating_sub(self.process);
         let server = match (self.server, self.server_pid.and_then(pid_cpu)) {
@@ -68,7 +70,7 @@ impl Meter {
             ops,
             units,
             elapsed,
-            client_cpu,
+            client,
             process_cpu: process,
             server_cpu: server,
             other_cpu: other,
@@ -78,13 +80,14 @@ impl Meter {
 }
 
 /// Prints a live progress line on a terminal until dropped.
-struct Progress {
+pub struct Progress {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Progress {
-    fn start(label: String, units: Arc<AtomicU64>, secs: Duration) -> Progress {
+    /// Shows `units` per second under `label` for a phase of `secs`.
+    pub fn start(label: String, units: Arc<AtomicU64>, secs: Duration) -> Progress {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = std::io::stderr().is_terminal().then(|| {
             let stop = stop.clone();
@@ -131,7 +134,8 @@ struct TaskOut<C> {
     error: Option<SendError>,
 }
 
-fn send_error(e: Box<dyn std::error::Error>) -> SendError {
+/// A thread-local error as one that can cross threads (its message).
+pub fn send_error(e: Box<dyn std::error::Error>) -> SendError {
     e.to_string().into()
 }
 
@@ -195,11 +199,15 @@ async fn phase<D: Driver>(
 }
 
 /// What one client thread reports.
-struct ThreadOut {
-    ops: u64,
-    units: u64,
-    cpu: Duration,
-    hist: Hist,
+pub struct ThreadOut {
+    /// Operations completed.
+    pub ops: u64,
+    /// Units (queries, rows) completed.
+    pub units: u64,
+    /// What the thread spent in the measured phase.
+    pub cost: ThreadCost,
+    /// Latency of every operation.
+    pub hist: Hist,
 }
 
 async fn connect_all<D: Driver>(url: &str, n: usize) -> Result<Vec<D::Conn>, SendError> {
@@ -247,7 +255,7 @@ pub fn timed<D: Driver>(url: &str, plan: &Plan, op: Op) -> BoxResult<Sample> {
                             conns.push(o.conn);
                         }
                         barrier.wait();
-                        let cpu0 = thread_cpu();
+                        let meter = ThreadMeter::start();
                         let out = phase::<D>(
                             conns,
                             op,
@@ -256,12 +264,12 @@ pub fn timed<D: Driver>(url: &str, plan: &Plan, op: Op) -> BoxResult<Sample> {
                             Some(units),
                         )
                         .await;
-                        let cpu = thread_cpu() - cpu0;
+                        let cost = meter.stop();
                         barrier.wait();
                         let mut res = ThreadOut {
                             ops: 0,
                             units: 0,
-                            cpu,
+                            cost,
                             hist: new_hist(),
                         };
                         for o in out {
@@ -279,31 +287,49 @@ pub fn timed<D: Driver>(url: &str, plan: &Plan, op: Op) -> BoxResult<Sample> {
                 })
             })
             .collect();
-        barrier.wait(); // connected
-        barrier.wait(); // warmed up
-        let meter = Meter::start(plan.server_pid);
-        let progress = Progress::start(format!("{} {}", D::NAME, plan.label), units, plan.secs);
-        barrier.wait(); // measured phase over
-        let mut sample = meter.stop(0, 0, Duration::ZERO, None);
-        drop(progress);
-        let (mut ops, mut n, mut cpu, mut hist) = (0, 0, Duration::ZERO, new_hist());
-        let mut outs = Vec::new();
-        for h in handles {
-            outs.push(h.join().map_err(|_| "a client thread panicked")?);
-        }
-        for o in outs {
-            let o = o.map_err(|e| format!("{} {}: {e}", D::NAME, plan.label))?;
-            ops += o.ops;
-            n += o.units;
-            cpu += o.cpu;
-            let _ = hist.add(&o.hist);
-        }
-        sample.ops = ops;
-        sample.units = n;
-        sample.client_cpu = cpu;
-        sample.latency = Some(hist);
-        Ok(sample)
+        collect_timed(D::NAME, plan, &barrier, units, handles)
     })
+}
+
+/// The main thread's side of a timed run whose `plan.cores` client threads
+/// wait at `barrier` when connected, when warmed up and when the measured
+/// phase is over: measures the machine over the phase and sums what the
+/// threads report. Shared by the drivers and the floor.
+pub fn collect_timed(
+    name: &str,
+    plan: &Plan,
+    barrier: &Barrier,
+    units: Arc<AtomicU64>,
+    handles: Vec<std::thread::ScopedJoinHandle<'_, Result<ThreadOut, SendError>>>,
+) -> BoxResult<Sample> {
+    barrier.wait(); // connected
+    barrier.wait(); // warmed up
+    let meter = Meter::start(plan.server_pid);
+    let progress = Progress::start(format!("{name} {}", plan.label), units, plan.secs);
+    barrier.wait(); // measured phase over
+    let mut sample = meter.stop(0, 0, ThreadCost::default(), None);
+    drop(progress);
+    let (mut ops, mut n, mut hist) = (0, 0, new_hist());
+    let mut cost = ThreadCost {
+        syscalls: Some(0),
+        ..ThreadCost::default()
+    };
+    let mut outs = Vec::new();
+    for h in handles {
+        outs.push(h.join().map_err(|_| "a client thread panicked")?);
+    }
+    for o in outs {
+        let o = o.map_err(|e| format!("{name} {}: {e}", plan.label))?;
+        ops += o.ops;
+        n += o.units;
+        cost.add(&o.cost);
+        let _ = hist.add(&o.hist);
+    }
+    sample.ops = ops;
+    sample.units = n;
+    sample.client = cost;
+    sample.latency = Some(hist);
+    Ok(sample)
 }
 
 /// How the decode workload reads its rows.
@@ -334,14 +360,14 @@ pub fn decode<D: Driver>(
             let mut c = D::connect(&url).await.map_err(send_error)?;
             let sql = crate::setup::decode_sql(rows);
             let meter = Meter::start(pid);
-            let cpu0 = thread_cpu();
+            let thread = ThreadMeter::start();
             let d = match kind {
                 DecodeKind::Text => D::decode(&mut c, &sql).await,
                 DecodeKind::Prepared => D::decode_prepared(&mut c, rows).await,
             }
             .map_err(send_error)?;
-            let cpu = thread_cpu() - cpu0;
-            let s = meter.stop(d.rows, d.rows, cpu, None);
+            let cost = thread.stop();
+            let s = meter.stop(d.rows, d.rows, cost, None);
             D::close(c).await.map_err(send_error)?;
             Ok((s, d))
         })
@@ -368,7 +394,7 @@ pub fn tables<D: Driver>(
             .map(|core| {
                 let (barrier, next, url) = (barrier.clone(), next.clone(), url.to_string());
                 let plan = plan.clone();
-                s.spawn(move || -> Result<Duration, SendError> {
+                s.spawn(move || -> Result<ThreadCost, SendError> {
                     if let Some(&cpu) = plan.pins.get(core % plan.pins.len().max(1)) {
                         let _ = pin(0, cpu);
                     }
@@ -379,10 +405,13 @@ pub fn tables<D: Driver>(
                             Err(e) => (Vec::new(), Some(e)),
                         };
                         let mut conns: Vec<Option<D::Conn>> = conns.into_iter().map(Some).collect();
-                        let mut cpu = Duration::ZERO;
+                        let mut cost = ThreadCost {
+                            syscalls: Some(0),
+                            ..ThreadCost::default()
+                        };
                         for (phase, next) in next.iter().enumerate() {
                             barrier.wait();
-                            let cpu0 = thread_cpu();
+                            let meter = ThreadMeter::start();
                             let tasks: Vec<_> = conns
                                 .iter_mut()
                                 .map(|slot| {
@@ -418,7 +447,7 @@ pub fn tables<D: Driver>(
                                 *slot = Some(c);
                                 error = error.or(e);
                             }
-                            cpu += thread_cpu() - cpu0;
+                            cost.add(&meter.stop());
                             barrier.wait();
                         }
                         for c in conns.into_iter().flatten() {
@@ -426,7 +455,7 @@ pub fn tables<D: Driver>(
                         }
                         match error {
                             Some(e) => Err(e),
-                            None => Ok(cpu),
+                            None => Ok(cost),
                         }
                     })
                 })
@@ -442,12 +471,16 @@ pub fn tables<D: Driver>(
             elapsed += t.elapsed();
             checks.push((phase, count()));
         }
-        let mut cpu = Duration::ZERO;
+        let mut cost = ThreadCost {
+            syscalls: Some(0),
+            ..ThreadCost::default()
+        };
         for h in handles {
-            cpu += h
-                .join()
-                .map_err(|_| "a client thread panicked")?
-                .map_err(|e| format!("{} tables: {e}", D::NAME))?;
+            cost.add(
+                &h.join()
+                    .map_err(|_| "a client thread panicked")?
+                    .map_err(|e| format!("{} tables: {e}", D::NAME))?,
+            );
         }
         for (phase, n) in checks {
             let (n, want) = (n?, if phase == 0 { tables } else { 0 });
@@ -459,7 +492,7 @@ pub fn tables<D: Driver>(
                 .into());
             }
         }
-        let mut s = meter.stop(2 * tables as u64, 2 * tables as u64, cpu, None);
+        let mut s = meter.stop(2 * tables as u64, 2 * tables as u64, cost, None);
         s.elapsed = elapsed;
         Ok(s)
     })

@@ -1,8 +1,9 @@
-//! The private test server (`tests/support`) starts, has the test users, can
-//! be killed, restarts on the same port, and speaks TLS with its test
-//! certificates.
+//! The private test server starts, has the test users, can be killed,
+//! restarts on the same port, and speaks TLS with its test certificates.
+//! (Through the `mariadb` command-line client: this crate does not depend on
+//! the driver.)
 
-mod support;
+use mysql_uring_testserver as testserver;
 
 use std::io::Read;
 use std::net::TcpStream;
@@ -40,7 +41,7 @@ fn cli() -> Option<PathBuf> {
 /// socket) and returns its output, or the client's error message.
 fn run_sql(
     cli: &PathBuf,
-    s: &support::TestServer,
+    s: &testserver::TestServer,
     socket: bool,
     user: &str,
     password: &str,
@@ -52,7 +53,7 @@ fn run_sql(
 /// [`run_sql`] with more client options (the TLS ones).
 fn run_cli(
     cli: &PathBuf,
-    s: &support::TestServer,
+    s: &testserver::TestServer,
     socket: bool,
     options: &[String],
     user: &str,
@@ -91,12 +92,12 @@ fn run_cli(
 
 #[test]
 fn start_kill_restart() {
-    if support::external() {
+    if testserver::external() {
         eprintln!("skipped: MYSQL_URL is set, so no private server is started");
         return;
     }
     let _serial = serial();
-    let s = support::server();
+    let s = testserver::server();
     assert!(s.is_running());
     assert_eq!(greeting(s.port).unwrap(), 10, "protocol v10 greeting");
     assert!(s.datadir.join("error.log").is_file());
@@ -113,12 +114,12 @@ fn start_kill_restart() {
 
 #[test]
 fn urls_are_percent_encoded() {
-    if support::external() {
+    if testserver::external() {
         eprintln!("skipped: MYSQL_URL is set, so no private server is started");
         return;
     }
     let _serial = serial();
-    let s = support::server();
+    let s = testserver::server();
     let p = s.port;
     assert_eq!(s.root_url(), format!("mysql://root@127.0.0.1:{p}/test"));
     assert_eq!(
@@ -126,15 +127,19 @@ fn urls_are_percent_encoded() {
         format!("mysql://a%3Ab%40c:p%40ss%2Fw%3Ard%3F%23%25@127.0.0.1:{p}")
     );
     assert_eq!(
-        s.url(support::NATIVE_USER, support::NATIVE_PASSWORD, Some("test")),
+        s.url(
+            testserver::NATIVE_USER,
+            testserver::NATIVE_PASSWORD,
+            Some("test")
+        ),
         format!("mysql://mu_native:native-pass@127.0.0.1:{p}/test")
     );
-    assert_eq!(support::test_url(), s.root_url());
+    assert_eq!(testserver::test_url(), s.root_url());
 }
 
 #[test]
 fn test_users_can_log_in() {
-    if support::external() {
+    if testserver::external() {
         eprintln!("skipped: MYSQL_URL is set, so no private server is started");
         return;
     }
@@ -143,13 +148,13 @@ fn test_users_can_log_in() {
         return;
     };
     let _serial = serial();
-    let s = support::server();
+    let s = testserver::server();
     let users = [
         ("root", ""),
-        (support::NATIVE_USER, support::NATIVE_PASSWORD),
-        (support::ED25519_USER, support::ED25519_PASSWORD),
-        (support::NOPASS_USER, ""),
-        (support::LIMITED_USER, support::LIMITED_PASSWORD),
+        (testserver::NATIVE_USER, testserver::NATIVE_PASSWORD),
+        (testserver::ED25519_USER, testserver::ED25519_PASSWORD),
+        (testserver::NOPASS_USER, ""),
+        (testserver::LIMITED_USER, testserver::LIMITED_PASSWORD),
     ];
     for socket in [false, true] {
         for (user, password) in users {
@@ -161,14 +166,14 @@ fn test_users_can_log_in() {
             );
         }
     }
-    let wrong = run_sql(&cli, s, false, support::NATIVE_USER, "wrong", "SELECT 1");
+    let wrong = run_sql(&cli, s, false, testserver::NATIVE_USER, "wrong", "SELECT 1");
     assert!(wrong.unwrap_err().contains("Access denied"));
     let denied = run_sql(
         &cli,
         s,
         false,
-        support::LIMITED_USER,
-        support::LIMITED_PASSWORD,
+        testserver::LIMITED_USER,
+        testserver::LIMITED_PASSWORD,
         "CREATE TABLE t_limited (i INT)",
     );
     assert!(
@@ -208,12 +213,12 @@ fn value(row: &str) -> &str {
 
 #[test]
 fn tls_files_exist() {
-    if support::external() {
+    if testserver::external() {
         eprintln!("skipped: MYSQL_URL is set, so no private server is started");
         return;
     }
     let _serial = serial();
-    let s = support::server();
+    let s = testserver::server();
     let t = &s.tls;
     for (path, begin) in [
         (&t.ca, "-----BEGIN CERTIFICATE-----"),
@@ -237,7 +242,7 @@ fn tls_files_exist() {
 
 #[test]
 fn tls_ssl_user() {
-    if support::external() {
+    if testserver::external() {
         eprintln!("skipped: MYSQL_URL is set, so no private server is started");
         return;
     }
@@ -246,7 +251,7 @@ fn tls_ssl_user() {
         return;
     };
     let _serial = serial();
-    let s = support::server();
+    let s = testserver::server();
     let have_ssl = run_sql(&cli, s, false, "root", "", "SHOW VARIABLES LIKE 'have_ssl'");
     assert_eq!(value(&have_ssl.unwrap()), "YES");
 
@@ -257,8 +262,8 @@ fn tls_ssl_user() {
             s,
             socket,
             &tls,
-            support::SSL_USER,
-            support::SSL_PASSWORD,
+            testserver::SSL_USER,
+            testserver::SSL_PASSWORD,
             "SHOW STATUS LIKE 'Ssl_cipher'",
         )
         .unwrap_or_else(|e| panic!("mu_ssl cannot log in over TLS (socket: {socket}): {e}"));
@@ -272,8 +277,8 @@ fn tls_ssl_user() {
         s,
         false,
         &["--skip-ssl".to_string()],
-        support::SSL_USER,
-        support::SSL_PASSWORD,
+        testserver::SSL_USER,
+        testserver::SSL_PASSWORD,
         "SELECT 1",
     );
     assert!(
@@ -284,7 +289,7 @@ fn tls_ssl_user() {
 
 #[test]
 fn tls_x509_user_needs_client_cert() {
-    if support::external() {
+    if testserver::external() {
         eprintln!("skipped: MYSQL_URL is set, so no private server is started");
         return;
     }
@@ -293,9 +298,9 @@ fn tls_x509_user_needs_client_cert() {
         return;
     };
     let _serial = serial();
-    let s = support::server();
+    let s = testserver::server();
     let sql = "SHOW STATUS LIKE 'Ssl_cipher'";
-    let (user, password) = (support::X509_USER, support::X509_PASSWORD);
+    let (user, password) = (testserver::X509_USER, testserver::X509_PASSWORD);
 
     let mut tls = verified(&s.tls.ca);
     let without = run_cli(&cli, s, false, &tls, user, password, sql);
@@ -313,7 +318,7 @@ fn tls_x509_user_needs_client_cert() {
 
 #[test]
 fn tls_wrong_ca_is_refused() {
-    if support::external() {
+    if testserver::external() {
         eprintln!("skipped: MYSQL_URL is set, so no private server is started");
         return;
     }
@@ -322,7 +327,7 @@ fn tls_wrong_ca_is_refused() {
         return;
     };
     let _serial = serial();
-    let s = support::server();
+    let s = testserver::server();
     let wrong = run_cli(
         &cli,
         s,

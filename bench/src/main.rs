@@ -1,23 +1,23 @@
-//! `mysql-uring-bench`: mysql-uring and mysql_async side by side, same server,
-//! same data, same run, with ratios.
+//! `mysql-uring-bench`: mysql-uring, mysql_async, zero-mysql and a raw
+//! io_uring floor side by side, same server, same data, same run, with ratios.
 //!
 //! ```text
-//! cargo run --release --features bench-tool --bin mysql-uring-bench               # everything
-//! cargo run --release --features bench-tool --bin mysql-uring-bench -- --quick    # smoke run
-//! cargo run --release --features bench-tool --bin mysql-uring-bench -- \
+//! cargo run --release -p mysql-uring-bench               # everything
+//! cargo run --release -p mysql-uring-bench -- --quick    # smoke run
+//! cargo run --release -p mysql-uring-bench -- \
 //!     --workloads point --conns 64 --pin-client 1 --pin-server 0 --secs 10
 //! ```
 //!
-//! The server is `--url`, else `MYSQL_URL`, else a private mariadbd started
-//! like the tests' (`tests/support`). Tables live in the databases `bench`
-//! and `bench_tables`; the read-only ones are created once and reused.
-//! `--help` lists the workloads and options.
+//! The server is `--url`, else `MYSQL_URL`, else a private mariadbd from
+//! `mysql-uring-testserver`, like the tests'. Tables live in the databases
+//! `bench` and `bench_tables`; the read-only ones are created once and
+//! reused. `--help` lists the workloads and options.
 
-#[path = "../../../tests/support/mod.rs"]
-mod support;
+use mysql_uring_testserver as testserver;
 
 mod asyncd;
 mod driver;
+mod floor;
 mod harness;
 mod setup;
 mod stats;
@@ -40,7 +40,8 @@ use crate::zero::Zero;
 pub type BoxResult<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 const HELP: &str = "\
-mysql-uring-bench: mysql-uring against mysql_async, side by side
+mysql-uring-bench: mysql-uring against mysql_async, zero-mysql and a raw
+io_uring floor, side by side
 
 USAGE: mysql-uring-bench [OPTIONS]
 
@@ -54,7 +55,8 @@ WORKLOADS (--workloads a,b,...; default: all)
              (mysql-uring execute_many and zero-mysql: MariaDB bulk execute;
              mysql_async exec_batch)
   pipeline   --depth point selects per round trip on one connection, and the
-             same selects one by one (mysql_async cannot pipeline)
+             same selects one by one (mysql_async and zero-mysql cannot
+             pipeline: they run both one by one, and the table says so)
   tables     the Connector/Python docs' demo: create then drop --tables
              tables over --jobs connections, checking SHOW TABLES
 
@@ -71,14 +73,28 @@ OPTIONS
   --rows N             rows for decode (1000000)
   --runs N             runs of every case per driver, interleaved between the
                        drivers; the median is shown (3)
-  --drivers A,B        drivers to run: uring, async, zero (default: all three;
+  --drivers A,B        drivers to run: uring, async, zero, floor (default: all;
                        one alone e.g. under a profiler)
   --pin-client CPU[,CPU...]  pin the client threads (round robin)
-  --pin-server CPU     pin every thread of the server process (needs its pid)
+  --pin-server CPU     pin every thread of the server process (needs its pid);
+                       its previous affinity is restored at the end, on an
+                       error, and on Ctrl-C
   --json PATH          also write the results as JSON (default
                        target/bench-results.json; `-` for stdout only)
   --quick              1 s cases, 0.3 s warm-up, 100000 rows, 1 run
   -h, --help           this text
+
+COLUMNS
+  floor (raw io_uring)  the tool's own minimal client (src/floor.rs): N
+                       connections on one ring, multishot receives into a
+                       buffer ring, replies parsed only to find their end;
+                       point, prepared and decode workloads. Its ratio is
+                       mysql-uring / floor.
+  Per case: rate, client CPU per query (or row) and its user/sys split
+  (getrusage of the client threads; the split is tick-sampled), system calls
+  and sleeps (voluntary context switches) of the client threads per query (or
+  per 1k rows; system calls from a perf counter on raw_syscalls:sys_enter,
+  `–` when it cannot be opened), server CPU, latency percentiles.
 ";
 
 /// The command line.
@@ -138,7 +154,7 @@ fn parse_args() -> BoxResult<Option<Args>> {
         warmup: if quick { 0.3 } else { 0.5 },
         rows: if quick { 100_000 } else { 1_000_000 },
         runs: if quick { 1 } else { 3 },
-        drivers: vec![DriverId::Uring, DriverId::Async, DriverId::Zero],
+        drivers: ORDER.to_vec(),
         pin_client: Vec::new(),
         pin_server: None,
         json: None,
@@ -195,7 +211,10 @@ fn parse_args() -> BoxResult<Option<Args>> {
                         "uring" => Ok(DriverId::Uring),
                         "async" => Ok(DriverId::Async),
                         "zero" => Ok(DriverId::Zero),
-                        x => Err(format!("{flag}: unknown driver `{x}` (uring, async, zero)")),
+                        "floor" => Ok(DriverId::Floor),
+                        x => Err(format!(
+                            "{flag}: unknown driver `{x}` (uring, async, zero, floor)"
+                        )),
                     })
                     .collect::<Result<_, _>>()?;
             }
@@ -218,18 +237,24 @@ fn parse_args() -> BoxResult<Option<Args>> {
     Ok(Some(a))
 }
 
+/// The workspace's `target/` (or `CARGO_TARGET_DIR`): where the JSON goes.
 fn target_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+        .unwrap_or_else(|| {
+            let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+            manifest.parent().unwrap_or(manifest).join("target")
+        })
 }
 
-/// The drivers the tool can run.
+/// The drivers the tool can run, and the floor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DriverId {
     Uring,
     Async,
     Zero,
+    /// The tool's own minimal io_uring client (`floor.rs`).
+    Floor,
 }
 
 impl DriverId {
@@ -238,6 +263,7 @@ impl DriverId {
             DriverId::Uring => Uring::NAME,
             DriverId::Async => Async::NAME,
             DriverId::Zero => Zero::NAME,
+            DriverId::Floor => floor::NAME,
         }
     }
 
@@ -246,17 +272,25 @@ impl DriverId {
             DriverId::Uring => Uring::supports(op),
             DriverId::Async => Async::supports(op),
             DriverId::Zero => Zero::supports(op),
+            DriverId::Floor => floor::supports(op),
         }
     }
 
-    fn timed(self, url: &str, plan: &Plan, op: Op) -> BoxResult<Sample> {
-        match self {
-            DriverId::Uring => harness::timed::<Uring>(url, plan, op),
-            DriverId::Async => harness::timed::<Async>(url, plan, op),
-            DriverId::Zero => harness::timed::<Zero>(url, plan, op),
+    /// One timed run of `op`; `None` when this driver does not run it.
+    fn timed(self, url: &str, plan: &Plan, op: Op) -> BoxResult<Option<Sample>> {
+        if !self.supports(op) {
+            return Ok(None);
         }
+        Ok(Some(match self {
+            DriverId::Uring => harness::timed::<Uring>(url, plan, op)?,
+            DriverId::Async => harness::timed::<Async>(url, plan, op)?,
+            DriverId::Zero => harness::timed::<Zero>(url, plan, op)?,
+            DriverId::Floor => return floor::timed(url, plan, op),
+        }))
     }
 
+    /// One decode run; the digest of what was read (the floor, which reads
+    /// no values, counts rows only: its sum is 0).
     fn decode(
         self,
         url: &str,
@@ -275,6 +309,10 @@ impl DriverId {
             DriverId::Uring => harness::decode::<Uring>(url, plan, kind, rows)?,
             DriverId::Async => harness::decode::<Async>(url, plan, kind, rows)?,
             DriverId::Zero => harness::decode::<Zero>(url, plan, kind, rows)?,
+            DriverId::Floor => match floor::decode(url, plan, kind, rows)? {
+                Some((s, n)) => (s, Digest { rows: n, sum: 0 }),
+                None => return Ok(None),
+            },
         }))
     }
 
@@ -283,6 +321,7 @@ impl DriverId {
             DriverId::Uring => Uring::supports_decode(),
             DriverId::Async => Async::supports_decode(),
             DriverId::Zero => Zero::supports_decode(),
+            DriverId::Floor => true,
         }
     }
 
@@ -291,21 +330,24 @@ impl DriverId {
             DriverId::Uring => Uring::supports_decode_prepared(),
             DriverId::Async => Async::supports_decode_prepared(),
             DriverId::Zero => Zero::supports_decode_prepared(),
+            DriverId::Floor => true,
         }
     }
 
+    /// The tables workload; the floor does not run it.
     fn tables(
         self,
         url: &str,
         plan: &Plan,
         n: usize,
         count: &dyn Fn() -> BoxResult<usize>,
-    ) -> BoxResult<Sample> {
-        match self {
-            DriverId::Uring => harness::tables::<Uring>(url, plan, n, count),
-            DriverId::Async => harness::tables::<Async>(url, plan, n, count),
-            DriverId::Zero => harness::tables::<Zero>(url, plan, n, count),
-        }
+    ) -> BoxResult<Option<Sample>> {
+        Ok(Some(match self {
+            DriverId::Uring => harness::tables::<Uring>(url, plan, n, count)?,
+            DriverId::Async => harness::tables::<Async>(url, plan, n, count)?,
+            DriverId::Zero => harness::tables::<Zero>(url, plan, n, count)?,
+            DriverId::Floor => return Ok(None),
+        }))
     }
 }
 
@@ -315,25 +357,35 @@ struct Runner<'a> {
     cases: Vec<Case>,
 }
 
-/// The report's driver order: mysql-uring, mysql_async, zero-mysql.
-const ORDER: [DriverId; 3] = [DriverId::Uring, DriverId::Async, DriverId::Zero];
+/// The report's column order: mysql-uring, mysql_async, zero-mysql, floor.
+const ORDER: [DriverId; 4] = [
+    DriverId::Uring,
+    DriverId::Async,
+    DriverId::Zero,
+    DriverId::Floor,
+];
 
 impl Runner<'_> {
-    /// Runs `f` for each selected driver in report order; `None` from `f`
-    /// means the driver does not run this case (an empty column).
     /// Runs one case: `--runs` rounds, each calling `f` once per selected
     /// driver in report order, so the drivers' runs interleave and a slow
     /// spell of the machine hits all of them alike; the report shows medians.
     /// `None` from `f` means the driver does not run this case (an empty
-    /// column).
+    /// column). `ran_as` names what a driver runs instead of the case as
+    /// named (the report shows it next to the case).
     fn case(
         &mut self,
         name: String,
         unit: Unit,
+        ran_as: &[(DriverId, &'static str)],
         mut f: impl FnMut(DriverId) -> BoxResult<Option<Sample>>,
     ) -> BoxResult<()> {
-        let mut runs: Vec<(&'static str, Vec<Sample>)> =
-            ORDER.iter().map(|id| (id.name(), Vec::new())).collect();
+        let mut runs: Vec<(&'static str, Option<&'static str>, Vec<Sample>)> = ORDER
+            .iter()
+            .map(|id| {
+                let ran = ran_as.iter().find(|(d, _)| d == id).map(|(_, r)| *r);
+                (id.name(), ran, Vec::new())
+            })
+            .collect();
         let mut skipped = [false; ORDER.len()];
         for _ in 0..self.args.runs {
             for (i, id) in ORDER.into_iter().enumerate() {
@@ -341,14 +393,14 @@ impl Runner<'_> {
                     continue;
                 }
                 match f(id)? {
-                    Some(s) => runs[i].1.push(s),
+                    Some(s) => runs[i].2.push(s),
                     None => skipped[i] = true,
                 }
             }
         }
         let shown: Vec<String> = runs
             .iter()
-            .map(|(n, v)| {
+            .map(|(n, ran, v)| {
                 let show = match (v.first(), unit) {
                     (None, _) => "–".to_string(),
                     (Some(_), Unit::Job) => {
@@ -362,7 +414,7 @@ impl Runner<'_> {
                         format!("{}/s", fmt_num(Some(r[r.len() / 2])))
                     }
                 };
-                format!("{n} {show}")
+                format!("{} {show}", ran.unwrap_or(n))
             })
             .collect();
         eprintln!(
@@ -376,12 +428,16 @@ impl Runner<'_> {
 }
 
 fn main() {
-    match run() {
-        Ok(()) => {}
-        Err(e) => {
-            eprintln!("mysql-uring-bench: {e}");
-            std::process::exit(1);
-        }
+    let r = run();
+    // --pin-server: give the server its CPUs back, whatever happened.
+    match sys::restore_server_affinity() {
+        Ok(0) => {}
+        Ok(n) => eprintln!("restored the server's CPU affinity ({n} threads)"),
+        Err(e) => eprintln!("mysql-uring-bench: could not restore the server's CPU affinity: {e}"),
+    }
+    if let Err(e) = r {
+        eprintln!("mysql-uring-bench: {e}");
+        std::process::exit(1);
     }
 }
 
@@ -396,12 +452,12 @@ fn run() -> BoxResult<()> {
         Some(u) => u.clone(),
         // The private server's password user: zero-mysql cannot log in with
         // root's empty password, and every driver should authenticate alike.
-        None if !support::external() => support::server().url(
-            support::NATIVE_USER,
-            support::NATIVE_PASSWORD,
-            Some(support::TEST_DB),
+        None if !testserver::external() => testserver::server().url(
+            testserver::NATIVE_USER,
+            testserver::NATIVE_PASSWORD,
+            Some(testserver::TEST_DB),
         ),
-        None => support::test_url(),
+        None => testserver::test_url(),
     };
     let server = setup::setup(
         &base_url,
@@ -415,6 +471,8 @@ fn run() -> BoxResult<()> {
         sys::pin_process(pid, cpu).map_err(|e| format!("pinning the server to CPU {cpu}: {e}"))?;
     }
     let url = setup::bench_url(&base_url)?;
+    // Why system calls cannot be counted, if so: said once, `–` in the table.
+    let syscalls_not_counted = sys::syscall_counting();
     eprintln!(
         "server {} (pid {}), {} client thread(s), {} s per timed case after {} s warm-up",
         server.version,
@@ -445,12 +503,7 @@ fn run() -> BoxResult<()> {
     };
 
     // A timed case: each driver that supports `op` runs it once.
-    let timed = |id: DriverId, p: &Plan, op: Op| -> BoxResult<Option<Sample>> {
-        if !id.supports(op) {
-            return Ok(None);
-        }
-        Ok(Some(id.timed(&url, p, op)?))
-    };
+    let timed = |id: DriverId, p: &Plan, op: Op| id.timed(&url, p, op);
 
     for (w, op) in [("point", Op::PointText), ("prepared", Op::PointPrepared)] {
         if !wants(w) {
@@ -464,7 +517,7 @@ fn run() -> BoxResult<()> {
             };
             let name = format!("{kind} select, {}", per_core(conns));
             let p = plan(conns, name.clone());
-            r.case(name, Unit::Query, |id| timed(id, &p, op))?;
+            r.case(name, Unit::Query, &[], |id| timed(id, &p, op))?;
         }
     }
 
@@ -479,11 +532,13 @@ fn run() -> BoxResult<()> {
         let mut digests = Vec::<Digest>::new();
         let rows = fmt_num(Some(args.rows as f64));
         let name = format!("decode {rows} rows{label}, 7 typed cols");
-        r.case(name, Unit::Row, |id| {
+        r.case(name, Unit::Row, &[], |id| {
             let Some((s, d)) = id.decode(&url, &p, kind, args.rows)? else {
                 return Ok(None);
             };
-            if d.rows != args.rows || digests.first().is_some_and(|d0| *d0 != d) {
+            // The floor reads no values: its row count is all there is to check.
+            let differs = id != DriverId::Floor && digests.first().is_some_and(|d0| *d0 != d);
+            if d.rows != args.rows || differs {
                 return Err(format!(
                     "{w}: {} read different data ({d:?} vs {:?}, {} rows wanted)",
                     id.name(),
@@ -492,7 +547,9 @@ fn run() -> BoxResult<()> {
                 )
                 .into());
             }
-            digests.push(d);
+            if id != DriverId::Floor {
+                digests.push(d);
+            }
             Ok(Some(s))
         })?;
     }
@@ -506,7 +563,10 @@ fn run() -> BoxResult<()> {
         for (op, label) in ins {
             let name = format!("insert {label}, {}", per_core(args.insert_conns));
             let p = plan(args.insert_conns, name.clone());
-            r.case(name, Unit::Row, |id| {
+            r.case(name, Unit::Row, &[], |id| {
+                if !id.supports(op) {
+                    return Ok(None);
+                }
                 setup::admin(&url, "TRUNCATE TABLE bench_insert")?;
                 timed(id, &p, op)
             })?;
@@ -516,13 +576,19 @@ fn run() -> BoxResult<()> {
 
     if wants("pipeline") {
         let d = args.depth;
-        for (label, op) in [
-            ("pipelined", Op::Pipeline(d)),
-            ("one by one", Op::Sequential(d)),
+        // Neither comparison can pipeline: they run the pipelined case one
+        // by one, and the table says so next to the case.
+        let one_by_one: &[(DriverId, &str)] = &[
+            (DriverId::Async, "mysql_async (no pipelining: one by one)"),
+            (DriverId::Zero, "zero-mysql (no pipelining: one by one)"),
+        ];
+        for (label, op, ran_as) in [
+            ("pipelined", Op::Pipeline(d), one_by_one),
+            ("one by one", Op::Sequential(d), &[][..]),
         ] {
             let name = format!("{d} point selects {label}, {}", per_core(1));
             let p = plan(1, name.clone());
-            r.case(name, Unit::Query, |id| timed(id, &p, op))?;
+            r.case(name, Unit::Query, ran_as, |id| timed(id, &p, op))?;
         }
     }
 
@@ -536,8 +602,8 @@ fn run() -> BoxResult<()> {
                 conns * args.cores
             );
             let p = plan(conns, name.clone());
-            r.case(name, Unit::Job, |id| {
-                id.tables(&url, &p, args.tables, &count).map(Some)
+            r.case(name, Unit::Job, &[], |id| {
+                id.tables(&url, &p, args.tables, &count)
             })?;
         }
     }
@@ -561,6 +627,7 @@ fn run() -> BoxResult<()> {
             "runs": args.runs, "pin_client": args.pin_client, "pin_server": args.pin_server,
             "drivers": args.drivers.iter().map(|d| d.name()).collect::<Vec<_>>(),
         },
+        "syscalls_not_counted": syscalls_not_counted,
         "cases": cases.iter().map(Case::json).collect::<Vec<_>>(),
     });
     let text = serde_json::to_string_pretty(&report)?;
@@ -569,7 +636,7 @@ fn run() -> BoxResult<()> {
         return Ok(());
     }
     println!(
-        "\nmysql-uring side by side on {} ({cpus} CPUs {machine}; client {}, server {}; medians; ratio = mysql-uring / that driver)\n",
+        "\nmysql-uring side by side on {} ({cpus} CPUs {machine}; client {}, server {}; medians; ratio = mysql-uring / that column)\n",
         server.version,
         if args.pin_client.is_empty() {
             "unpinned".to_string()

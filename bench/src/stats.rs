@@ -6,6 +6,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
+use crate::sys::ThreadCost;
+
 /// Latencies in nanoseconds, 1 µs .. 60 s at 3 significant digits.
 pub type Hist = Histogram<u64>;
 
@@ -30,8 +32,9 @@ pub struct Sample {
     /// Units of the workload's rate (queries or rows) completed.
     pub units: u64,
     pub elapsed: Duration,
-    /// CPU time of the client threads that ran the workload.
-    pub client_cpu: Duration,
+    /// What the client threads that ran the workload spent: user and system
+    /// CPU, sleeps, system calls.
+    pub client: ThreadCost,
     /// CPU time of the whole client process.
     pub process_cpu: Duration,
     pub server_cpu: Option<Duration>,
@@ -47,9 +50,19 @@ impl Sample {
         self.units as f64 / self.elapsed.as_secs_f64()
     }
 
-    /// Client CPU per unit, in `scale` (1e6: µs, 1e9: ns).
-    pub fn cpu_per_unit(&self, scale: f64) -> f64 {
-        self.client_cpu.as_secs_f64() * scale / self.units.max(1) as f64
+    /// Client CPU (user + system) of the client threads.
+    pub fn client_cpu(&self) -> Duration {
+        self.client.cpu()
+    }
+
+    /// `d` per unit, in `scale` (1e6: µs, 1e9: ns).
+    fn per_unit(&self, d: Duration, scale: f64) -> f64 {
+        d.as_secs_f64() * scale / self.units.max(1) as f64
+    }
+
+    /// A count per unit, times `scale` (1: per query, 1000: per 1k rows).
+    fn count_per_unit(&self, n: u64, scale: f64) -> f64 {
+        n as f64 * scale / self.units.max(1) as f64
     }
 
     fn server_per_unit(&self, scale: f64) -> Option<f64> {
@@ -66,7 +79,11 @@ impl Sample {
             "ops": self.ops,
             "units": self.units,
             "elapsed_s": self.elapsed.as_secs_f64(),
-            "client_cpu_s": self.client_cpu.as_secs_f64(),
+            "client_cpu_s": self.client_cpu().as_secs_f64(),
+            "client_user_s": self.client.user.as_secs_f64(),
+            "client_sys_s": self.client.sys.as_secs_f64(),
+            "client_sleeps": self.client.sleeps,
+            "client_syscalls": self.client.syscalls,
             "process_cpu_s": self.process_cpu.as_secs_f64(),
             "server_cpu_s": self.server_cpu.map(|d| d.as_secs_f64()),
             "other_cpu_s": self.other_cpu.map(|d| d.as_secs_f64()),
@@ -108,7 +125,9 @@ pub enum Unit {
 pub struct Case {
     pub name: String,
     pub unit: Unit,
-    pub runs: Vec<(&'static str, Vec<Sample>)>,
+    /// Per driver, in report order: its name, what it ran when that differs
+    /// from the case (e.g. no pipelining: one by one), and its runs.
+    pub runs: Vec<(&'static str, Option<&'static str>, Vec<Sample>)>,
 }
 
 /// One metric's median per driver, in [`Case::runs`] order.
@@ -117,19 +136,35 @@ type Metric = (String, Vec<Option<f64>>);
 impl Case {
     fn metrics(&self) -> Vec<Metric> {
         let all = |f: &dyn Fn(&Sample) -> Option<f64>| -> Vec<Option<f64>> {
-            self.runs.iter().map(|(_, v)| median(v, f)).collect()
+            self.runs.iter().map(|(_, _, v)| median(v, f)).collect()
         };
         let mut out = Vec::new();
         match self.unit {
             Unit::Query | Unit::Row => {
-                let (rate, cpu, scale) = match self.unit {
-                    Unit::Query => ("queries/s", "µs/query", 1e6),
-                    _ => ("rows/s", "ns/row", 1e9),
+                let (rate, cpu, scale, per, count_scale) = match self.unit {
+                    Unit::Query => ("queries/s", "µs/query", 1e6, "query", 1.0),
+                    _ => ("rows/s", "ns/row", 1e9, "1k rows", 1000.0),
                 };
                 out.push((rate.to_string(), all(&|s| Some(s.rate()))));
                 out.push((
                     format!("client CPU {cpu}"),
-                    all(&|s| Some(s.cpu_per_unit(scale))),
+                    all(&|s| Some(s.per_unit(s.client_cpu(), scale))),
+                ));
+                out.push((
+                    format!("client user {cpu}"),
+                    all(&|s| Some(s.per_unit(s.client.user, scale))),
+                ));
+                out.push((
+                    format!("client sys {cpu}"),
+                    all(&|s| Some(s.per_unit(s.client.sys, scale))),
+                ));
+                out.push((
+                    format!("syscalls/{per}"),
+                    all(&|s| Some(s.count_per_unit(s.client.syscalls?, count_scale))),
+                ));
+                out.push((
+                    format!("sleeps/{per}"),
+                    all(&|s| Some(s.count_per_unit(s.client.sleeps, count_scale))),
                 ));
                 let server = all(&|s| s.server_per_unit(scale));
                 if server.iter().any(Option::is_some) {
@@ -143,7 +178,7 @@ impl Case {
                 ));
                 out.push((
                     "client CPU % of one core".to_string(),
-                    all(&|s| Some(100.0 * s.client_cpu.as_secs_f64() / s.elapsed.as_secs_f64())),
+                    all(&|s| Some(100.0 * s.client_cpu().as_secs_f64() / s.elapsed.as_secs_f64())),
                 ));
             }
         }
@@ -164,10 +199,10 @@ impl Case {
             .map(|(m, v)| {
                 let mut o = serde_json::Map::new();
                 o.insert("metric".into(), json!(m));
-                for ((name, _), x) in self.runs.iter().zip(&v) {
+                for ((name, _, _), x) in self.runs.iter().zip(&v) {
                     o.insert((*name).into(), json!(x));
                 }
-                for ((name, _), x) in self.runs.iter().zip(&v).skip(1) {
+                for ((name, _, _), x) in self.runs.iter().zip(&v).skip(1) {
                     o.insert(format!("ratio_vs_{name}"), json!(ratio(v[0], *x)));
                 }
                 Value::Object(o)
@@ -176,18 +211,24 @@ impl Case {
         let samples: serde_json::Map<String, Value> = self
             .runs
             .iter()
-            .map(|(name, v)| {
+            .map(|(name, _, v)| {
                 (
                     (*name).to_string(),
                     json!(v.iter().map(Sample::json).collect::<Vec<_>>()),
                 )
             })
             .collect();
+        let ran: serde_json::Map<String, Value> = self
+            .runs
+            .iter()
+            .filter_map(|(name, ran, _)| Some(((*name).to_string(), json!((*ran)?))))
+            .collect();
         json!({
             "case": self.name,
             "statistic": "median",
             "metrics": metrics,
             "samples": samples,
+            "ran_as": ran,
         })
     }
 }
@@ -214,8 +255,10 @@ pub fn fmt_num(v: Option<f64>) -> String {
         out
     } else if v >= 10.0 {
         format!("{v:.1}")
-    } else {
+    } else if v >= 0.1 || v == 0.0 {
         format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
     }
 }
 
@@ -224,7 +267,7 @@ pub fn table(cases: &[Case]) -> String {
     let Some(first) = cases.first() else {
         return String::new();
     };
-    let names: Vec<&str> = first.runs.iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = first.runs.iter().map(|(n, _, _)| *n).collect();
     let mut t = String::from("| case | metric |");
     let mut rule = String::from("|---|---|");
     for (i, n) in names.iter().enumerate() {
@@ -238,8 +281,16 @@ pub fn table(cases: &[Case]) -> String {
     }
     let _ = writeln!(t, "\n{rule}");
     for c in cases {
+        // Say in the case's own cell what a driver ran instead, when it could
+        // not run the case as named (e.g. one by one instead of pipelined).
+        let mut name = c.name.clone();
+        for (_, ran, v) in &c.runs {
+            if let (Some(ran), false) = (ran, v.is_empty()) {
+                let _ = write!(name, " [{ran}]");
+            }
+        }
         for (m, v) in c.metrics() {
-            let _ = write!(t, "| {} | {m} |", c.name);
+            let _ = write!(t, "| {name} | {m} |");
             for (i, x) in v.iter().enumerate() {
                 if i == 0 {
                     let _ = write!(t, " {} |", fmt_num(*x));
@@ -262,7 +313,7 @@ pub fn table(cases: &[Case]) -> String {
     let parts: Vec<String> = cases
         .iter()
         .map(|c| {
-            let w: Vec<String> = c.runs.iter().map(|(_, v)| worst(v)).collect();
+            let w: Vec<String> = c.runs.iter().map(|(_, _, v)| worst(v)).collect();
             format!("{}: {}", c.name, w.join(" / "))
         })
         .collect();

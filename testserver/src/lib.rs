@@ -1,0 +1,46 @@
+//! A private MariaDB server for mysql-uring's tests, examples, benchmarks and
+//! benchmark tool: the one place any of them gets a server from.
+//!
+//! [`server()`] starts one `mariadbd` per process, the first time it is
+//! called: a fresh data directory under the workspace's
+//! `target/mysql-uring-test/<pid>/`, a free TCP port on 127.0.0.1, a Unix
+//! socket, TLS with a private test CA ([`TestServer::tls`]), and the test
+//! users of this crate's constants ([`NATIVE_USER`], …). The server is killed
+//! when the process exits (`PR_SET_PDEATHSIG`), however it exits, and its
+//! directory is removed at a normal exit (or by the next run when the process
+//! was killed). Set `MYSQL_URING_KEEP_DATADIR=1` to keep it.
+//!
+//! When `MYSQL_URL` is set, [`test_url()`] returns it and no server is
+//! started; [`external()`] tells tests that need this server's users, or that
+//! kill and restart it, to skip.
+//!
+//! The MariaDB server binaries and the `openssl` tool come from the system;
+//! when they are missing, the first [`server()`] call runs
+//! `scripts/install-mariadb.sh` (apt-get; it asks first when run from a
+//! terminal outside CI).
+//!
+//! The crate does not depend on the driver: it starts processes and hands
+//! out URLs and file paths.
+//!
+//! ```no_run
+//! let url = std::env::var("MYSQL_URL").unwrap_or_else(|_| mysql_uring_testserver::server().root_url());
+//! # let _ = url;
+//! ```
+//!
+//! Layout: `server` (the process, start/kill/restart, exit hook), `datadir`
+//! (data directory templates under `target/`), `tls` (certificates),
+//! `users` (the accounts made at every start), `tools` (finding or
+//! installing `mariadbd` and `openssl`).
+
+mod datadir;
+mod server;
+mod tls;
+mod tools;
+mod users;
+
+pub use server::{HOST, TestServer, external, server, test_url};
+pub use tls::TlsFiles;
+pub use users::{
+    ED25519_PASSWORD, ED25519_USER, LIMITED_PASSWORD, LIMITED_USER, NATIVE_PASSWORD, NATIVE_USER,
+    NOPASS_USER, ROOT_USER, SSL_PASSWORD, SSL_USER, TEST_DB, X509_PASSWORD, X509_USER,
+};
