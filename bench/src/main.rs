@@ -18,6 +18,7 @@ use mysql_uring_testserver as testserver;
 mod asyncd;
 mod driver;
 mod floor;
+mod front;
 mod harness;
 mod setup;
 mod stats;
@@ -59,6 +60,11 @@ WORKLOADS (--workloads a,b,...; default: all)
              pipeline: they run both one by one, and the table says so)
   tables     the Connector/Python docs' demo: create then drop --tables
              tables over --jobs connections, checking SHOW TABLES
+  tokio      --tasks tokio tasks (multi-threaded tokio runtime) issuing
+             prepared point selects: mysql-uring through its Send Client
+             (calls routed to --cores io_uring cores), mysql_async through
+             its pool; --tokio-conns connections in total on both sides.
+             Client CPU is the whole process's
 
 OPTIONS
   --url URL            server (default: MYSQL_URL, else a private mariadbd)
@@ -71,6 +77,9 @@ OPTIONS
   --secs S             measured seconds per timed run (3)
   --warmup S           warm-up seconds before each timed run (0.5)
   --rows N             rows for decode (1000000)
+  --tasks N            tokio tasks for the tokio workload (200)
+  --tokio-conns N      connections in total for the tokio workload (64)
+  --tokio-workers N    tokio worker threads for the tokio workload (CPUs)
   --runs N             runs of every case per driver, interleaved between the
                        drivers; the median is shown (3)
   --drivers A,B        drivers to run: uring, async, zero, floor (default: all;
@@ -116,9 +125,12 @@ struct Args {
     pin_client: Vec<usize>,
     pin_server: Option<usize>,
     json: Option<String>,
+    tasks: usize,
+    tokio_conns: usize,
+    tokio_workers: Option<usize>,
 }
 
-const WORKLOADS: [&str; 7] = [
+const WORKLOADS: [&str; 8] = [
     "point",
     "prepared",
     "decode",
@@ -126,6 +138,7 @@ const WORKLOADS: [&str; 7] = [
     "insert",
     "pipeline",
     "tables",
+    "tokio",
 ];
 
 fn list<T: std::str::FromStr>(flag: &str, v: &str) -> BoxResult<Vec<T>> {
@@ -158,6 +171,9 @@ fn parse_args() -> BoxResult<Option<Args>> {
         pin_client: Vec::new(),
         pin_server: None,
         json: None,
+        tasks: 200,
+        tokio_conns: 64,
+        tokio_workers: None,
     };
     let mut it = argv.iter();
     while let Some(flag) = it.next() {
@@ -203,6 +219,9 @@ fn parse_args() -> BoxResult<Option<Args>> {
             "--secs" => a.secs = list::<f64>(flag, v)?[0],
             "--warmup" => a.warmup = list::<f64>(flag, v)?[0],
             "--rows" => a.rows = one(flag, v)? as u64,
+            "--tasks" => a.tasks = one(flag, v)?,
+            "--tokio-conns" => a.tokio_conns = one(flag, v)?,
+            "--tokio-workers" => a.tokio_workers = Some(one(flag, v)?),
             "--runs" => a.runs = one(flag, v)?,
             "--drivers" | "--driver" => {
                 a.drivers = v
@@ -461,7 +480,7 @@ fn run() -> BoxResult<()> {
     };
     let server = setup::setup(
         &base_url,
-        wants("point") || wants("prepared") || wants("pipeline"),
+        wants("point") || wants("prepared") || wants("pipeline") || wants("tokio"),
         (wants("decode") || wants("decode-prepared")).then_some(args.rows),
     )?;
     if let Some(cpu) = args.pin_server {
@@ -606,6 +625,30 @@ fn run() -> BoxResult<()> {
                 id.tables(&url, &p, args.tables, &count)
             })?;
         }
+    }
+
+    if wants("tokio") {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let f = front::Front {
+            tasks: args.tasks,
+            conns: args.tokio_conns,
+            workers: args.tokio_workers.unwrap_or(cpus),
+            cores: args.cores,
+        };
+        let name = format!(
+            "tokio: {} tasks, prepared point selects, {} conns",
+            f.tasks, f.conns
+        );
+        let p = plan(f.conns, name.clone());
+        let ran_as: &[(DriverId, &str)] = &[
+            (DriverId::Uring, "mysql-uring (Client)"),
+            (DriverId::Async, "mysql_async (Pool)"),
+        ];
+        r.case(name, Unit::Query, ran_as, |id| match id {
+            DriverId::Uring => front::uring(&url, &p, &f).map(Some),
+            DriverId::Async => front::mysql_async(&url, &p, &f).map(Some),
+            _ => Ok(None),
+        })?;
     }
 
     let cases = r.cases;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, Once, OnceLock};
 use std::time::Duration;
 
-fn getrusage(who: libc::c_int) -> libc::rusage {
+pub fn getrusage(who: libc::c_int) -> libc::rusage {
     // SAFETY: getrusage fills the zeroed struct it is given.
     unsafe {
         let mut ru: libc::rusage = std::mem::zeroed();
@@ -15,7 +15,7 @@ fn getrusage(who: libc::c_int) -> libc::rusage {
     }
 }
 
-fn tv(t: libc::timeval) -> Duration {
+pub fn tv(t: libc::timeval) -> Duration {
     Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000)
 }
 
