@@ -14,7 +14,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn private() -> Option<&'static support::TestServer> {
     if support::external() {
-        eprintln!("skipped: kills and restarts the private server (MYSQL_URL is set)");
+        support::skip("kills and restarts the private server (MYSQL_URL is set)");
         return None;
     }
     Some(support::server())

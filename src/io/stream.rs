@@ -31,7 +31,8 @@ pub trait Transport {
     fn poll_write(&mut self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<()>>;
     /// Starts writing `buf` without waiting, when the stream can prove the
     /// write done by the peer's reply (see [`Transport::reply_seen`]);
-    /// `Ok(false)` when it cannot (then use [`Transport::poll_write`]).
+    /// `Ok(false)` when it cannot, or when an earlier write is still in
+    /// flight (then use [`Transport::poll_write`]).
     fn fire(&mut self, buf: &mut Vec<u8>) -> io::Result<bool>;
     /// The peer answered: a fired write has arrived.
     fn reply_seen(&mut self);
@@ -118,7 +119,7 @@ impl Transport for Stream {
     fn fire(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
         match self {
             Stream::Tls(_) => Ok(false),
-            Stream::Tcp(s) | Stream::Unix(s) => s.fire(buf).map(|()| true),
+            Stream::Tcp(s) | Stream::Unix(s) => s.fire(buf),
         }
     }
 

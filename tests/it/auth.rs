@@ -6,7 +6,7 @@ use crate::{run, support};
 
 fn private() -> Option<&'static support::TestServer> {
     if support::external() {
-        eprintln!("skipped: needs the private server's users (MYSQL_URL is set)");
+        support::skip("needs the private server's users (MYSQL_URL is set)");
         None
     } else {
         Some(support::server())

@@ -13,7 +13,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use mysql_uring::runtime::sleep;
-use mysql_uring::{Connection, ErrorKind, Opts, Pool, PoolOpts, Result};
+use mysql_uring::{Connection, ErrorKind, Opts, Pool, PoolOpts, Result, SslMode};
 
 use crate::run;
 
@@ -98,7 +98,20 @@ impl PartialEq for Then {
 
 /// A connection with a scratch table `t (id INT PRIMARY KEY, v INT)`.
 async fn setup(name: &str) -> Result<Connection> {
-    let mut c = crate::conn().await?;
+    setup_with(name, crate::opts()).await
+}
+
+/// The same on plain TCP and on TLS: the two send paths differ (plain sends
+/// are fired without a completion, TLS sends are awaited).
+fn transports() -> [(&'static str, Opts); 2] {
+    [
+        ("plain", crate::opts().ssl_mode(SslMode::Disabled)),
+        ("TLS if offered", crate::opts()),
+    ]
+}
+
+async fn setup_with(name: &str, opts: Opts) -> Result<Connection> {
+    let mut c = mysql_uring::connect(opts).await?;
     crate::scratch_db(&mut c, name).await?;
     c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v INT)")
         .await?;
@@ -110,15 +123,17 @@ async fn setup(name: &str) -> Result<Connection> {
 #[test]
 fn text_queries_cut_anywhere_leave_the_connection_usable() {
     run(async {
-        let mut c = setup("cancel_text").await?;
-        let cuts = cut_everywhere(&mut c, "query_drop with a slow reply", |c, _| {
-            Box::pin(async move {
-                let _ = c.query_drop("SELECT SLEEP(0.03)").await;
+        for (how, opts) in transports() {
+            eprintln!("{how}");
+            let mut c = setup_with("cancel_text", opts).await?;
+            let cuts = cut_everywhere(&mut c, "query_drop with a slow reply", |c, _| {
+                Box::pin(async move {
+                    let _ = c.query_drop("SELECT SLEEP(0.03)").await;
+                })
             })
-        })
-        .await?;
-        assert!(cuts >= 1);
-        cut_everywhere(&mut c, "query with a large result", |c, _| {
+            .await?;
+            assert!(cuts >= 1);
+            cut_everywhere(&mut c, "query with a large result", |c, _| {
             Box::pin(async move {
                 let rows = c
                     .query("SELECT a.ID, b.ID FROM information_schema.COLLATIONS a, information_schema.COLLATIONS b LIMIT 20000")
@@ -129,61 +144,62 @@ fn text_queries_cut_anywhere_leave_the_connection_usable() {
             })
         })
         .await?;
-        cut_everywhere(
-            &mut c,
-            "cmd_query, a row, then next_row streaming",
-            |c, _| {
-                Box::pin(async move {
-                    if c.cmd_query("SELECT * FROM information_schema.COLLATIONS")
-                        .await
-                        .is_ok()
-                    {
-                        while let Ok(Some(row)) = c.next_row().await {
-                            let _ = row.get_raw(0);
+            cut_everywhere(
+                &mut c,
+                "cmd_query, a row, then next_row streaming",
+                |c, _| {
+                    Box::pin(async move {
+                        if c.cmd_query("SELECT * FROM information_schema.COLLATIONS")
+                            .await
+                            .is_ok()
+                        {
+                            while let Ok(Some(row)) = c.next_row().await {
+                                let _ = row.get_raw(0);
+                            }
                         }
+                    })
+                },
+            )
+            .await?;
+            cut_everywhere(&mut c, "a multi-statement-free pipeline", |c, _| {
+                Box::pin(async move {
+                    let r = c
+                        .pipeline()
+                        .query("SELECT SLEEP(0.01)")
+                        .query("UPDATE t SET v = v + 1 WHERE id = 1")
+                        .query("SELECT * FROM t")
+                        .query("SELECT SLEEP(0.01)")
+                        .run()
+                        .await;
+                    if let Ok(stages) = r {
+                        assert_eq!(stages.len(), 4);
                     }
                 })
-            },
-        )
-        .await?;
-        cut_everywhere(&mut c, "a multi-statement-free pipeline", |c, _| {
-            Box::pin(async move {
-                let r = c
-                    .pipeline()
-                    .query("SELECT SLEEP(0.01)")
-                    .query("UPDATE t SET v = v + 1 WHERE id = 1")
-                    .query("SELECT * FROM t")
-                    .query("SELECT SLEEP(0.01)")
-                    .run()
-                    .await;
-                if let Ok(stages) = r {
-                    assert_eq!(stages.len(), 4);
-                }
             })
-        })
-        .await?;
-        cut_everywhere(&mut c, "ping", |c, _| {
-            Box::pin(async move {
-                let _ = c.ping().await;
+            .await?;
+            cut_everywhere(&mut c, "ping", |c, _| {
+                Box::pin(async move {
+                    let _ = c.ping().await;
+                })
             })
-        })
-        .await?;
-        cut_everywhere(&mut c, "select_db", |c, _| {
-            Box::pin(async move {
-                let _ = c.select_db("it_cancel_text").await;
+            .await?;
+            cut_everywhere(&mut c, "select_db", |c, _| {
+                Box::pin(async move {
+                    let _ = c.select_db("it_cancel_text").await;
+                })
             })
-        })
-        .await?;
-        cut_everywhere(&mut c, "reset", |c, _| {
-            Box::pin(async move {
-                let _ = c.reset().await;
+            .await?;
+            cut_everywhere(&mut c, "reset", |c, _| {
+                Box::pin(async move {
+                    let _ = c.reset().await;
+                })
             })
-        })
-        .await?;
-        c.select_db("it_cancel_text").await?;
-        // Every UPDATE that ran, ran once: none was replayed by the drains.
-        let v: i64 = c.query("SELECT v FROM t WHERE id = 1").await?[0].get(0)?;
-        assert!(v >= 11, "{v}");
+            .await?;
+            c.select_db("it_cancel_text").await?;
+            // Every UPDATE that ran, ran once: none was replayed by the drains.
+            let v: i64 = c.query("SELECT v FROM t WHERE id = 1").await?[0].get(0)?;
+            assert!(v >= 11, "{v}");
+        }
         Ok(())
     })
 }
@@ -191,51 +207,54 @@ fn text_queries_cut_anywhere_leave_the_connection_usable() {
 #[test]
 fn prepared_statements_cut_anywhere_leave_the_connection_usable() {
     run(async {
-        let mut c = setup("cancel_stmt").await?;
-        // A new statement text each time: the cut can land inside the prepare.
-        cut_everywhere(&mut c, "exec with its prepare", |c, m| {
-            Box::pin(async move {
-                let sql = format!("SELECT v + ? FROM t WHERE id = 1 AND {m} = {m}");
-                if let Ok(rows) = c.exec(sql.as_str(), (1,)).await {
-                    assert_eq!(rows[0].get::<i64>(0).unwrap(), 11);
-                }
+        for (how, opts) in transports() {
+            eprintln!("{how}");
+            let mut c = setup_with("cancel_stmt", opts).await?;
+            // A new statement text each time: the cut can land inside the prepare.
+            cut_everywhere(&mut c, "exec with its prepare", |c, m| {
+                Box::pin(async move {
+                    let sql = format!("SELECT v + ? FROM t WHERE id = 1 AND {m} = {m}");
+                    if let Ok(rows) = c.exec(sql.as_str(), (1,)).await {
+                        assert_eq!(rows[0].get::<i64>(0).unwrap(), 11);
+                    }
+                })
             })
-        })
-        .await?;
-        cut_everywhere(&mut c, "explicit prepare", |c, m| {
-            Box::pin(async move {
-                let sql = format!("SELECT ? + {m}");
-                if let Ok(s) = c.prepare(&sql).await {
-                    let _ = c.close_statement(&s).await;
-                }
+            .await?;
+            cut_everywhere(&mut c, "explicit prepare", |c, m| {
+                Box::pin(async move {
+                    let sql = format!("SELECT ? + {m}");
+                    if let Ok(s) = c.prepare(&sql).await {
+                        let _ = c.close_statement(&s).await;
+                    }
+                })
             })
-        })
-        .await?;
-        // The cached statement still runs, and the ones abandoned mid-prepare
-        // were closed on the server (closes go out with the next statement).
-        let one: Option<i64> = c
-            .exec_first("SELECT ? + 0", (1,))
-            .await?
-            .map(|r| r.get(0).unwrap());
-        assert_eq!(one, Some(1));
-        let stats = c
+            .await?;
+            // The cached statement still runs, and the ones abandoned mid-prepare
+            // were closed on the server (closes go out with the next statement).
+            let one: Option<i64> = c
+                .exec_first("SELECT ? + 0", (1,))
+                .await?
+                .map(|r| r.get(0).unwrap());
+            assert_eq!(one, Some(1));
+            let stats = c
             .query(
                 "SHOW SESSION STATUS WHERE Variable_name IN ('Com_stmt_prepare', 'Com_stmt_close')",
             )
             .await?;
-        let count = |name: &str| -> i64 {
-            stats
-                .iter()
-                .find(|r| r.get::<&str>(0).unwrap() == name)
-                .map(|r| r.get::<&str>(1).unwrap().parse().unwrap())
-                .unwrap()
-        };
-        let open = count("Com_stmt_prepare") - count("Com_stmt_close");
-        assert!(
-            open <= c.cached_statements() as i64 + 1,
-            "{open} statements open on the server, {} cached",
-            c.cached_statements()
-        );
+            let count = |name: &str| -> i64 {
+                stats
+                    .iter()
+                    .find(|r| r.get::<&str>(0).unwrap() == name)
+                    .map(|r| r.get::<&str>(1).unwrap().parse().unwrap())
+                    .unwrap()
+            };
+            let open = count("Com_stmt_prepare") - count("Com_stmt_close");
+            assert!(
+                open <= c.cached_statements() as i64 + 1,
+                "{open} statements open on the server, {} cached",
+                c.cached_statements()
+            );
+        }
         Ok(())
     })
 }
@@ -243,24 +262,27 @@ fn prepared_statements_cut_anywhere_leave_the_connection_usable() {
 #[test]
 fn abandoned_long_data_is_reset_before_the_next_execute() {
     run(async {
-        let mut c = setup("cancel_long").await?;
-        let big = vec![b'x'; 3 << 20]; // sent as long data, in chunks
-        cut_everywhere(&mut c, "exec with long data", |c, _| {
-            let big = big.clone();
-            Box::pin(async move {
-                if let Ok(Some(r)) = c.exec_first("SELECT LENGTH(?)", (big,)).await {
-                    assert_eq!(r.get::<i64>(0).unwrap(), 3 << 20);
-                }
+        for (how, opts) in transports() {
+            eprintln!("{how}");
+            let mut c = setup_with("cancel_long", opts).await?;
+            let big = vec![b'x'; 3 << 20]; // sent as long data, in chunks
+            cut_everywhere(&mut c, "exec with long data", |c, _| {
+                let big = big.clone();
+                Box::pin(async move {
+                    if let Ok(Some(r)) = c.exec_first("SELECT LENGTH(?)", (big,)).await {
+                        assert_eq!(r.get::<i64>(0).unwrap(), 3 << 20);
+                    }
+                })
             })
-        })
-        .await?;
-        // The same statement with a small value: no leftover long data.
-        let n: i64 = c
-            .exec_first("SELECT LENGTH(?)", ("abc",))
-            .await?
-            .unwrap()
-            .get(0)?;
-        assert_eq!(n, 3);
+            .await?;
+            // The same statement with a small value: no leftover long data.
+            let n: i64 = c
+                .exec_first("SELECT LENGTH(?)", ("abc",))
+                .await?
+                .unwrap()
+                .get(0)?;
+            assert_eq!(n, 3);
+        }
         Ok(())
     })
 }
@@ -268,40 +290,43 @@ fn abandoned_long_data_is_reset_before_the_next_execute() {
 #[test]
 fn bulk_inserts_and_transactions_cut_anywhere_stay_consistent() {
     run(async {
-        let mut c = setup("cancel_bulk").await?;
-        c.query_drop("CREATE TABLE b (id INT PRIMARY KEY)").await?;
-        cut_everywhere(&mut c, "execute_many", |c, m| {
-            Box::pin(async move {
-                let base = m as i64 * 10_000;
-                let rows: Vec<(i64,)> = (0..3000).map(|i| (base + i,)).collect();
-                let _ = c.execute_many("INSERT INTO b (id) VALUES (?)", &rows).await;
+        for (how, opts) in transports() {
+            eprintln!("{how}");
+            let mut c = setup_with("cancel_bulk", opts).await?;
+            c.query_drop("CREATE TABLE b (id INT PRIMARY KEY)").await?;
+            cut_everywhere(&mut c, "execute_many", |c, m| {
+                Box::pin(async move {
+                    let base = m as i64 * 10_000;
+                    let rows: Vec<(i64,)> = (0..3000).map(|i| (base + i,)).collect();
+                    let _ = c.execute_many("INSERT INTO b (id) VALUES (?)", &rows).await;
+                })
             })
-        })
-        .await?;
-        cut_everywhere(&mut c, "begin", |c, _| {
-            Box::pin(async move {
-                if let Ok(tx) = c.begin().await {
-                    let _ = tx.rollback().await;
-                }
-            })
-        })
-        .await?;
-        assert!(!c.in_transaction(), "an abandoned begin was rolled back");
-        cut_everywhere(&mut c, "a transaction's update and commit", |c, m| {
-            Box::pin(async move {
-                if let Ok(mut tx) = c.begin().await {
-                    let ok = tx
-                        .query_drop(&format!("UPDATE t SET v = {m} WHERE id = 2"))
-                        .await
-                        .is_ok();
-                    if ok {
-                        let _ = tx.commit().await;
+            .await?;
+            cut_everywhere(&mut c, "begin", |c, _| {
+                Box::pin(async move {
+                    if let Ok(tx) = c.begin().await {
+                        let _ = tx.rollback().await;
                     }
-                }
+                })
             })
-        })
-        .await?;
-        assert!(!c.in_transaction());
+            .await?;
+            assert!(!c.in_transaction(), "an abandoned begin was rolled back");
+            cut_everywhere(&mut c, "a transaction's update and commit", |c, m| {
+                Box::pin(async move {
+                    if let Ok(mut tx) = c.begin().await {
+                        let ok = tx
+                            .query_drop(&format!("UPDATE t SET v = {m} WHERE id = 2"))
+                            .await
+                            .is_ok();
+                        if ok {
+                            let _ = tx.commit().await;
+                        }
+                    }
+                })
+            })
+            .await?;
+            assert!(!c.in_transaction());
+        }
         Ok(())
     })
 }
@@ -310,7 +335,7 @@ fn bulk_inserts_and_transactions_cut_anywhere_stay_consistent() {
 fn interrupted_exchanges_close_the_connection_with_a_clear_error() {
     run(async {
         if crate::support::external() {
-            eprintln!("skipped: needs the private server's users (MYSQL_URL is set)");
+            crate::support::skip("needs the private server's users (MYSQL_URL is set)");
             return Ok(());
         }
         let (user, pass) = (crate::support::NATIVE_USER, crate::support::NATIVE_PASSWORD);

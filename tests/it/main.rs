@@ -47,14 +47,50 @@ pub async fn conn() -> Result<Connection> {
     mysql_uring::connect(opts()).await
 }
 
-/// A database name unique to this test, created empty.
+/// A database name unique to this test, created empty. On a server of the
+/// user's own (`MYSQL_URL`), every one is dropped when the test binary
+/// exits, so a run leaves nothing behind (the private server goes away whole).
 pub async fn scratch_db(c: &mut Connection, name: &str) -> Result<String> {
     let db = format!("it_{name}");
     c.query_drop(&format!("DROP DATABASE IF EXISTS {db}"))
         .await?;
     c.query_drop(&format!("CREATE DATABASE {db}")).await?;
     c.select_db(&db).await?;
+    if support::external() {
+        let mut made = SCRATCH.lock().unwrap_or_else(|e| e.into_inner());
+        if made.is_empty() {
+            // SAFETY: a plain extern "C" function that never unwinds.
+            unsafe { libc::atexit(drop_scratch_dbs) };
+        }
+        if !made.contains(&db) {
+            made.push(db.clone());
+        }
+    }
     Ok(db)
+}
+
+static SCRATCH: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// At exit: drops the scratch databases made on an external server, from a
+/// thread of its own (a fresh io_uring loop, whatever state this one is in).
+extern "C" fn drop_scratch_dbs() {
+    let dbs = std::mem::take(&mut *SCRATCH.lock().unwrap_or_else(|e| e.into_inner()));
+    let r = std::thread::spawn(move || {
+        mysql_uring::start(async move {
+            let mut c = conn().await?;
+            for db in &dbs {
+                c.query_drop(&format!("DROP DATABASE IF EXISTS {db}"))
+                    .await?;
+            }
+            c.close().await.map(|()| dbs.len())
+        })
+    })
+    .join();
+    match r {
+        Ok(Ok(n)) => eprintln!("dropped the {n} scratch database(s) this run made on MYSQL_URL"),
+        Ok(Err(e)) => eprintln!("could not drop this run's scratch databases on MYSQL_URL: {e}"),
+        Err(_) => eprintln!("could not drop this run's scratch databases on MYSQL_URL (panic)"),
+    }
 }
 
 /// Polls `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE {filter}`

@@ -20,7 +20,7 @@ fn length_prefixes_fc_fd_fe_are_values_not_markers() {
 #[test]
 fn row_and_query_over_16_mib_are_joined_and_split() {
     if crate::support::external() {
-        eprintln!("skipped: needs max_allowed_packet >= 40M (the private server has it)");
+        crate::support::skip("needs max_allowed_packet >= 40M (the private server has it)");
         return;
     }
     run(async {
@@ -66,7 +66,7 @@ fn row_and_query_over_16_mib_are_joined_and_split() {
 #[test]
 fn a_40_mib_blob_round_trips_both_ways() {
     if crate::support::external() {
-        eprintln!("skipped: needs max_allowed_packet >= 64M (the private server has it)");
+        crate::support::skip("needs max_allowed_packet >= 64M (the private server has it)");
         return;
     }
     run(async {

@@ -547,7 +547,7 @@ fn freezing_relay(target: (&'static str, u16)) -> FreezingRelay {
 #[test]
 fn a_silent_peer_fails_the_health_check_within_the_connect_timeout() {
     if crate::support::external() {
-        eprintln!("skipped: relays to the private server (MYSQL_URL is set)");
+        crate::support::skip("relays to the private server (MYSQL_URL is set)");
         return;
     }
     let server = crate::support::server();
@@ -583,7 +583,7 @@ fn a_silent_peer_fails_the_health_check_within_the_connect_timeout() {
 #[test]
 fn a_silent_peer_during_the_reset_on_return_frees_its_place() {
     if crate::support::external() {
-        eprintln!("skipped: relays to the private server (MYSQL_URL is set)");
+        crate::support::skip("relays to the private server (MYSQL_URL is set)");
         return;
     }
     let server = crate::support::server();

@@ -441,7 +441,7 @@ fn result_metadata_changes_are_followed() {
 #[test]
 fn change_user_forgets_the_sessions_statements() {
     if crate::support::external() {
-        eprintln!("skipped: needs the private server's users");
+        crate::support::skip("needs the private server's users");
         return;
     }
     run(async {

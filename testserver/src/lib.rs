@@ -34,11 +34,13 @@
 
 mod datadir;
 mod server;
+mod skips;
 mod tls;
 mod tools;
 mod users;
 
 pub use server::{HOST, TestServer, external, server, test_url};
+pub use skips::{skip, skipped};
 pub use tls::TlsFiles;
 pub use users::{
     ED25519_PASSWORD, ED25519_USER, LIMITED_PASSWORD, LIMITED_USER, NATIVE_PASSWORD, NATIVE_USER,

@@ -876,6 +876,14 @@ impl Reactor {
         }
     }
 
+    /// True while a send whose completion is awaited is in flight (one
+    /// abandoned midway, say): the next send must wait for it.
+    pub(crate) fn sock_sending(&self, idx: usize) -> bool {
+        self.socks
+            .get(idx)
+            .is_some_and(|s| s.send == SendState::Waiting)
+    }
+
     /// True while a fired send has not been confirmed.
     pub(crate) fn sock_fired(&self, idx: usize) -> bool {
         self.socks

@@ -208,17 +208,20 @@ impl Socket {
     }
 
     /// Starts sending `buf` without asking for a completion (`data` comes
-    /// back empty; the bytes stay with the socket). The caller must read the
-    /// peer's reply (proof that the bytes arrived) and then call
-    /// [`Socket::confirm_sent`] before the next send. A failed send shows in
-    /// the next send or wait.
+    /// back empty; the bytes stay with the socket) and returns true; the
+    /// caller must read the peer's reply (proof that the bytes arrived) and
+    /// then call [`Socket::confirm_sent`] before the next send. A failed send
+    /// shows in the next send or wait. Returns false, sending nothing, while
+    /// an earlier send (abandoned midway) is still in flight: then send with
+    /// [`Socket::poll_write`], which waits for it first.
     #[inline]
-    pub(crate) fn fire(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+    pub(crate) fn fire(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
         self.core.check_running()?;
-        self.core
-            .reactor
-            .borrow_mut()
-            .sock_send(self.idx, buf, true)
+        let mut r = self.core.reactor.borrow_mut();
+        if r.sock_sending(self.idx) {
+            return Ok(false);
+        }
+        r.sock_send(self.idx, buf, true).map(|()| true)
     }
 
     /// The peer has answered the fired bytes.

@@ -204,6 +204,34 @@ fn echo_with_fired_and_awaited_sends() {
 }
 
 #[test]
+fn a_fire_waits_its_turn_behind_an_awaited_send() {
+    let (addr, h) = peer(|mut s| {
+        let mut got = vec![0u8; 6];
+        s.read_exact(&mut got).unwrap();
+        s.write_all(&got).unwrap();
+        let _ = s.read(&mut [0u8; 1]);
+    });
+    let rt = rt(RingConfig::default());
+    rt.block_on(async {
+        let mut s = connect(addr).await;
+        let mut first = b"abc".to_vec();
+        s.start_send(&mut first).unwrap(); // its completion not seen yet
+        let mut second = b"def".to_vec();
+        assert!(
+            !s.fire(&mut second).unwrap(),
+            "refused while the first is in flight"
+        );
+        assert_eq!(second, b"def", "nothing was taken");
+        std::future::poll_fn(|cx| s.poll_write(cx, &mut second))
+            .await
+            .unwrap();
+        assert_eq!(&recv_n(&mut s, 6).await[..], b"abcdef", "in order");
+    })
+    .unwrap();
+    h.join().unwrap();
+}
+
+#[test]
 fn a_dropped_receive_loses_nothing() {
     let (tx, rx) = mpsc::channel::<()>();
     let (addr, h) = peer(move |mut s| {

@@ -1,0 +1,169 @@
+//! A small tokio service answering from MariaDB through `Client`.
+//!
+//! A multi-threaded tokio program (`#[tokio::main]`) with a `Client`: the
+//! driver runs its own io_uring cores beside tokio's workers, and every call
+//! is a `Send` future that `tokio::spawn` takes. The "service" handles a
+//! burst of requests, each a task: place an order in a transaction, or look
+//! one up; a slow request is cut by a timeout without hurting the others.
+//!
+//! Run: `cargo run --example tokio_service` (uses `MYSQL_URL`, or starts a
+//! private server).
+
+use std::time::{Duration, Instant};
+
+use mysql_uring::{Client, Error, Result};
+
+/// One request the service answers.
+enum Request {
+    Order {
+        customer: u32,
+        item: &'static str,
+        qty: u32,
+    },
+    Lookup {
+        customer: u32,
+    },
+}
+
+/// Handles one request: what a handler of an HTTP endpoint would do.
+async fn handle(db: Client, req: Request) -> Result<String> {
+    match req {
+        Request::Order {
+            customer,
+            item,
+            qty,
+        } => {
+            // Runs on one of the driver's cores, next to its connection; only
+            // the closure and its output cross threads.
+            let id = db
+                .transaction(async move |tx| {
+                    let stock: Option<u32> = tx
+                        .exec_first("SELECT stock FROM items WHERE name = ? FOR UPDATE", (item,))
+                        .await?
+                        .map(|r| r.get(0))
+                        .transpose()?;
+                    match stock {
+                        Some(s) if s >= qty => {}
+                        _ => return Err(Error::other(format!("not enough {item} in stock"))),
+                    }
+                    tx.exec_drop(
+                        "UPDATE items SET stock = stock - ? WHERE name = ?",
+                        (qty, item),
+                    )
+                    .await?;
+                    let o = tx
+                        .exec_drop(
+                            "INSERT INTO orders (customer, item, qty) VALUES (?, ?, ?)",
+                            (customer, item, qty),
+                        )
+                        .await?;
+                    Ok(o.last_insert_id)
+                })
+                .await?;
+            Ok(format!(
+                "order {id}: {qty} x {item} for customer {customer}"
+            ))
+        }
+        Request::Lookup { customer } => {
+            let rows = db
+                .exec(
+                    "SELECT COUNT(*), COALESCE(SUM(qty), 0) FROM orders WHERE customer = ?",
+                    (customer,),
+                )
+                .await?;
+            let (n, total): (i64, i64) = (rows[0].get(0)?, rows[0].get(1)?);
+            Ok(format!("customer {customer}: {n} orders, {total} items"))
+        }
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let url =
+        std::env::var("MYSQL_URL").unwrap_or_else(|_| mysql_uring_testserver::server().root_url());
+    // Set up the schema (a client with two io_uring cores beside tokio's workers).
+    let setup = Client::builder().cores(1).build(url.as_str())?;
+    setup
+        .with_conn(async |c| {
+            c.query_drop("CREATE DATABASE IF NOT EXISTS tokio_service")
+                .await?;
+            c.select_db("tokio_service").await?;
+            c.query_drop("DROP TABLE IF EXISTS orders, items").await?;
+            c.query_drop("CREATE TABLE items (name VARCHAR(20) PRIMARY KEY, stock INT UNSIGNED)")
+                .await?;
+            c.query_drop(
+                "CREATE TABLE orders (id INT AUTO_INCREMENT PRIMARY KEY, customer INT, \
+             item VARCHAR(20), qty INT)",
+            )
+            .await?;
+            c.query_drop("INSERT INTO items VALUES ('apple', 100), ('pear', 3)")
+                .await?;
+            Ok(())
+        })
+        .await?;
+    // Every connection of the pool starts in the service's database.
+    let db = Client::builder()
+        .cores(2)
+        .max_connections(16)
+        .build(mysql_uring::Opts::from_url(&url)?.database("tokio_service"))?;
+
+    // A burst of requests, each its own tokio task.
+    let t0 = Instant::now();
+    let mut handlers = Vec::new();
+    for i in 0..40u32 {
+        let req = match i % 4 {
+            0 => Request::Order {
+                customer: i % 5,
+                item: "pear",
+                qty: 1,
+            },
+            1 | 2 => Request::Order {
+                customer: i % 5,
+                item: "apple",
+                qty: 2,
+            },
+            _ => Request::Lookup { customer: i % 5 },
+        };
+        handlers.push(tokio::spawn(handle(db.clone(), req)));
+    }
+    let (mut ok, mut refused) = (0, 0);
+    for h in handlers {
+        match h.await.expect("handler task") {
+            Ok(answer) => {
+                ok += 1;
+                if ok <= 5 {
+                    println!("{answer}");
+                }
+            }
+            Err(e) => {
+                refused += 1;
+                if refused <= 2 {
+                    println!("refused: {e}");
+                }
+            }
+        }
+    }
+    println!(
+        "{ok} requests answered, {refused} refused, in {:.1} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+
+    // A slow request is cut by the caller's timeout: the statement is
+    // cancelled on its core and the connection settled for the next user.
+    let slow = tokio::time::timeout(
+        Duration::from_millis(100),
+        db.query_drop("SELECT SLEEP(10)"),
+    );
+    assert!(slow.await.is_err());
+    let stock = db
+        .query("SELECT name, stock FROM items ORDER BY name")
+        .await?;
+    for row in &stock {
+        println!("{} left: {}", row.get::<&str>(0)?, row.get::<u32>(1)?);
+    }
+    let pears: u32 = stock[1].get(1)?;
+    assert_eq!(pears, 0, "exactly 3 pear orders succeeded");
+
+    db.query_drop("DROP DATABASE tokio_service").await?;
+    Ok(())
+}
