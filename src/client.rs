@@ -166,6 +166,13 @@ impl Client {
         }
     }
 
+    /// Counters and gauges of the client's pools, all cores added up:
+    /// connections open, idle and waited for, created, closed, settled on
+    /// return, wait time. Readable at any time, from any thread.
+    pub fn pool_metrics(&self) -> crate::PoolMetrics {
+        self.0.pools.metrics()
+    }
+
     /// The runtime the client's connections live on.
     pub fn runtime(&self) -> &Arc<Runtime> {
         &self.0.rt

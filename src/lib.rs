@@ -70,7 +70,7 @@ pub use error::{Error, ErrorKind, Result, ServerError};
 pub use opts::{IntoOpts, Opts, SslMode};
 pub use params::{Params, ToValue, ValueRef};
 pub use pipeline::Pipeline;
-pub use pool::{PerCorePool, Pool, PoolOpts, PoolStatus, PooledConn};
+pub use pool::{PerCorePool, Pool, PoolMetrics, PoolOpts, PoolStatus, PooledConn};
 pub use row::{ColumnIndex, Row, RowRef};
 pub use runtime::{start, try_start};
 pub use session::{IsolationLevel, Transaction, TxOpts, Warning};

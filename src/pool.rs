@@ -16,6 +16,9 @@ use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::ops::{Deref, DerefMut};
 use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -85,6 +88,79 @@ pub struct PoolStatus {
     pub waiting: usize,
 }
 
+/// What a pool has done, and how it stands: counters since it was made,
+/// and gauges now. For a [`PerCorePool`] (and a [`Client`](crate::Client))
+/// they add up every core's pool; readable at any time from any thread.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolMetrics {
+    /// Connections open or being opened, idle or in use (gauge).
+    pub open: u64,
+    /// Connections idle in the pool (gauge).
+    pub idle: u64,
+    /// Callers of `get` waiting for a connection (gauge).
+    pub waiting: u64,
+    /// Connections handed out.
+    pub gets: u64,
+    /// Connections opened.
+    pub created: u64,
+    /// Connection attempts that failed.
+    pub connect_errors: u64,
+    /// Connections the pool closed: broken, failing their health check,
+    /// not settled on return, or idle too long.
+    pub closed: u64,
+    /// Connections settled on return before reuse (unread rows drained, a
+    /// dropped transaction rolled back, a reset asked for).
+    pub cleaned: u64,
+    /// `get` calls that had to wait for capacity.
+    pub waits: u64,
+    /// Of those, the ones that gave up at the wait timeout.
+    pub wait_timeouts: u64,
+    /// Time spent waiting, in total.
+    pub wait_time: Duration,
+}
+
+/// The shared counters behind [`PoolMetrics`].
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    open: AtomicU64,
+    idle: AtomicU64,
+    waiting: AtomicU64,
+    gets: AtomicU64,
+    created: AtomicU64,
+    connect_errors: AtomicU64,
+    closed: AtomicU64,
+    cleaned: AtomicU64,
+    waits: AtomicU64,
+    wait_timeouts: AtomicU64,
+    wait_nanos: AtomicU64,
+}
+
+fn add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Relaxed);
+}
+
+fn sub(c: &AtomicU64, n: u64) {
+    c.fetch_sub(n, Relaxed);
+}
+
+impl Metrics {
+    fn snapshot(&self) -> PoolMetrics {
+        PoolMetrics {
+            open: self.open.load(Relaxed),
+            idle: self.idle.load(Relaxed),
+            waiting: self.waiting.load(Relaxed),
+            gets: self.gets.load(Relaxed),
+            created: self.created.load(Relaxed),
+            connect_errors: self.connect_errors.load(Relaxed),
+            closed: self.closed.load(Relaxed),
+            cleaned: self.cleaned.load(Relaxed),
+            waits: self.waits.load(Relaxed),
+            wait_timeouts: self.wait_timeouts.load(Relaxed),
+            wait_time: Duration::from_nanos(self.wait_nanos.load(Relaxed)),
+        }
+    }
+}
+
 /// A connection pool for the current io_uring thread; cheap to clone (an `Rc`).
 ///
 /// ```no_run
@@ -104,6 +180,7 @@ struct Inner {
     opts: Opts,
     popts: PoolOpts,
     state: RefCell<State>,
+    metrics: Arc<Metrics>,
 }
 
 struct State {
@@ -156,13 +233,14 @@ impl Pool {
                 popts.min, popts.max
             )));
         }
-        Ok(Pool::with_checked(opts, popts))
+        Ok(Pool::with_checked(opts, popts, Arc::default()))
     }
 
-    fn with_checked(opts: Opts, popts: PoolOpts) -> Pool {
+    fn with_checked(opts: Opts, popts: PoolOpts, metrics: Arc<Metrics>) -> Pool {
         Pool(Rc::new(Inner {
             opts,
             popts,
+            metrics,
             state: RefCell::new(State {
                 idle: VecDeque::new(),
                 total: 0,
@@ -175,6 +253,11 @@ impl Pool {
     /// The pool's options.
     pub fn pool_opts(&self) -> &PoolOpts {
         &self.0.popts
+    }
+
+    /// What the pool has done and how it stands (counters and gauges).
+    pub fn metrics(&self) -> PoolMetrics {
+        self.0.metrics.snapshot()
     }
 
     /// How many connections are open, idle, and how many callers wait.
@@ -195,11 +278,18 @@ impl Pool {
     pub async fn get(&self) -> Result<PooledConn> {
         // Outside a driver runtime: say what to do, before doing anything.
         crate::io::uring::Core::current()?;
+        let c = self.get_inner().await?;
+        add(&self.0.metrics.gets, 1);
+        Ok(c)
+    }
+
+    async fn get_inner(&self) -> Result<PooledConn> {
         self.start_maintenance();
         let popts = &self.0.popts;
         loop {
             let idle = self.0.state.borrow_mut().idle.pop_back();
             if let Some(IdleConn { conn, since }) = idle {
+                sub(&self.0.metrics.idle, 1);
                 let mut lease = Lease::with(&self.0, conn);
                 let age = since.elapsed();
                 if popts.idle_timeout.is_some_and(|t| age >= t) {
@@ -218,6 +308,7 @@ impl Pool {
                 let mut st = self.0.state.borrow_mut();
                 if st.total < popts.max {
                     st.total += 1;
+                    add(&self.0.metrics.open, 1);
                     Some(Lease::empty(&self.0))
                 } else {
                     None
@@ -252,7 +343,14 @@ impl Pool {
     /// Opens a connection into a lease that holds capacity but no connection.
     async fn open(&self, mut lease: Lease) -> Result<PooledConn> {
         // On failure the lease drops and gives its capacity back (to a waiter, if any).
-        let conn = Connection::connect(&self.0.opts).await?;
+        let conn = match Connection::connect(&self.0.opts).await {
+            Ok(c) => c,
+            Err(e) => {
+                add(&self.0.metrics.connect_errors, 1);
+                return Err(e);
+            }
+        };
+        add(&self.0.metrics.created, 1);
         lease.conn = Some(Box::new(conn));
         Ok(PooledConn { lease })
     }
@@ -261,6 +359,10 @@ impl Pool {
     async fn wait(&self, deadline: Option<Instant>) -> Result<Lease> {
         let waiter = Rc::new(Waiter::default());
         self.0.state.borrow_mut().waiters.push_back(waiter.clone());
+        let m = &self.0.metrics;
+        add(&m.waiting, 1);
+        add(&m.waits, 1);
+        let t0 = Instant::now();
         let guard = WaitGuard {
             pool: &self.0,
             waiter,
@@ -272,7 +374,7 @@ impl Pool {
                 Poll::Pending
             }
         });
-        match deadline {
+        let r = match deadline {
             None => Ok(granted.await),
             Some(d) => match crate::io::uring::timeout(
                 d.saturating_duration_since(Instant::now()),
@@ -281,17 +383,22 @@ impl Pool {
             .await
             {
                 Ok(lease) => Ok(lease),
-                Err(_) => Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "no pooled connection became free within the wait timeout of {:?}: all {} \
+                Err(_) => {
+                    add(&m.wait_timeouts, 1);
+                    Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "no pooled connection became free within the wait timeout of {:?}: all {} \
                          (PoolOpts::max) are in use; raise max or return connections sooner",
-                        self.0.popts.wait_timeout.unwrap_or_default(),
-                        self.0.popts.max
-                    ),
-                )),
+                            self.0.popts.wait_timeout.unwrap_or_default(),
+                            self.0.popts.max
+                        ),
+                    ))
+                }
             },
-        }
+        };
+        add(&m.wait_nanos, t0.elapsed().as_nanos() as u64);
+        r
     }
 
     /// One maintenance pass: closes idle connections older than
@@ -308,6 +415,8 @@ impl Pool {
                 && st.idle.front().is_some_and(|c| c.since.elapsed() >= limit)
             {
                 if let Some(c) = st.idle.pop_front() {
+                    sub(&self.0.metrics.idle, 1);
+                    add(&self.0.metrics.closed, 1);
                     reaped.push(c.conn);
                 }
             }
@@ -325,6 +434,7 @@ impl Pool {
                     break;
                 }
                 st.total += 1;
+                add(&self.0.metrics.open, 1);
                 Lease::empty(&self.0)
             };
             let mut fresh = self.open(lease).await?;
@@ -387,6 +497,7 @@ struct WaitGuard<'a> {
 
 impl Drop for WaitGuard<'_> {
     fn drop(&mut self) {
+        sub(&self.pool.metrics.waiting, 1);
         if !self.waiter.dequeued.get() {
             self.pool
                 .state
@@ -442,7 +553,9 @@ impl Lease {
 
     /// Closes the connection; the capacity goes back when the lease drops.
     fn discard(&mut self) {
-        self.conn = None;
+        if self.conn.take().is_some() {
+            add(&self.pool.metrics.closed, 1);
+        }
     }
 }
 
@@ -455,6 +568,9 @@ impl Drop for Lease {
         match self.conn.take() {
             Some(conn) if self.recycle => give_back(&pool, conn),
             other => {
+                if other.is_some() {
+                    add(&pool.metrics.closed, 1);
+                }
                 drop(other);
                 give_back_capacity(&pool);
             }
@@ -469,6 +585,7 @@ impl Drop for Lease {
 /// closed.
 fn give_back(pool: &Rc<Inner>, conn: Box<Connection>) {
     if conn.is_broken() {
+        add(&pool.metrics.closed, 1);
         drop(conn);
         give_back_capacity(pool);
         return;
@@ -499,6 +616,7 @@ fn give_back(pool: &Rc<Inner>, conn: Box<Connection>) {
             })
             .await;
             if matches!(cleaned, Ok(Ok(()))) && !lease.conn_mut().is_broken() {
+                add(&lease.pool.metrics.cleaned, 1);
                 if let Some(conn) = lease.conn.take() {
                     lease.armed = false; // the capacity moves on with the connection
                     hand_over(&lease.pool, conn);
@@ -516,10 +634,13 @@ fn hand_over(pool: &Rc<Inner>, conn: Box<Connection>) {
     let waiter = pool.state.borrow_mut().waiters.pop_front();
     match waiter {
         Some(w) => grant(&w, Lease::with(pool, conn)),
-        None => pool.state.borrow_mut().idle.push_back(IdleConn {
-            conn,
-            since: Instant::now(),
-        }),
+        None => {
+            add(&pool.metrics.idle, 1);
+            pool.state.borrow_mut().idle.push_back(IdleConn {
+                conn,
+                since: Instant::now(),
+            })
+        }
     }
 }
 
@@ -531,6 +652,7 @@ fn give_back_capacity(pool: &Rc<Inner>) {
             Some(w) => Some(w),
             None => {
                 st.total -= 1;
+                sub(&pool.metrics.open, 1);
                 None
             }
         }
@@ -602,7 +724,10 @@ thread_local! {
 /// One [`Pool`] per core (per io_uring thread), behind a handle that is
 /// `Send + Sync + Clone`: give it to [`crate::runtime::Runtime::run_on_all`]
 /// and each core gets its own pool, created on first use and kept for the
-/// thread's life, so connections are reused across runs.
+/// thread's life, so connections are reused across runs. The handle crosses
+/// threads; [`get`](PerCorePool::get) runs on a core (its future and the
+/// connection it gives are that core's). From tokio or any other executor,
+/// use [`Client`](crate::Client), which routes each call to a core's pool.
 ///
 /// ```no_run
 /// use mysql_uring::runtime::Runtime;
@@ -623,7 +748,7 @@ thread_local! {
 /// ```
 #[derive(Clone, Debug)]
 pub struct PerCorePool {
-    inner: std::sync::Arc<(u64, Opts, PoolOpts)>,
+    inner: std::sync::Arc<(u64, Opts, PoolOpts, Arc<Metrics>)>,
 }
 
 impl PerCorePool {
@@ -632,22 +757,32 @@ impl PerCorePool {
         let check = Pool::new(opts, popts)?;
         let id = NEXT_PER_CORE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(PerCorePool {
-            inner: std::sync::Arc::new((id, check.0.opts.clone(), check.0.popts.clone())),
+            inner: std::sync::Arc::new((
+                id,
+                check.0.opts.clone(),
+                check.0.popts.clone(),
+                Arc::default(),
+            )),
         })
     }
 
     /// The calling thread's pool, made on first use.
     pub fn pool(&self) -> Pool {
-        let (id, opts, popts) = &*self.inner;
+        let (id, opts, popts, metrics) = &*self.inner;
         CORE_POOLS.with(|pools| {
             let mut pools = pools.borrow_mut();
             if let Some((_, p)) = pools.iter().find(|(i, _)| i == id) {
                 return p.clone();
             }
-            let p = Pool::with_checked(opts.clone(), popts.clone());
+            let p = Pool::with_checked(opts.clone(), popts.clone(), metrics.clone());
             pools.push((*id, p.clone()));
             p
         })
+    }
+
+    /// Counters and gauges of every core's pool added up; see [`PoolMetrics`].
+    pub fn metrics(&self) -> PoolMetrics {
+        self.inner.3.snapshot()
     }
 
     /// A connection from the calling thread's pool; see [`Pool::get`].

@@ -68,6 +68,8 @@ fn tokio_tasks_query_through_the_client() {
             .await
             .unwrap();
         assert_eq!(id, again);
+        let m = c.pool_metrics();
+        assert!(m.gets >= 63 && m.created >= 1 && m.open <= 8, "{m:?}");
     });
 }
 

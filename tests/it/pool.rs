@@ -614,3 +614,52 @@ fn a_silent_peer_during_the_reset_on_return_frees_its_place() {
         Ok(())
     })
 }
+
+#[test]
+fn metrics_count_what_the_pool_did() {
+    run(async {
+        let p = pool(PoolOpts {
+            max: 1,
+            wait_timeout: Some(Duration::from_millis(50)),
+            health_check_after: None,
+            ..Default::default()
+        });
+        let m0 = p.metrics();
+        assert_eq!(m0, mysql_uring::PoolMetrics::default());
+        {
+            let mut c = p.get().await?;
+            let m = p.metrics();
+            assert_eq!((m.open, m.idle, m.gets, m.created), (1, 0, 1, 1));
+            // A second caller waits, then times out.
+            let e = p.get().await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Timeout);
+            let m = p.metrics();
+            assert_eq!((m.waits, m.wait_timeouts, m.waiting), (1, 1, 0));
+            assert!(m.wait_time >= Duration::from_millis(40), "{m:?}");
+            // Left half-read: settled on return, then idle.
+            c.cmd_query("SELECT * FROM information_schema.COLLATIONS")
+                .await?;
+        }
+        let c = p.get().await?; // waits for the settling, then gets it
+        let m = p.metrics();
+        assert_eq!(
+            (m.cleaned, m.gets, m.created, m.closed),
+            (1, 2, 1, 0),
+            "{m:?}"
+        );
+        drop(c);
+        assert_eq!(p.metrics().idle, 1);
+        // A broken one is closed.
+        {
+            let mut c = p.get().await?;
+            let id = c.connection_id();
+            let mut admin = crate::conn().await?;
+            admin.query_drop(&format!("KILL {id}")).await?;
+            let _ = c.query_drop("DO 1").await;
+            assert!(c.is_broken());
+        }
+        let m = p.metrics();
+        assert_eq!((m.closed, m.open, m.idle), (1, 0, 0), "{m:?}");
+        Ok(())
+    })
+}
