@@ -268,6 +268,7 @@ impl Connection {
                 SslMode::Preferred => TlsMode::Preferred,
                 _ => TlsMode::Required,
             },
+            compression: opts.compression,
         });
         let mut out = Vec::new();
         loop {
@@ -323,6 +324,9 @@ impl Connection {
                     }
                 }
             }
+        }
+        if let Some(alg) = hs.compression() {
+            chan.enable_compression(alg)?;
         }
         let hello = hs.hello().expect("handshake done").clone();
         let mut conn = Connection {
@@ -381,6 +385,11 @@ impl Connection {
     /// True when the connection runs over TLS.
     pub fn is_tls(&self) -> bool {
         self.chan.is_tls()
+    }
+
+    /// True when the connection uses the compressed protocol.
+    pub fn is_compressed(&self) -> bool {
+        self.chan.is_compressed()
     }
 
     /// True when the server is MariaDB.

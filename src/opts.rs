@@ -83,6 +83,7 @@ pub struct Opts {
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) query_timeout: Option<Duration>,
     pub(crate) drain_timeout: Duration,
+    pub(crate) compression: Option<crate::proto::compress::Algorithm>,
     pub(crate) tcp_nodelay: bool,
     pub(crate) tcp_keepalive: Option<Duration>,
     pub(crate) attributes: Vec<(String, String)>,
@@ -115,6 +116,7 @@ impl Default for Opts {
             connect_timeout: Some(Duration::from_secs(10)),
             query_timeout: None,
             drain_timeout: Duration::from_secs(5),
+            compression: None,
             tcp_nodelay: true,
             tcp_keepalive: Some(Duration::from_secs(60)),
             attributes: Vec::new(),
@@ -333,6 +335,14 @@ impl Opts {
     /// before the next command (see [`Opts::drain_timeout`]).
     pub fn query_timeout(mut self, t: Option<Duration>) -> Self {
         self.query_timeout = t;
+        self
+    }
+
+    /// Protocol compression: zlib (MariaDB and MySQL) or zstd (MySQL
+    /// 8.0.18+, needs the `zstd` feature), with a level. The server must
+    /// offer it, or connecting fails and says so. Default: none.
+    pub fn compression(mut self, alg: Option<crate::proto::compress::Algorithm>) -> Self {
+        self.compression = alg;
         self
     }
 

@@ -33,6 +33,7 @@ fuzz_target!(|data: &[u8]| {
         },
         server_public_key: None,
         allow_public_key_retrieval: flags & 128 != 0,
+        compression: None,
     });
     let mut out = Vec::new();
     while let Some((&len, tail)) = rest.split_first() {

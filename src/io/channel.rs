@@ -44,6 +44,20 @@ pub struct Channel {
     /// (at the next read): that packet stays valid until then.
     next: usize,
     broken: Option<String>,
+    /// The compressed protocol, once negotiated and authenticated.
+    compress: Option<Box<Compress>>,
+}
+
+/// A channel's compressed-protocol state.
+#[derive(Debug)]
+struct Compress {
+    codec: crate::proto::compress::Compressor,
+    /// Compressed bytes received and not yet unwrapped.
+    raw: BytesMut,
+    /// Compressed packets to send.
+    out: Vec<u8>,
+    /// Where the commands in the write buffer begin (reused).
+    starts: Vec<usize>,
 }
 
 /// Where a [`Channel::poll_packet`] is (kept by the future that polls it).
@@ -65,6 +79,7 @@ impl Channel {
             pos: 0,
             next: 0,
             broken: None,
+            compress: None,
         }
     }
 
@@ -156,22 +171,14 @@ impl Channel {
         Ok(())
     }
 
-    /// True when encoded bytes wait to be sent.
-    pub fn has_unsent(&self) -> bool {
-        !self.wbuf.is_empty()
-    }
-
-    /// Forgets encoded bytes that were not sent (a command abandoned before
-    /// it went out).
-    pub fn discard_unsent(&mut self) {
-        self.wbuf.clear();
-    }
-
     /// Writes everything encoded so far and waits until the kernel has it.
     /// Not needed before a read: [`Channel::read_packet`] submits pending
     /// bytes together with the wait for the reply.
     pub async fn flush(&mut self) -> Result<()> {
         self.check()?;
+        if self.wbuf.is_empty() && self.compress.as_ref().is_none_or(|c| c.out.is_empty()) {
+            return Ok(());
+        }
         Flush { chan: self }.await
     }
 
@@ -227,17 +234,24 @@ impl Channel {
             self.next -= self.pos.min(self.next);
             self.pos = 0;
         }
+        if let Err(e) = self.compress_pending() {
+            return Poll::Ready(Err(e));
+        }
         let Some(stream) = self.stream.as_mut() else {
             return Poll::Ready(Err(Error::broken(
                 "connection is unusable: its stream is gone",
             )));
         };
-        if !self.wbuf.is_empty() {
+        let out = match self.compress.as_mut() {
+            Some(c) => &mut c.out,
+            None => &mut self.wbuf,
+        };
+        if !out.is_empty() {
             // The command goes out now, with no completion to wait for: its
             // reply will prove it arrived (TLS sends and waits).
-            match stream.fire(&mut self.wbuf) {
+            match stream.fire(out) {
                 Ok(true) => {}
-                Ok(false) => match stream.poll_write(cx, &mut self.wbuf) {
+                Ok(false) => match stream.poll_write(cx, out) {
                     Poll::Ready(Ok(())) => {}
                     Poll::Ready(Err(e)) => {
                         return Poll::Ready(Err(self.io_error("writing to the server", e)));
@@ -249,33 +263,93 @@ impl Channel {
                 },
                 Err(e) => return Poll::Ready(Err(self.io_error("writing to the server", e))),
             }
-            if self.wbuf.capacity() > KEEP_CAPACITY {
-                self.wbuf = Vec::with_capacity(4096);
+            if out.capacity() > KEEP_CAPACITY {
+                *out = Vec::with_capacity(4096);
             }
         }
-        let stream = self.stream.as_mut().expect("checked above");
-        match stream.poll_read(cx, &mut self.rbuf) {
-            Poll::Pending => {
-                st.waiting = true;
-                Poll::Pending
-            }
-            Poll::Ready(Ok(0)) => {
-                st.waiting = false;
-                self.mark_broken("the server closed the connection");
-                Poll::Ready(Err(Error::new(
-                    ErrorKind::Io,
-                    "the server closed the connection (it may have restarted, been killed, or timed the session out)",
-                )))
-            }
-            Poll::Ready(Ok(_)) => {
-                stream.reply_seen();
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Err(e)) => {
-                st.waiting = false;
-                Poll::Ready(Err(self.io_error("reading from the server", e)))
+        loop {
+            let stream = self.stream.as_mut().expect("checked above");
+            let into = match self.compress.as_mut() {
+                Some(c) => &mut c.raw,
+                None => &mut self.rbuf,
+            };
+            match stream.poll_read(cx, into) {
+                Poll::Pending => {
+                    st.waiting = true;
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok(0)) => {
+                    st.waiting = false;
+                    self.mark_broken("the server closed the connection");
+                    return Poll::Ready(Err(Error::new(
+                        ErrorKind::Io,
+                        "the server closed the connection (it may have restarted, been killed, or timed the session out)",
+                    )));
+                }
+                Poll::Ready(Ok(_)) => {
+                    stream.reply_seen();
+                    let Some(c) = self.compress.as_mut() else {
+                        return Poll::Ready(Ok(()));
+                    };
+                    match c.codec.decode(&mut c.raw, &mut self.rbuf) {
+                        Ok(0) => continue, // part of a compressed packet: read on
+                        Ok(_) => return Poll::Ready(Ok(())),
+                        Err(e) => return Poll::Ready(Err(self.frame_error(e))),
+                    }
+                }
+                Poll::Ready(Err(e)) => {
+                    st.waiting = false;
+                    return Poll::Ready(Err(self.io_error("reading from the server", e)));
+                }
             }
         }
+    }
+
+    /// With compression on, moves what was encoded into compressed packets
+    /// (each command in packets of its own); without, forgets the command
+    /// starts the framer noted.
+    fn compress_pending(&mut self) -> Result<()> {
+        match self.compress.as_mut() {
+            None => {
+                self.framer.clear_command_starts();
+                Ok(())
+            }
+            Some(c) if !self.wbuf.is_empty() => {
+                self.framer.take_command_starts(&mut c.starts);
+                let r = c.codec.encode(&self.wbuf, &c.starts, &mut c.out);
+                self.wbuf.clear();
+                r.map_err(|e| {
+                    let err = Error::from(e);
+                    self.mark_broken(err.to_string());
+                    err
+                })
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Turns the compressed protocol on (right after authentication, when
+    /// it was negotiated): every byte sent and received from now on travels
+    /// in compressed packets.
+    pub fn enable_compression(&mut self, alg: crate::proto::compress::Algorithm) -> Result<()> {
+        let codec = crate::proto::compress::Compressor::new(
+            alg,
+            self.framer.max_packet().saturating_add(64),
+        )?;
+        // Bytes already received (nothing, after the final OK) were plain.
+        self.framer.ignore_read_sequence();
+        self.compress = Some(Box::new(Compress {
+            codec,
+            raw: BytesMut::new(),
+            out: Vec::new(),
+            starts: Vec::new(),
+        }));
+        Ok(())
+    }
+
+    /// True when the compressed protocol is on.
+    pub fn is_compressed(&self) -> bool {
+        self.compress.is_some()
     }
 
     /// A pending [`Channel::poll_packet`] is being dropped: take back its waker.
@@ -396,12 +470,19 @@ impl Future for Flush<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let chan = &mut *self.get_mut().chan;
+        if let Err(e) = chan.compress_pending() {
+            return Poll::Ready(Err(e));
+        }
         let Some(stream) = chan.stream.as_mut() else {
             return Poll::Ready(Err(Error::broken(
                 "connection is unusable: its stream is gone",
             )));
         };
-        match stream.poll_write(cx, &mut chan.wbuf) {
+        let out = match chan.compress.as_mut() {
+            Some(c) => &mut c.out,
+            None => &mut chan.wbuf,
+        };
+        match stream.poll_write(cx, out) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(())) => {
                 chan.trim_wbuf();

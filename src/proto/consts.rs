@@ -36,6 +36,9 @@ pub mod caps {
     pub const SESSION_TRACK: u32 = 1 << 23;
     /// OK packets replace EOF packets.
     pub const DEPRECATE_EOF: u32 = 1 << 24;
+    /// zstd protocol compression (MySQL 8.0.18+), with a level byte in the
+    /// handshake response.
+    pub const ZSTD_COMPRESSION: u32 = 1 << 26;
 
     /// MariaDB: the server is MariaDB (bit 0 clear in the legacy flags means MariaDB extended caps apply).
     pub const MARIADB_CLIENT_PROGRESS: u64 = 1 << 32;

@@ -36,17 +36,54 @@ pub enum Frame {
 pub struct Framer {
     seq: u8,
     max_packet: usize,
+    /// A command was started ([`Framer::reset`]) and its first packet not
+    /// written yet.
+    new_command: bool,
+    /// Where in the output each command written since the last
+    /// [`Framer::take_command_starts`] begins (the compressed protocol
+    /// restarts its sequence there).
+    command_starts: Vec<usize>,
+    /// Check the sequence ids of packets read (off under the compressed
+    /// protocol, where the compressed packets carry the checked sequence and
+    /// servers number the packets inside it their own way).
+    check_seq: bool,
 }
 
 impl Framer {
     /// A framer that refuses logical packets larger than `max_packet` bytes.
     pub fn new(max_packet: usize) -> Self {
-        Framer { seq: 0, max_packet }
+        Framer {
+            seq: 0,
+            max_packet,
+            new_command: false,
+            command_starts: Vec::new(),
+            check_seq: true,
+        }
     }
 
     /// Starts a new command: the next packet written has sequence id 0.
     pub fn reset(&mut self) {
         self.seq = 0;
+        self.new_command = true;
+    }
+
+    /// The offsets in the output where the commands written since the last
+    /// call begin; forgets them. (The output must not have been changed by
+    /// anything but this framer meanwhile, except truncation.)
+    pub fn take_command_starts(&mut self, into: &mut Vec<usize>) {
+        into.clear();
+        into.append(&mut self.command_starts);
+    }
+
+    /// Stops checking the sequence ids of packets read (the compressed
+    /// protocol checks its own).
+    pub fn ignore_read_sequence(&mut self) {
+        self.check_seq = false;
+    }
+
+    /// Forgets the recorded command starts (the output was sent as is).
+    pub fn clear_command_starts(&mut self) {
+        self.command_starts.clear();
     }
 
     /// Expects the reply to a command written earlier (pipelining): the next
@@ -82,7 +119,7 @@ impl Framer {
         }
         if let Some(h) = buf.get(..HEADER_LEN) {
             let len = usize::from(h[0]) | usize::from(h[1]) << 8 | usize::from(h[2]) << 16;
-            if h[3] == self.seq
+            if (h[3] == self.seq || !self.check_seq)
                 && len < MAX_PAYLOAD
                 && len <= self.max_packet
                 && buf.len() >= HEADER_LEN + len
@@ -111,7 +148,7 @@ impl Framer {
                 });
             };
             let len = usize::from(h[0]) | usize::from(h[1]) << 8 | usize::from(h[2]) << 16;
-            if h[3] != seq {
+            if h[3] != seq && self.check_seq {
                 return Err(ProtoError::OutOfOrder {
                     expected: seq,
                     got: h[3],
@@ -167,6 +204,9 @@ impl Framer {
     /// Completes the packet begun at `start`: writes its header, and splits it
     /// into 16 MiB parts if needed. Fails if the payload exceeds the limit.
     pub fn finish(&mut self, out: &mut Vec<u8>, start: usize) -> ProtoResult<()> {
+        if std::mem::take(&mut self.new_command) {
+            self.command_starts.push(start);
+        }
         let len = out.len() - start - HEADER_LEN;
         if len > self.max_packet {
             out.truncate(start);

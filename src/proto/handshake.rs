@@ -127,6 +127,8 @@ pub struct HandshakeOpts {
     pub server_public_key: Option<Vec<u8>>,
     /// Ask the server for its RSA public key when needed and none was given.
     pub allow_public_key_retrieval: bool,
+    /// Protocol compression to negotiate; a server without it is an error.
+    pub compression: Option<super::compress::Algorithm>,
 }
 
 /// Whether the handshake asks for TLS.
@@ -391,6 +393,31 @@ impl Handshake {
                 want |= caps::SSL;
             }
         }
+        match self.opts.compression {
+            None => {}
+            Some(super::compress::Algorithm::Zlib(_)) => {
+                if hello.capabilities & caps::COMPRESS == 0 {
+                    return Err(ProtoError::Unsupported(format!(
+                        "compress=zlib was asked for, but the server ({}) does not offer \
+                         protocol compression",
+                        hello.server_version
+                    ))
+                    .into());
+                }
+                want |= caps::COMPRESS;
+            }
+            Some(super::compress::Algorithm::Zstd(_)) => {
+                if hello.capabilities & caps::ZSTD_COMPRESSION == 0 {
+                    return Err(ProtoError::Unsupported(format!(
+                        "compress=zstd was asked for, but the server ({}) does not offer it \
+                         (zstd is MySQL 8.0.18+; MariaDB offers compress=zlib)",
+                        hello.server_version
+                    ))
+                    .into());
+                }
+                want |= caps::ZSTD_COMPRESSION;
+            }
+        }
         let mut negotiated = want & hello.capabilities;
         let mariadb = hello.capabilities & caps::LONG_PASSWORD == 0;
         if mariadb {
@@ -452,7 +479,22 @@ impl Handshake {
         if negotiated & caps::CONNECT_ATTRS != 0 {
             self.write_attributes(out);
         }
+        if negotiated & caps::ZSTD_COMPRESSION != 0 {
+            let level = match self.opts.compression {
+                Some(super::compress::Algorithm::Zstd(l)) => l,
+                _ => 3,
+            };
+            out.push(level);
+        }
         Ok(())
+    }
+
+    /// The compression the connection uses once authenticated, if any.
+    pub fn compression(&self) -> Option<super::compress::Algorithm> {
+        if self.capabilities & (caps::COMPRESS | caps::ZSTD_COMPRESSION) == 0 {
+            return None;
+        }
+        self.opts.compression
     }
 
     /// The length-prefixed connection attributes.
@@ -728,6 +770,7 @@ pub(crate) mod tests {
             secure_transport: false,
             allow_cleartext_password: false,
             attributes: vec![("program_name".into(), "unit".into())],
+            compression: None,
             tls: TlsMode::Disabled,
             server_public_key: None,
             allow_public_key_retrieval: false,

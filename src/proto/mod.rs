@@ -5,6 +5,7 @@
 //! unit tests beside each module and the fuzz targets in `fuzz/` check.
 //!
 //! - [`framer`]: packet headers, sequence ids, 16 MiB continuation.
+//! - [`compress`]: the compressed protocol (zlib, zstd) around the packets.
 //! - [`handshake`]: the connection phase and authentication state machine.
 //! - [`result`]: the response to a command as a state machine.
 //! - [`packets`], [`column`](mod@column), [`row`]: decoders for OK/ERR/EOF, column definitions, text rows.
@@ -16,6 +17,7 @@ pub mod binary;
 pub mod codec;
 pub mod column;
 pub mod command;
+pub mod compress;
 pub mod consts;
 pub mod error;
 pub mod framer;

@@ -10,6 +10,7 @@ mod auth;
 mod batch;
 mod cancel;
 mod client;
+mod compress;
 mod concurrency;
 mod cursor;
 mod errors;
