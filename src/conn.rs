@@ -1667,3 +1667,4 @@ impl Drop for NextRow<'_> {
 }
 
 mod exec;
+mod typed;

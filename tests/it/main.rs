@@ -23,6 +23,7 @@ mod session;
 mod stmt;
 mod tls;
 mod transactions;
+mod typed;
 mod types;
 mod values;
 
