@@ -1667,4 +1667,6 @@ impl Drop for NextRow<'_> {
 }
 
 mod exec;
+mod stream;
 mod typed;
+pub use stream::RowStream;

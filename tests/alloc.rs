@@ -136,6 +136,7 @@ fn typed_reads_of_borrowed_and_copy_values_allocate_nothing_per_row() {
     }
     let url = support::test_url();
     let r = mysql_uring::start(async move {
+        use futures::TryStreamExt;
         let opts = mysql_uring::Opts::from_url(&url)?.ssl_mode(mysql_uring::SslMode::Disabled);
         let mut c = mysql_uring::connect(opts).await?;
         const ROWS: u64 = 50_000;
@@ -175,6 +176,15 @@ fn typed_reads_of_borrowed_and_copy_values_allocate_nothing_per_row() {
         assert_eq!(sum, 3 * ROWS * (ROWS + 1) / 2);
         counts.push(("query_fold", allocs() - a));
 
+        // A typed stream.
+        let a = allocs();
+        let sum = c
+            .exec_stream_as::<(u64, u64)>(pairs, (0,))
+            .await?
+            .try_fold(0u64, |acc, (x, y)| std::future::ready(Ok(acc + x + y)))
+            .await?;
+        assert_eq!(sum, 3 * ROWS * (ROWS + 1) / 2);
+        counts.push(("exec_stream_as", allocs() - a));
         c.close().await?;
         Ok::<_, mysql_uring::Error>(counts)
     });

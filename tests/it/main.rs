@@ -21,6 +21,7 @@ mod results;
 mod runtime;
 mod session;
 mod stmt;
+mod stream;
 mod tls;
 mod transactions;
 mod typed;
