@@ -1676,3 +1676,6 @@ impl Drop for NextRow<'_> {
 }
 
 mod exec;
+mod stream;
+mod typed;
+pub use stream::RowStream;

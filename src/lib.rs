@@ -43,12 +43,14 @@
 
 pub mod batch;
 pub mod client;
+mod client_typed;
 pub mod column;
 mod compat;
 pub mod conn;
 pub mod cursor;
 pub mod error;
 pub mod escape;
+pub mod from_row;
 pub mod io;
 pub mod opts;
 pub mod params;
@@ -64,9 +66,15 @@ pub mod value;
 pub use batch::{Batch, Progress};
 pub use client::{BlockingClient, Client, ClientBuilder, ClientCall};
 pub use column::{Column, ColumnType};
+pub use conn::RowStream;
 pub use conn::{CancelHandle, Connection, NextRow, Outcome, QueryResult, StageOutput, connect};
 pub use cursor::Cursor;
 pub use error::{Error, ErrorKind, Result, ServerError};
+pub use from_row::FromRow;
+/// `#[derive(FromRow)]`: rows into structs, fields by column name; see the
+/// [`FromRow`](trait@FromRow) trait.
+#[cfg(feature = "derive")]
+pub use mysql_uring_derive::FromRow;
 pub use opts::{IntoOpts, Opts, SslMode};
 pub use params::{Params, ToValue, ValueRef};
 pub use pipeline::Pipeline;

@@ -125,3 +125,73 @@ fn executes_and_binary_rows_allocate_nothing_in_the_steady_state() {
     // Reads of a 50,000-row result: a few buffer growths at most, nothing per row.
     assert!(stream < 100, "{stream} allocations for {rows} rows");
 }
+
+#[test]
+fn typed_reads_of_borrowed_and_copy_values_allocate_nothing_per_row() {
+    #[derive(mysql_uring::FromRow)]
+    struct Named<'a> {
+        seq: u64,
+        #[mysql(rename = "label")]
+        name: &'a str,
+    }
+    let url = support::test_url();
+    let r = mysql_uring::start(async move {
+        use futures::TryStreamExt;
+        let opts = mysql_uring::Opts::from_url(&url)?.ssl_mode(mysql_uring::SslMode::Disabled);
+        let mut c = mysql_uring::connect(opts).await?;
+        const ROWS: u64 = 50_000;
+        let named = "SELECT seq, CONCAT('row ', seq) AS label FROM seq_1_to_50000 WHERE seq > ?";
+        let pairs = "SELECT seq, seq * 2 FROM seq_1_to_50000 WHERE seq > ?";
+        let text = "SELECT seq, seq * 2 FROM seq_1_to_50000";
+        // Warm up: statements cached, buffers grown.
+        c.exec_drop(named, (0,)).await?;
+        c.exec_drop(pairs, (0,)).await?;
+        c.query_drop(text).await?;
+        let mut counts = Vec::new();
+
+        // Borrowed values decoded from streamed rows: a tuple and a derived struct.
+        let a = allocs();
+        c.cmd_execute(named, (0,)).await?;
+        let mut n = 0u64;
+        while let Some(row) = c.next_row().await? {
+            let (seq, label): (u64, &str) = row.decode()?;
+            let s: Named = row.decode()?;
+            assert_eq!((s.seq, s.name.len()), (seq, label.len()));
+            n += 1;
+        }
+        assert_eq!(n, ROWS);
+        counts.push(("decode", allocs() - a));
+
+        // Copy values folded by the typed calls, both protocols.
+        let a = allocs();
+        let sum = c
+            .exec_fold(pairs, (0,), 0u64, |acc, (x, y): (u64, u64)| acc + x + y)
+            .await?;
+        assert_eq!(sum, 3 * ROWS * (ROWS + 1) / 2);
+        counts.push(("exec_fold", allocs() - a));
+        let a = allocs();
+        let sum = c
+            .query_fold(text, 0u64, |acc, (x, y): (u64, u64)| acc + x + y)
+            .await?;
+        assert_eq!(sum, 3 * ROWS * (ROWS + 1) / 2);
+        counts.push(("query_fold", allocs() - a));
+
+        // A typed stream.
+        let a = allocs();
+        let sum = c
+            .exec_stream_as::<(u64, u64)>(pairs, (0,))
+            .await?
+            .try_fold(0u64, |acc, (x, y)| std::future::ready(Ok(acc + x + y)))
+            .await?;
+        assert_eq!(sum, 3 * ROWS * (ROWS + 1) / 2);
+        counts.push(("exec_stream_as", allocs() - a));
+        c.close().await?;
+        Ok::<_, mysql_uring::Error>(counts)
+    });
+    let counts = r.expect("test body");
+    eprintln!("allocations for {} rows: {counts:?}", 50_000);
+    for (what, n) in counts {
+        // A few buffer growths at most, nothing per row.
+        assert!(n < 100, "{what}: {n} allocations for 50000 rows");
+    }
+}

@@ -22,8 +22,10 @@ mod results;
 mod runtime;
 mod session;
 mod stmt;
+mod stream;
 mod tls;
 mod transactions;
+mod typed;
 mod types;
 mod values;
 
