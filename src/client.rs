@@ -385,4 +385,30 @@ impl BlockingClient {
     {
         self.wait(self.0.exec_drop(sql, params))
     }
+
+    /// See [`Client::query_as`].
+    pub fn query_as<T>(&self, sql: impl Into<String>) -> Result<Vec<T>>
+    where
+        T: for<'r> crate::FromRow<'r> + Send + 'static,
+    {
+        self.wait(self.0.query_as(sql))
+    }
+
+    /// See [`Client::exec_as`].
+    pub fn exec_as<T, P>(&self, sql: impl Into<String>, params: P) -> Result<Vec<T>>
+    where
+        T: for<'r> crate::FromRow<'r> + Send + 'static,
+        P: Params + Send + 'static,
+    {
+        self.wait(self.0.exec_as(sql, params))
+    }
+
+    /// See [`Client::exec_first_as`].
+    pub fn exec_first_as<T, P>(&self, sql: impl Into<String>, params: P) -> Result<Option<T>>
+    where
+        T: for<'r> crate::FromRow<'r> + Send + 'static,
+        P: Params + Send + 'static,
+    {
+        self.wait(self.0.exec_first_as(sql, params))
+    }
 }

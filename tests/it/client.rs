@@ -121,6 +121,8 @@ fn plain_threads_use_the_blocking_form() {
             let b = c.blocking();
             std::thread::spawn(move || {
                 let r = b.exec_first("SELECT ? * 2", (i,)).unwrap().unwrap();
+                let typed: Option<(i64,)> = b.exec_first_as("SELECT ? * 2", (i,)).unwrap();
+                assert_eq!(typed, Some((r.get::<i64>(0).unwrap(),)));
                 r.get::<i64>(0).unwrap()
             })
         })
