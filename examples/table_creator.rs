@@ -13,6 +13,7 @@
 //! cargo run --release --example table_creator -- --jobs 12 --mode jobs
 //! cargo run --release --example table_creator -- --tables 11 --jobs 3 --print-seq --batch
 //! cargo run --release --example table_creator -- --mode cores --cores 1,2 --jobs 1,3,6 --pin
+//! cargo run --release --example table_creator -- --shards mysql://u:p@db1/,mysql://u:p@db2/ --jobs 3
 //! ```
 //! Options: `--tables N` (511), `--jobs N[,N…]` (3,12), `--mode sync|jobs|cores|all` (all),
 //! `--batch` (wait for each batch of N jobs like the docs, instead of letting each
@@ -20,6 +21,10 @@
 //! cores mode), `--cores C[,C…]` (all CPUs) and `--pin` for the cores mode. In the
 //! cores mode `--jobs N` means N connections **per core** (C×N in all), each
 //! pulling the next table as soon as it is free, across cores.
+//! `--shards URL,URL…` (mode `shards`): the tables split over several
+//! servers by number (table i on shard i mod n, each in its own database
+//! there), through [`mysql_uring::Batch::run_sharded`]: `--jobs N`
+//! connections per core to every shard, all cores.
 //! Uses `MYSQL_URL`, or starts a private MariaDB server.
 
 use std::cell::{Cell, RefCell};
@@ -227,6 +232,63 @@ fn main_cores(
     })
 }
 
+/// The database of shard `s` (its own name, so two shards may share a server).
+fn shard_db(s: usize) -> String {
+    format!("{DATABASE}_S{s}")
+}
+
+/// Creates (or drops) every table over the shards: table `i` on shard
+/// `i % shards.len()`, `per_core` connections per core to each shard.
+/// Returns the tables `SHOW TABLES` counts, all shards added up.
+fn main_shards(
+    rt: &Runtime,
+    shards: &[Opts],
+    k: Kernel,
+    names: &[String],
+    per_core: usize,
+) -> Result<usize> {
+    let with_db: Vec<Opts> = shards
+        .iter()
+        .enumerate()
+        .map(|(s, o)| o.clone().database(shard_db(s)))
+        .collect();
+    for (s, o) in shards.iter().enumerate() {
+        let admin = o.clone();
+        rt.run_on(0, move |_| async move {
+            let mut cnx = connect(admin).await?;
+            cnx.query_drop(&format!("CREATE DATABASE IF NOT EXISTS {}", shard_db(s)))
+                .await?;
+            cnx.close().await
+        })?;
+    }
+    let n = shards.len();
+    let items: Vec<(usize, String)> = names.iter().cloned().enumerate().collect();
+    let results = Batch::sharded(with_db.clone())?
+        .connections_per_core(per_core)
+        .stop_on_error(true)
+        .run_sharded(
+            rt,
+            items,
+            move |(i, _)| i % n,
+            async move |cnx: &mut Connection, (_, name): (usize, String)| {
+                table_statements(k, cnx, &name).await
+            },
+        );
+    for r in results {
+        r?;
+    }
+    let mut total = 0;
+    for o in with_db {
+        total += rt.run_on(0, move |_| async move {
+            let mut cnx = connect(o).await?;
+            let n = show_tables(&mut cnx).await?;
+            cnx.close().await?;
+            Ok(n)
+        })?;
+    }
+    Ok(total)
+}
+
 /// CPU time (user + system) of this process so far, all threads; the private
 /// server is a separate process and not counted.
 fn cpu_secs() -> f64 {
@@ -247,6 +309,7 @@ struct Args {
     mode: String,
     batch: bool,
     print_seq: bool,
+    shards: Vec<String>,
 }
 
 fn args() -> Args {
@@ -258,6 +321,7 @@ fn args() -> Args {
         mode: "all".into(),
         batch: false,
         print_seq: false,
+        shards: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -281,12 +345,18 @@ fn args() -> Args {
             "--pin" => a.pin = true,
             "--mode" => a.mode = val("--mode"),
             "--batch" => a.batch = true,
+            "--shards" => {
+                a.shards = val("--shards").split(',').map(str::to_string).collect();
+                if a.mode == "all" {
+                    a.mode = "shards".into();
+                }
+            }
             "--print-seq" => a.print_seq = true,
             "--help" | "-h" => {
                 println!(
-                    "usage: table_creator [--tables N] [--jobs N[,N...]] [--mode sync|jobs|cores|all] \
-                     [--batch] [--print-seq] [--cores C[,C...]] [--pin]\n\
-                     (in cores mode --jobs is connections per core; MYSQL_URL or a private server)"
+                    "usage: table_creator [--tables N] [--jobs N[,N...]] [--mode sync|jobs|cores|shards|all] \
+                     [--batch] [--print-seq] [--cores C[,C...]] [--pin] [--shards URL,URL...]\n\
+                     (in cores and shards modes --jobs is connections per core; MYSQL_URL or a private server)"
                 );
                 std::process::exit(0);
             }
@@ -294,8 +364,8 @@ fn args() -> Args {
         }
     }
     assert!(
-        ["sync", "jobs", "cores", "all"].contains(&a.mode.as_str()),
-        "--mode is sync, jobs, cores or all"
+        ["sync", "jobs", "cores", "shards", "all"].contains(&a.mode.as_str()),
+        "--mode is sync, jobs, cores, shards or all"
     );
     a
 }
@@ -396,6 +466,42 @@ fn main() -> Result<()> {
                     None,
                 ));
             }
+        }
+    }
+    if a.mode == "shards" {
+        // The shards given, or the one server twice (two databases on it).
+        let urls = if a.shards.is_empty() {
+            vec![url.clone(), url.clone()]
+        } else {
+            a.shards.clone()
+        };
+        let shards = urls
+            .iter()
+            .map(|u| Opts::from_url(u))
+            .collect::<Result<Vec<_>>>()?;
+        let names: Vec<String> = (0..a.tables).map(|n| format!("table_shard_{n}")).collect();
+        let rt = Runtime::builder().pin(a.pin).build()?;
+        for &jobs in &a.jobs {
+            let (clock, cpu0) = (Instant::now(), cpu_secs());
+            let how = format!(
+                "{} shards x {} cores x {jobs} jobs",
+                shards.len(),
+                rt.cores()
+            );
+            println!("-------------------- SHARDED OVER SERVERS ({how}) --------------------");
+            let n = main_shards(&rt, &shards, Kernel::Create, &names, jobs)?;
+            assert_eq!(n, a.tables, "SHOW TABLES after creating, all shards");
+            let n = main_shards(&rt, &shards, Kernel::Drop, &names, jobs)?;
+            assert_eq!(n, 0, "SHOW TABLES after dropping, all shards");
+            let t = clock.elapsed().as_secs_f64();
+            println!("Elapsed time: {t:0.2}");
+            let conns = shards.len() * rt.cores() * jobs;
+            summary.push((
+                format!("{how} ({conns} connections)"),
+                t,
+                cpu_secs() - cpu0,
+                None,
+            ));
         }
     }
     println!("\n{} tables created and dropped", a.tables);

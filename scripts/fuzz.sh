@@ -29,7 +29,7 @@ case "$secs" in
 esac
 sanitizer="${FUZZ_SANITIZER:-none}"
 rss_mb="${FUZZ_RSS_MB:-512}"
-targets=(${FUZZ_TARGETS:-framer packets result_machine handshake stmt})
+targets=(${FUZZ_TARGETS:-framer packets result_machine handshake stmt compress})
 
 cd "$(dirname "$0")/../fuzz"
 if [[ "$sanitizer" != none ]]; then

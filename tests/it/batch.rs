@@ -221,3 +221,64 @@ fn an_empty_batch_runs_nothing() {
     let results = batch().run(&rt, Vec::<u8>::new(), async |_c: &mut Connection, _| Ok(()));
     assert!(results.is_empty());
 }
+
+#[test]
+fn sharded_items_run_on_their_shard_and_a_dead_shard_leaves_only_its_own() {
+    // Two "shards" on the test server (two databases), and one nobody listens on.
+    let rt = Runtime::builder().cores(2).build().expect("runtime");
+    crate::run(async {
+        let mut c = crate::conn().await?;
+        for db in ["it_shard0", "it_shard1"] {
+            c.query_drop(&format!("CREATE DATABASE IF NOT EXISTS {db}"))
+                .await?;
+        }
+        Ok(())
+    });
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let shards = vec![
+        crate::opts().database("it_shard0"),
+        crate::opts().database("it_shard1"),
+        crate::opts().port(dead),
+    ];
+    let items: Vec<u32> = (0..120).collect();
+    let results = Batch::sharded(shards)
+        .unwrap()
+        .connections_per_core(2)
+        .run_sharded(
+            &rt,
+            items,
+            |i| if *i == 7 { 9 } else { (*i % 3) as usize },
+            async |c: &mut Connection, i: u32| {
+                let db: String = c.query("SELECT DATABASE()").await?[0].get(0)?;
+                Ok((i, db))
+            },
+        );
+    assert_eq!(results.len(), 120);
+    for (i, r) in results.into_iter().enumerate() {
+        match (i, i % 3) {
+            (7, _) => {
+                let e = r.unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::Usage);
+                assert!(e.to_string().contains("3 shard(s)"), "{e}");
+            }
+            (_, 2) => {
+                let e = r.unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::NotRun, "{e}");
+                assert!(e.to_string().contains("shard 2"), "{e}");
+            }
+            (_, s) => {
+                let (got, db) = r.expect("ran on a live shard");
+                assert_eq!(got as usize, i);
+                assert_eq!(db, format!("it_shard{s}"), "item {i} ran on its shard");
+            }
+        }
+    }
+    crate::run(async {
+        let mut c = crate::conn().await?;
+        c.query_drop("DROP DATABASE it_shard0").await?;
+        c.query_drop("DROP DATABASE it_shard1").await.map(|_| ())
+    });
+}
