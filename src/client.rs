@@ -51,6 +51,9 @@ struct Shared {
     rt: Arc<Runtime>,
     pools: PerCorePool,
     next: AtomicUsize,
+    /// With [`HostMode::Replication`](crate::HostMode::Replication): the
+    /// read route's pools (connections to replicas).
+    reads: Option<Arc<Shared>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -68,6 +71,7 @@ pub struct ClientBuilder {
     pin: bool,
     ring: RingConfig,
     pool: PoolOpts,
+    pool_set: bool,
     max_connections: Option<usize>,
     runtime: Option<Arc<Runtime>>,
 }
@@ -96,6 +100,7 @@ impl ClientBuilder {
     /// [`ClientBuilder::max_connections`] is given).
     pub fn pool(mut self, popts: PoolOpts) -> Self {
         self.pool = popts;
+        self.pool_set = true;
         self
     }
 
@@ -132,17 +137,38 @@ impl ClientBuilder {
             }
         };
         let mut pool = self.pool;
-        if let Some(total) = self.max_connections {
+        let mut max_connections = self.max_connections;
+        if !self.pool_set {
+            // The URL's pool_max / pool_min: totals over all cores.
+            if max_connections.is_none() {
+                max_connections = opts.pool_max;
+            }
+            if let Some(min) = opts.pool_min {
+                pool.min = min.div_ceil(rt.cores());
+                pool.max = pool.max.max(pool.min);
+            }
+        }
+        if let Some(total) = max_connections {
             if total == 0 {
                 return Err(Error::config("max_connections must be at least 1"));
             }
             pool.max = total.div_ceil(rt.cores());
             pool.min = pool.min.min(pool.max);
         }
+        let reads = match opts.hosts.as_ref().map(|h| h.mode()) {
+            Some(crate::HostMode::Replication) => Some(Arc::new(Shared {
+                pools: PerCorePool::new(opts.clone().role(crate::Role::Read), pool.clone())?,
+                rt: rt.clone(),
+                next: AtomicUsize::new(0),
+                reads: None,
+            })),
+            _ => None,
+        };
         Ok(Client(Arc::new(Shared {
             pools: PerCorePool::new(opts, pool)?,
             rt,
             next: AtomicUsize::new(0),
+            reads,
         })))
     }
 }
@@ -161,9 +187,26 @@ impl Client {
             pin: false,
             ring: RingConfig::default(),
             pool: PoolOpts::default(),
+            pool_set: false,
             max_connections: None,
             runtime: None,
         }
+    }
+
+    /// The read route: with `hosts=replication`, a client whose calls run on
+    /// replicas (by load, within `max_replica_lag`; the primary when none is
+    /// usable, unless `read_fallback=false`). With other options, this
+    /// client itself. It shares this client's cores; its pools are its own.
+    ///
+    /// ```no_run
+    /// # async fn f() -> mysql_uring::Result<()> {
+    /// let client = mysql_uring::Client::new("mysql://app@db1,db2,db3/shop?hosts=replication")?;
+    /// client.query_drop("INSERT INTO orders (item) VALUES ('tea')").await?; // the primary
+    /// let n = client.reads().query("SELECT COUNT(*) FROM orders").await?;  // a replica
+    /// # Ok(()) }
+    /// ```
+    pub fn reads(&self) -> Client {
+        Client(self.0.reads.clone().unwrap_or_else(|| self.0.clone()))
     }
 
     /// Counters and gauges of the client's pools, all cores added up:
@@ -206,14 +249,64 @@ impl Client {
         self.transaction_with(TxOpts::default(), f)
     }
 
+    /// Runs `f` in a transaction like [`Client::transaction`], and runs it
+    /// again (on a fresh connection, after a short pause that doubles each
+    /// time) when it fails in a way that re-running can fix
+    /// ([`Error::is_retryable`]: a deadlock or Galera certification
+    /// conflict, a connection lost mid-transaction, a primary that moved),
+    /// up to `attempts` runs in all. A connection lost during `COMMIT` is
+    /// not retried: whether it committed is unknown
+    /// ([`Error::is_commit_unknown`]). `f` must be safe to run again: all
+    /// its effects on the database are rolled back between runs, effects
+    /// elsewhere are not.
+    pub fn transaction_retry<F, T>(&self, attempts: u32, f: F) -> ClientCall<T>
+    where
+        F: for<'c> AsyncFn(&mut Transaction<'c>) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pools = self.0.pools.clone();
+        self.call(move |_| async move {
+            let mut pause = std::time::Duration::from_millis(5);
+            let mut run = 1;
+            loop {
+                let r = async {
+                    let mut conn = pools.get().await?;
+                    let mut tx = conn.begin_with(TxOpts::default()).await?;
+                    match f(&mut tx).await {
+                        Ok(v) => tx.commit().await.map(|()| v),
+                        Err(e) => {
+                            let _ = tx.rollback().await;
+                            Err(e)
+                        }
+                    }
+                }
+                .await;
+                match r {
+                    Err(e) if e.is_retryable() && run < attempts.max(1) => {
+                        run += 1;
+                        crate::runtime::sleep(pause).await;
+                        pause = (pause * 2).min(std::time::Duration::from_millis(500));
+                    }
+                    r => return r,
+                }
+            }
+        })
+    }
+
     /// [`Client::transaction`] with an isolation level, read-only mode or a
-    /// consistent snapshot.
+    /// consistent snapshot. A read-only transaction runs on the read route
+    /// ([`Client::reads`]).
     pub fn transaction_with<F, T>(&self, opts: TxOpts, f: F) -> ClientCall<T>
     where
         F: for<'c> AsyncFnOnce(&mut Transaction<'c>) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.with_conn(async move |c| {
+        let route = if opts.read_only {
+            self.reads()
+        } else {
+            self.clone()
+        };
+        route.with_conn(async move |c| {
             let mut tx = c.begin_with(opts).await?;
             match f(&mut tx).await {
                 Ok(v) => {
@@ -341,6 +434,20 @@ impl BlockingClient {
         T: Send + 'static,
     {
         self.wait(self.0.with_conn(f))
+    }
+
+    /// See [`Client::reads`].
+    pub fn reads(&self) -> BlockingClient {
+        BlockingClient(self.0.reads())
+    }
+
+    /// See [`Client::transaction_retry`].
+    pub fn transaction_retry<F, T>(&self, attempts: u32, f: F) -> Result<T>
+    where
+        F: for<'c> AsyncFn(&mut Transaction<'c>) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.wait(self.0.transaction_retry(attempts, f))
     }
 
     /// See [`Client::transaction`].
