@@ -54,6 +54,70 @@ struct Shared {
     /// With [`HostMode::Replication`](crate::HostMode::Replication): the
     /// read route's pools (connections to replicas).
     reads: Option<Arc<Shared>>,
+    /// Read-your-writes (`read_your_writes`): the GTID position written.
+    ryw: Option<Arc<ReadYourWrites>>,
+    /// On the read route with read-your-writes: the primary's pools, for
+    /// reads no replica caught up with in time.
+    primary: Option<PerCorePool>,
+}
+
+/// The highest GTID this client's writes made, per replication domain
+/// (MariaDB GTIDs: `domain-server-sequence`).
+struct ReadYourWrites {
+    pos: std::sync::Mutex<Vec<(u32, u32, u64)>>,
+    timeout: std::time::Duration,
+}
+
+impl ReadYourWrites {
+    /// After a call on the write route: the session's `@@last_gtid`.
+    async fn note_write(&self, conn: &mut Connection) {
+        let Ok(rows) = conn.query("SELECT @@last_gtid").await else {
+            return;
+        };
+        let Some(g) = rows
+            .first()
+            .and_then(|r| r.get::<Option<String>>(0).ok().flatten())
+        else {
+            return;
+        };
+        let mut pos = self.pos.lock().unwrap_or_else(|e| e.into_inner());
+        for one in g.split(',') {
+            let mut it = one.trim().split('-').map(str::parse::<u64>);
+            if let (Some(Ok(d)), Some(Ok(srv)), Some(Ok(seq))) = (it.next(), it.next(), it.next()) {
+                let (d, srv) = (d as u32, srv as u32);
+                match pos.iter_mut().find(|p| p.0 == d) {
+                    Some(p) if p.2 >= seq => {}
+                    Some(p) => *p = (d, srv, seq),
+                    None => pos.push((d, srv, seq)),
+                }
+            }
+        }
+    }
+
+    /// Before a read on a replica: waits (`MASTER_GTID_WAIT`) until it has
+    /// applied this client's writes; false when it did not in time.
+    async fn caught_up(&self, conn: &mut Connection) -> bool {
+        let pos = {
+            let p = self.pos.lock().unwrap_or_else(|e| e.into_inner());
+            if p.is_empty() {
+                return true;
+            }
+            p.iter()
+                .map(|(d, s, n)| format!("{d}-{s}-{n}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let sql = format!(
+            "SELECT MASTER_GTID_WAIT('{pos}', {:.3})",
+            self.timeout.as_secs_f64()
+        );
+        matches!(
+            conn.query(&sql)
+                .await
+                .map(|r| r.first().map(|r| r.get::<i64>(0))),
+            Ok(Some(Ok(0)))
+        )
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -155,20 +219,34 @@ impl ClientBuilder {
             pool.max = total.div_ceil(rt.cores());
             pool.min = pool.min.min(pool.max);
         }
-        let reads = match opts.hosts.as_ref().map(|h| h.mode()) {
-            Some(crate::HostMode::Replication) => Some(Arc::new(Shared {
-                pools: PerCorePool::new(opts.clone().role(crate::Role::Read), pool.clone())?,
+        let writes = PerCorePool::new(opts.clone(), pool.clone())?;
+        let replication =
+            opts.hosts.as_ref().map(|h| h.mode()) == Some(crate::HostMode::Replication);
+        let ryw = (replication && opts.read_your_writes).then(|| {
+            Arc::new(ReadYourWrites {
+                pos: Default::default(),
+                timeout: opts.read_your_writes_timeout,
+            })
+        });
+        let reads = if replication {
+            Some(Arc::new(Shared {
+                pools: PerCorePool::new(opts.clone().role(crate::Role::Read), pool)?,
                 rt: rt.clone(),
                 next: AtomicUsize::new(0),
                 reads: None,
-            })),
-            _ => None,
+                ryw: ryw.clone(),
+                primary: ryw.is_some().then(|| writes.clone()),
+            }))
+        } else {
+            None
         };
         Ok(Client(Arc::new(Shared {
-            pools: PerCorePool::new(opts, pool)?,
+            pools: writes,
             rt,
             next: AtomicUsize::new(0),
             reads,
+            ryw,
+            primary: None,
         })))
     }
 }
@@ -232,9 +310,32 @@ impl Client {
         T: Send + 'static,
     {
         let pools = self.0.pools.clone();
+        let Some(ryw) = self.0.ryw.clone() else {
+            return self.call(move |_| async move {
+                let mut conn = pools.get().await?;
+                f(&mut conn).await
+            });
+        };
+        // Read-your-writes: writes note their GTID; reads on a replica wait
+        // for it, or go to the primary.
+        let primary = self.0.primary.clone();
         self.call(move |_| async move {
             let mut conn = pools.get().await?;
-            f(&mut conn).await
+            match primary {
+                None => {
+                    let r = f(&mut conn).await;
+                    ryw.note_write(&mut conn).await;
+                    r
+                }
+                Some(primary) => {
+                    if conn.is_replica() && !ryw.caught_up(&mut conn).await {
+                        drop(conn);
+                        let mut p = primary.get().await?;
+                        return f(&mut p).await;
+                    }
+                    f(&mut conn).await
+                }
+            }
         })
     }
 
@@ -265,6 +366,7 @@ impl Client {
         T: Send + 'static,
     {
         let pools = self.0.pools.clone();
+        let ryw = self.0.ryw.clone();
         self.call(move |_| async move {
             let mut pause = std::time::Duration::from_millis(5);
             let mut run = 1;
@@ -272,13 +374,17 @@ impl Client {
                 let r = async {
                     let mut conn = pools.get().await?;
                     let mut tx = conn.begin_with(TxOpts::default()).await?;
-                    match f(&mut tx).await {
+                    let r = match f(&mut tx).await {
                         Ok(v) => tx.commit().await.map(|()| v),
                         Err(e) => {
                             let _ = tx.rollback().await;
                             Err(e)
                         }
+                    };
+                    if let (Ok(_), Some(ryw)) = (&r, &ryw) {
+                        ryw.note_write(&mut conn).await;
                     }
+                    r
                 }
                 .await;
                 match r {

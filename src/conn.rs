@@ -1643,6 +1643,12 @@ impl Connection {
         self.host.as_ref().map(|l| l.index())
     }
 
+    /// True for a read connection on a replica (with `hosts=replication`),
+    /// false on the primary or with other options.
+    pub fn is_replica(&self) -> bool {
+        self.replica
+    }
+
     /// Where this connection goes: `host:port` or the socket path.
     pub fn address(&self) -> String {
         self.opts.address()

@@ -120,6 +120,9 @@ pub struct Opts {
     pub(crate) pool_max: Option<usize>,
     /// Over TCP to this machine, switch to the server's Unix socket.
     pub(crate) prefer_socket: bool,
+    /// Client reads wait for replicas to apply the client's writes.
+    pub(crate) read_your_writes: bool,
+    pub(crate) read_your_writes_timeout: Duration,
 }
 
 impl Default for Opts {
@@ -161,6 +164,8 @@ impl Default for Opts {
             pool_min: None,
             pool_max: None,
             prefer_socket: false,
+            read_your_writes: false,
+            read_your_writes_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -263,6 +268,8 @@ impl Opts {
                 "max_replica_lag" => o.max_replica_lag = Some(seconds(&k, v)?),
                 "replica_check_interval" => o.replica_check_interval = seconds(&k, v)?,
                 "read_fallback" => o.read_fallback = boolean(&k, v)?,
+                "read_your_writes" => o.read_your_writes = boolean(&k, v)?,
+                "read_your_writes_timeout" => o.read_your_writes_timeout = seconds(&k, v)?,
                 "compress" | "compression" => o.compression = compression(&k, v)?,
                 "pool_min" | "min_connections" => o.pool_min = Some(count(&k, v)?),
                 "pool_max" | "max_connections" => o.pool_max = Some(count(&k, v)?),
@@ -318,7 +325,8 @@ impl Opts {
                          allow_public_key_retrieval, multi_statements, charset, local_infile_dir, \
                          local_infile_reader, stmt_cache_size, compress, pool_min, pool_max, \
                          tcp_keepalive, prefer_socket, hosts, max_replica_lag, \
-                         replica_check_interval, read_fallback)"
+                         replica_check_interval, read_fallback, read_your_writes, \
+                         read_your_writes_timeout)"
                     )));
                 }
             }
@@ -434,6 +442,18 @@ impl Opts {
     /// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable).
     pub fn read_fallback(mut self, on: bool) -> Self {
         self.read_fallback = on;
+        self
+    }
+
+    /// With `hosts=replication`, a [`Client`](crate::Client)'s reads
+    /// ([`Client::reads`](crate::Client::reads)) see its own earlier writes:
+    /// after each call on the write route the client notes the session's
+    /// GTID (`@@last_gtid`, one more round trip), and a read on a replica
+    /// first waits for the replica to apply it (`MASTER_GTID_WAIT`, at most
+    /// `timeout`), else runs on the primary. Off by default.
+    pub fn read_your_writes(mut self, on: bool, timeout: Duration) -> Self {
+        self.read_your_writes = on;
+        self.read_your_writes_timeout = timeout;
         self
     }
 
