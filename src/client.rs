@@ -371,9 +371,27 @@ impl Client {
             let mut pause = std::time::Duration::from_millis(5);
             let mut run = 1;
             loop {
+                // Before `f` runs nothing has happened: a dead pooled
+                // connection or an unreachable host is worth another try.
+                let fresh = |e: Error| {
+                    if matches!(
+                        e.kind(),
+                        crate::ErrorKind::Io
+                            | crate::ErrorKind::Broken
+                            | crate::ErrorKind::Unavailable
+                    ) {
+                        Error::new(
+                            crate::ErrorKind::TransactionLost,
+                            format!("{e}; nothing ran yet"),
+                        )
+                        .with_source(e)
+                    } else {
+                        e
+                    }
+                };
                 let r = async {
-                    let mut conn = pools.get().await?;
-                    let mut tx = conn.begin_with(TxOpts::default()).await?;
+                    let mut conn = pools.get().await.map_err(fresh)?;
+                    let mut tx = conn.begin_with(TxOpts::default()).await.map_err(fresh)?;
                     let r = match f(&mut tx).await {
                         Ok(v) => tx.commit().await.map(|()| v),
                         Err(e) => {
@@ -540,6 +558,15 @@ impl BlockingClient {
         T: Send + 'static,
     {
         self.wait(self.0.with_conn(f))
+    }
+
+    /// See [`Client::transaction_with`].
+    pub fn transaction_with<F, T>(&self, opts: TxOpts, f: F) -> Result<T>
+    where
+        F: for<'c> AsyncFnOnce(&mut Transaction<'c>) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.wait(self.0.transaction_with(opts, f))
     }
 
     /// See [`Client::reads`].

@@ -271,6 +271,8 @@ impl Connection {
     async fn connect_any(opts: &Opts, set: &Arc<crate::hosts::HostSet>) -> Result<Connection> {
         use crate::hosts::{HostMode, Role};
         let mut tried: Vec<String> = Vec::new();
+        // Reads: a primary is kept aside while replicas remain to be tried.
+        let mut fallback: Option<(usize, Connection)> = None;
         for i in set.candidates(opts.role) {
             let addr = set.addr(i).clone();
             let mut one = opts.clone();
@@ -301,11 +303,26 @@ impl Connection {
                 (HostMode::Replication, Role::Read) => conn.replica_state(opts).await,
                 _ => Ok(Fit::Yes),
             };
+            if set.mode() == HostMode::Replication && opts.role == Role::Read {
+                match &verdict {
+                    Ok(Fit::Replica) => set.set_replica(i, true),
+                    Ok(Fit::Yes) => {
+                        set.set_replica(i, false);
+                        set.succeeded(i);
+                        if fallback.is_none() {
+                            fallback = Some((i, conn));
+                            continue;
+                        }
+                    }
+                    _ => {}
+                }
+            }
             match verdict {
                 Ok(Fit::Yes | Fit::Replica) => {
                     set.succeeded(i);
                     if set.mode() == HostMode::Replication && opts.role == Role::Write {
                         set.set_read_only(i, false);
+                        set.set_replica(i, false);
                     }
                     conn.replica = matches!(verdict, Ok(Fit::Replica));
                     conn.host = Some(set.open(i));
@@ -315,6 +332,9 @@ impl Connection {
                     if deny {
                         set.failed(i, &why);
                     }
+                    if set.mode() == HostMode::Replication && opts.role == Role::Write {
+                        set.set_read_only(i, true);
+                    }
                     tried.push(format!("{addr}: {why}"));
                 }
                 Err(e) => {
@@ -323,6 +343,10 @@ impl Connection {
                 }
             }
             let _ = conn.close().await;
+        }
+        if let Some((i, mut conn)) = fallback {
+            conn.host = Some(set.open(i));
+            return Ok(conn);
         }
         let want = match (set.mode(), opts.role) {
             (HostMode::Replication, Role::Write) => "no writable server",

@@ -176,6 +176,8 @@ struct Health {
     read_only: bool,
     /// Why it was last denied.
     why: Option<String>,
+    /// Seen to be a replica (`Some(true)`) or not (`Some(false)`).
+    replica: Option<bool>,
 }
 
 struct HostState {
@@ -248,6 +250,7 @@ impl HostSet {
                         denied_until: None,
                         read_only: false,
                         why: None,
+                        replica: None,
                     }),
                     lag_checked: AtomicU64::new(0),
                 })
@@ -308,6 +311,18 @@ impl HostSet {
         h.denied_until.is_some_and(|t| t > now)
     }
 
+    fn health(&self, i: usize) -> std::sync::MutexGuard<'_, Health> {
+        self.hosts[i]
+            .health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Host `i` was seen to be a replica, or not.
+    pub(crate) fn set_replica(&self, i: usize, replica: bool) {
+        self.health(i).replica = Some(replica);
+    }
+
     fn read_only(&self, i: usize) -> bool {
         self.hosts[i]
             .health
@@ -353,11 +368,14 @@ impl HostSet {
                 order.sort_by_key(|&i| self.read_only(i));
             }
             (HostMode::Replication, Role::Read) => {
-                // Replicas by load, then the primary as the fallback.
-                let mut replicas: Vec<usize> = (1..n).collect();
-                by_load(&mut replicas);
-                replicas.push(0);
-                order = replicas;
+                // Known replicas by load, then hosts not yet seen, then the
+                // primaries (the fallback).
+                by_load(&mut order);
+                order.sort_by_key(|&i| match self.health(i).replica {
+                    Some(true) => 0,
+                    None => 1,
+                    Some(false) => 2,
+                });
             }
         }
         // Allowed hosts first, keeping the mode's order; then the denied.
@@ -527,9 +545,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.candidates(Role::Write), vec![0, 1, 2]);
+        r.set_replica(0, false);
         let reads = r.candidates(Role::Read);
         assert_eq!(reads.last(), Some(&0), "the primary is the read fallback");
         assert!(reads[..2].contains(&1) && reads[..2].contains(&2));
+        r.set_replica(1, true);
+        assert_eq!(r.candidates(Role::Read)[0], 1, "known replicas first");
         r.set_read_only(0, true);
         assert_eq!(
             r.candidates(Role::Write)[0],
