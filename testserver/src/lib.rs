@@ -14,24 +14,40 @@
 //! started; [`external()`] tells tests that need this server's users, or that
 //! kill and restart it, to skip.
 //!
-//! The MariaDB server binaries and the `openssl` tool come from the system;
-//! when they are missing, the first [`server()`] call runs
-//! `scripts/install-mariadb.sh` (apt-get; it asks first when run from a
-//! terminal outside CI).
+//! For tests of what a driver does with more than one server, a cluster,
+//! also started once per process at the first call and taken down with it:
+//! [`replication()`], a primary and a read-only replica with GTID
+//! replication (about a second to start). Its nodes are
+//! [`TestServer`]s like the single server, with the same users and TLS
+//! files, small buffer pools, and ports that stay theirs across restarts;
+//! it hands out each node's URL and a URL naming both
+//! (`mysql://root@127.0.0.1:P1,127.0.0.1:P2/test`), kills, stops and
+//! restarts nodes, and waits for the replica to catch up.
+//!
+//! The MariaDB server binaries, its client and the `openssl` tool come from
+//! the system; when they are missing, the first call that needs them runs
+//! `scripts/install-mariadb.sh`
+//! (apt-get; it asks first when run from a terminal outside CI).
 //!
 //! The crate does not depend on the driver: it starts processes and hands
-//! out URLs and file paths.
+//! out URLs and file paths, and runs the SQL that sets servers up or checks
+//! them with the `mariadb` command-line client ([`TestServer::sql`]).
 //!
 //! ```no_run
 //! let url = std::env::var("MYSQL_URL").unwrap_or_else(|_| mysql_uring_testserver::server().root_url());
 //! # let _ = url;
 //! ```
 //!
-//! Layout: `server` (the process, start/kill/restart, exit hook), `datadir`
-//! (data directory templates under `target/`), `tls` (certificates),
-//! `users` (the accounts made at every start), `tools` (finding or
-//! installing `mariadbd` and `openssl`).
+//! Layout: `server` (the `mariadbd` processes: the process-wide server and
+//! cluster nodes started with more configuration, start/kill/stop/restart,
+//! SQL through the client, ports, the exit hook), `cluster` (the replication
+//! pair, built from `server`'s nodes), `datadir` (data
+//! directory templates under `target/`), `tls` (certificates), `users` (the
+//! accounts made at every start), `tools` (finding or installing `mariadbd`,
+//! the client and `openssl`), `skips` (tests that skip
+//! themselves).
 
+mod cluster;
 mod datadir;
 mod server;
 mod skips;
@@ -39,6 +55,7 @@ mod tls;
 mod tools;
 mod users;
 
+pub use cluster::{REPL_PASSWORD, REPL_USER, Replication, Role, replication};
 pub use server::{HOST, TestServer, external, server, test_url};
 pub use skips::{skip, skipped};
 pub use tls::TlsFiles;
