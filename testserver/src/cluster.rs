@@ -1,5 +1,6 @@
 //! Test clusters, started once per process like [`server()`](crate::server):
-//! a primary and a replica with GTID replication ([`replication()`]).
+//! a primary and a replica with GTID replication ([`replication()`]) and a
+//! three-node Galera cluster ([`galera()`]).
 //!
 //! Every node is a [`TestServer`] started from the same data directory
 //! template as the single server, with the same test users, TLS files and
@@ -15,8 +16,8 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
 use std::panic::{self, AssertUnwindSafe};
-use std::path::Path;
-use std::sync::OnceLock;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -31,14 +32,21 @@ pub const REPL_USER: &str = "mu_repl";
 /// [`REPL_USER`]'s password.
 pub const REPL_PASSWORD: &str = "repl-pass";
 
-/// How long to wait for a replica to catch up.
+/// How many nodes [`galera()`] has.
+pub const GALERA_NODES: usize = 3;
+
+/// How long to wait for a replica to catch up or a Galera node to sync.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long `mariadbd --wsrep-recover` may take.
+const RECOVER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How often to look again while waiting.
 const POLL: Duration = Duration::from_millis(50);
 
 /// `mariadbd` options every cluster node has on top of the single server's:
-/// a small buffer pool (several nodes must fit two cores and little memory).
+/// a small buffer pool (three nodes and a pair must fit two cores and little
+/// memory).
 const SMALL: &[&str] = &["--innodb-buffer-pool-size=32M"];
 
 /// The replication user, made on both nodes (its own statement list, after
@@ -64,7 +72,15 @@ pub struct Replication {
     replica: TestServer,
 }
 
+/// A three-node Galera cluster, from [`galera()`].
+pub struct Galera {
+    nodes: Vec<TestServer>,
+    /// Serialises kill, stop and restart: a restart looks at which nodes run.
+    control: Mutex<()>,
+}
+
 static REPLICATION: OnceLock<Result<Replication, String>> = OnceLock::new();
+static GALERA: OnceLock<Result<Galera, String>> = OnceLock::new();
 
 /// Starts (once per process, at the first call) a primary and a replica with
 /// GTID replication between them, and returns them.
@@ -89,6 +105,43 @@ static REPLICATION: OnceLock<Result<Replication, String>> = OnceLock::new();
 pub fn replication() -> &'static Replication {
     match REPLICATION.get_or_init(|| start_once("the replication pair", Replication::start)) {
         Ok(r) => r,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Starts (once per process, at the first call) a three-node Galera cluster
+/// and returns it once every node is `Synced` in a cluster of three.
+///
+/// Node 0 bootstraps the cluster (`--wsrep-new-cluster`), then nodes 1 and 2
+/// join it one after the other. All three start from copies of the same
+/// data directory, so no snapshot transfer is needed: every `grastate.dat`
+/// is written with the same new cluster UUID at seqno 0 and the joiners start
+/// at that position (`--wsrep-start-position`), which makes their join an
+/// incremental transfer (IST) of the cluster's few events so far. Three to
+/// five seconds on a warm machine, most of it Galera's group communication
+/// settling each join.
+///
+/// Each node: `wsrep_on`, the Galera 4 library installed with MariaDB
+/// (`galera-4`; installed by `scripts/install-mariadb.sh` when missing), a
+/// cluster name of its own per process, private ports for group
+/// communication and IST on 127.0.0.1, a 32 MiB gcache, a 3 s suspect
+/// timeout (a killed node leaves the cluster after about four seconds), join
+/// messages resent every 0.1 s rather than every second (joins settle
+/// faster), no automatic primary-component recovery (`pc.recovery=false`:
+/// [`Galera::restart`] bootstraps when no node runs),
+/// `binlog_format=ROW`, `innodb_autoinc_lock_mode=2` and a 32 MiB buffer
+/// pool. Snapshot transfers, when one is needed (a node that was behind by
+/// more than the gcache holds), use `mysqldump`, which needs no extra
+/// package, and are quick on test-sized data.
+///
+/// Galera applies a write on the other nodes shortly after it commits: read
+/// with `SET SESSION wsrep_sync_wait=1` to see every write committed before.
+///
+/// Panics with the reason when the cluster cannot be started, and at every
+/// call after that.
+pub fn galera() -> &'static Galera {
+    match GALERA.get_or_init(|| start_once("the Galera cluster", Galera::start)) {
+        Ok(g) => g,
         Err(e) => panic!("{e}"),
     }
 }
@@ -338,4 +391,327 @@ impl Replication {
             thread::sleep(POLL);
         }
     }
+}
+
+impl Galera {
+    /// Starts node 0 as a new cluster, then the others one after the other,
+    /// each from a copy of the same data directory at the same position.
+    fn start() -> Galera {
+        let t0 = Instant::now();
+        let library = find_or_install_cluster_tools(true)
+            .expect("find_or_install_cluster_tools(true) returns the Galera library");
+        // Client, group communication and IST port of each node.
+        let ports: Vec<[u16; 3]> = (0..GALERA_NODES)
+            .map(|_| [reserve_port(), reserve_port(), reserve_port()])
+            .collect();
+        let address = ports
+            .iter()
+            .map(|p| format!("{HOST}:{}", p[1]))
+            .collect::<Vec<_>>()
+            .join(",");
+        let uuid = new_uuid();
+        let mut nodes: Vec<TestServer> = Vec::new();
+        for (i, &[port, gcomm, ist]) in ports.iter().enumerate() {
+            let mut args = os_args(SMALL);
+            let mut provider = OsString::from("--wsrep-provider=");
+            provider.push(&library);
+            args.push(provider);
+            args.extend(os_args(&[
+                "--wsrep-on=ON".to_string(),
+                format!("--wsrep-cluster-address=gcomm://{address}"),
+                format!("--wsrep-cluster-name=mysql-uring-{}", std::process::id()),
+                format!("--wsrep-node-name=galera-{i}"),
+                format!("--wsrep-node-address={HOST}"),
+                format!(
+                    "--wsrep-provider-options=base_host={HOST};base_port={gcomm};\
+                     gmcast.listen_addr=tcp://{HOST}:{gcomm};ist.recv_addr={HOST}:{ist};\
+                     gcache.size=32M;evs.suspect_timeout=PT3S;evs.join_retrans_period=PT0.1S;pc.recovery=false"
+                ),
+                "--wsrep-sst-method=mysqldump".to_string(),
+                format!("--wsrep-sst-auth={ROOT_USER}:"),
+                format!("--wsrep-sst-receive-address={HOST}:{port}"),
+                "--binlog-format=ROW".to_string(),
+                "--innodb-autoinc-lock-mode=2".to_string(),
+            ]));
+            let first_args = if i == 0 {
+                os_args(&["--wsrep-new-cluster"])
+            } else {
+                os_args(&[format!("--wsrep-start-position={uuid}:0")])
+            };
+            nodes.push(TestServer::launch(Spec {
+                name: format!("galera-{i}"),
+                port,
+                args,
+                first_args,
+                init_sql: INIT_SQL.to_string(),
+                files: vec![("grastate.dat", grastate(&uuid, 0, i == 0))],
+            }));
+            wait_node_synced(&nodes[i], i + 1);
+        }
+        eprintln!(
+            "mysql-uring-testserver: Galera cluster of {GALERA_NODES} ready in {:.2} s on {} ({})",
+            t0.elapsed().as_secs_f64(),
+            nodes
+                .iter()
+                .map(|n| format!("{HOST}:{}", n.port))
+                .collect::<Vec<_>>()
+                .join(", "),
+            process_dir(&nodes[0]).display()
+        );
+        Galera {
+            nodes,
+            control: Mutex::new(()),
+        }
+    }
+
+    /// The nodes, node 0 first.
+    pub fn nodes(&self) -> &[TestServer] {
+        &self.nodes
+    }
+
+    /// Node `i` (0, 1 or 2). Panics when there is no such node.
+    pub fn node(&self, i: usize) -> &TestServer {
+        &self.nodes[i]
+    }
+
+    /// The nodes' TCP ports, node 0 first.
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|n| n.port).collect()
+    }
+
+    /// A URL naming every node, node 0 first:
+    /// `mysql://user:password@127.0.0.1:P0,127.0.0.1:P1,127.0.0.1:P2/db`
+    /// (user and password percent-encoded, the password left out when
+    /// empty). Each node's own URL is [`TestServer::url`].
+    pub fn url(&self, user: &str, password: &str, db: Option<&str>) -> String {
+        let nodes: Vec<&TestServer> = self.nodes.iter().collect();
+        url_for(&nodes, user, password, db)
+    }
+
+    /// [`Galera::url`] for `root` (empty password) and the database `test`.
+    pub fn root_url(&self) -> String {
+        self.url(ROOT_USER, "", Some(TEST_DB))
+    }
+
+    /// Runs SQL as `root` on node `i` (see [`TestServer::sql`]).
+    pub fn sql(&self, i: usize, sql: &str) -> Result<String, String> {
+        self.nodes[i].sql(sql)
+    }
+
+    /// A global status variable of node `i` (`wsrep_cluster_size`, …), or
+    /// `None` when the node does not answer or has no such variable.
+    pub fn status(&self, i: usize, name: &str) -> Option<String> {
+        let out = self.nodes[i]
+            .sql(&format!("SHOW GLOBAL STATUS LIKE '{name}'"))
+            .ok()?;
+        out.split_once('\t').map(|(_, v)| v.to_string())
+    }
+
+    /// How many nodes node `i` sees in its cluster (`wsrep_cluster_size`);
+    /// 0 when it does not answer.
+    pub fn cluster_size(&self, i: usize) -> usize {
+        self.status(i, "wsrep_cluster_size")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Kills node `i` with `SIGKILL` (see [`TestServer::kill`]). The others
+    /// notice after about four seconds (the suspect timeout), then see a
+    /// cluster of one node less: [`Galera::wait_synced`] on one of them
+    /// waits for that.
+    pub fn kill(&self, i: usize) {
+        let _control = lock(&self.control);
+        self.nodes[i].kill();
+    }
+
+    /// Shuts node `i` down cleanly (see [`TestServer::stop`]): it leaves the
+    /// cluster at once.
+    pub fn stop(&self, i: usize) {
+        let _control = lock(&self.control);
+        self.nodes[i].stop();
+    }
+
+    /// Starts node `i` again on its ports and data directory (killing it
+    /// first if it runs) and waits until it is synced with the running nodes
+    /// ([`Galera::wait_synced`]).
+    ///
+    /// It rejoins by an incremental transfer (IST) of what it missed, from
+    /// its last position: after a clean stop that is in its `grastate.dat`;
+    /// after a kill it is recovered first with `mariadbd --wsrep-recover`, as
+    /// the MariaDB service scripts do. When no other node runs, the node
+    /// bootstraps a cluster again from its own state (`safe_to_bootstrap`,
+    /// `--wsrep-new-cluster`): restart the node that stopped last first, or
+    /// the others cannot join. Panics when the node does not come up or
+    /// sync within a minute.
+    pub fn restart(&self, i: usize) {
+        let _control = lock(&self.control);
+        let node = &self.nodes[i];
+        node.kill();
+        let alone = !self
+            .nodes
+            .iter()
+            .enumerate()
+            .any(|(j, n)| j != i && n.is_running());
+        let position = match read_grastate(&node.datadir) {
+            Some((uuid, seqno)) if seqno >= 0 => Some((uuid, seqno)),
+            _ => recover_position(node),
+        };
+        let mut once = Vec::new();
+        if let Some((uuid, seqno)) = &position {
+            once.push(OsString::from(format!(
+                "--wsrep-start-position={uuid}:{seqno}"
+            )));
+        }
+        if alone {
+            if let Some((uuid, seqno)) = &position {
+                fs::write(
+                    node.datadir.join("grastate.dat"),
+                    grastate(uuid, *seqno, true),
+                )
+                .unwrap_or_else(|e| {
+                    panic!("mysql-uring-testserver: cannot write grastate.dat: {e}")
+                });
+            }
+            once.push(OsString::from("--wsrep-new-cluster"));
+        }
+        node.restart_with(&once);
+        wait_node_synced(node, self.running());
+    }
+
+    /// Waits until node `i` is `Synced` (`wsrep_local_state_comment`),
+    /// `wsrep_ready` is `ON`, its cluster is the primary component and has as
+    /// many nodes as are running (`wsrep_cluster_size`): after a kill, until
+    /// the others have noticed it is gone. Panics after a minute, or when the
+    /// node is not running.
+    pub fn wait_synced(&self, i: usize) {
+        wait_node_synced(&self.nodes[i], self.running());
+    }
+
+    /// How many nodes are running.
+    fn running(&self) -> usize {
+        self.nodes.iter().filter(|n| n.is_running()).count()
+    }
+}
+
+/// Waits until `node` is synced in a primary cluster of `size` nodes.
+fn wait_node_synced(node: &TestServer, size: usize) {
+    let deadline = Instant::now() + SYNC_TIMEOUT;
+    let want = [
+        ("WSREP_LOCAL_STATE_COMMENT", "Synced".to_string()),
+        ("WSREP_READY", "ON".to_string()),
+        ("WSREP_CLUSTER_STATUS", "Primary".to_string()),
+        ("WSREP_CLUSTER_SIZE", size.to_string()),
+    ];
+    let sql = format!(
+        "SELECT UPPER(variable_name), variable_value FROM information_schema.global_status \
+         WHERE variable_name IN ({})",
+        want.iter()
+            .map(|(k, _)| format!("'{k}'"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    loop {
+        let got = node.sql(&sql);
+        let status: BTreeMap<String, String> = got
+            .as_deref()
+            .unwrap_or("")
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if want.iter().all(|(k, v)| status.get(*k) == Some(v)) {
+            return;
+        }
+        if !node.is_running() || Instant::now() > deadline {
+            panic!(
+                "mysql-uring-testserver: Galera node {HOST}:{} is not synced in a cluster of \
+                 {size} ({}): {:?}\n{}",
+                node.port,
+                if node.is_running() {
+                    format!("after {} s", SYNC_TIMEOUT.as_secs())
+                } else {
+                    "it is not running".to_string()
+                },
+                got.map(|_| status),
+                log_tail(node)
+            );
+        }
+        thread::sleep(POLL);
+    }
+}
+
+/// A Galera `grastate.dat`.
+fn grastate(uuid: &str, seqno: i64, safe_to_bootstrap: bool) -> String {
+    format!(
+        "# GALERA saved state\nversion: 2.1\nuuid:    {uuid}\nseqno:   {seqno}\n\
+         safe_to_bootstrap: {}\n",
+        u8::from(safe_to_bootstrap)
+    )
+}
+
+/// The cluster UUID and seqno of a data directory's `grastate.dat` (seqno -1
+/// after a crash or kill).
+fn read_grastate(datadir: &Path) -> Option<(String, i64)> {
+    let text = fs::read_to_string(datadir.join("grastate.dat")).ok()?;
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+    };
+    Some((field("uuid:")?, field("seqno:")?.parse().ok()?))
+}
+
+/// The position a killed node's InnoDB has (`mariadbd --wsrep-recover`, as
+/// `galera_recovery` does), or `None` when it has none (then the node gets a
+/// full snapshot transfer).
+fn recover_position(node: &TestServer) -> Option<(String, i64)> {
+    let log: PathBuf = node
+        .datadir
+        .parent()
+        .unwrap_or(&node.datadir)
+        .join("recover.log");
+    let _ = fs::remove_file(&log);
+    let mut log_arg = OsString::from("--log-error=");
+    log_arg.push(&log);
+    node.run_once(
+        &[OsString::from("--wsrep-recover"), log_arg],
+        RECOVER_TIMEOUT,
+    )?;
+    let text = fs::read_to_string(&log).ok()?;
+    let position = text
+        .lines()
+        .rev()
+        .find_map(|l| l.split_once("WSREP: Recovered position: "))?
+        .1
+        .trim();
+    let (uuid, seqno) = position.rsplit_once(':')?;
+    let seqno: i64 = seqno.parse().ok()?;
+    (seqno >= 0 && !uuid.starts_with("00000000-")).then(|| (uuid.to_string(), seqno))
+}
+
+/// A new random UUID for a cluster (the kernel's, else from std's random
+/// hasher keys).
+fn new_uuid() -> String {
+    if let Ok(u) = fs::read_to_string("/proc/sys/kernel/random/uuid") {
+        let u = u.trim();
+        if u.len() == 36 {
+            return u.to_string();
+        }
+    }
+    use std::hash::BuildHasher;
+    let h = |i: u64| std::collections::hash_map::RandomState::new().hash_one(i);
+    let hex = format!("{:016x}{:016x}", h(1), h(2));
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
+
+/// Locks a mutex, ignoring poisoning (a failed test must not break the others).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

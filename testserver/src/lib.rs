@@ -14,19 +14,20 @@
 //! started; [`external()`] tells tests that need this server's users, or that
 //! kill and restart it, to skip.
 //!
-//! For tests of what a driver does with more than one server, a cluster,
-//! also started once per process at the first call and taken down with it:
-//! [`replication()`], a primary and a read-only replica with GTID
-//! replication (about a second to start). Its nodes are
+//! For tests of what a driver does with more than one server, two clusters,
+//! each also started once per process at the first call and taken down with
+//! it: [`replication()`], a primary and a read-only replica with GTID
+//! replication (about a second to start), and [`galera()`], a three-node
+//! Galera cluster (about three to five seconds). Their nodes are
 //! [`TestServer`]s like the single server, with the same users and TLS
 //! files, small buffer pools, and ports that stay theirs across restarts;
-//! it hands out each node's URL and a URL naming both
-//! (`mysql://root@127.0.0.1:P1,127.0.0.1:P2/test`), kills, stops and
-//! restarts nodes, and waits for the replica to catch up.
+//! the clusters hand out each node's URL and a URL naming all of them
+//! (`mysql://root@127.0.0.1:P1,127.0.0.1:P2/test`), kill, stop and restart
+//! nodes, and wait for a replica to catch up or a Galera node to sync.
 //!
 //! The MariaDB server binaries, its client and the `openssl` tool come from
-//! the system; when they are missing, the first call that needs them runs
-//! `scripts/install-mariadb.sh`
+//! the system, and the Galera library for [`galera()`]; when they are
+//! missing, the first call that needs them runs `scripts/install-mariadb.sh`
 //! (apt-get; it asks first when run from a terminal outside CI).
 //!
 //! The crate does not depend on the driver: it starts processes and hands
@@ -41,10 +42,10 @@
 //! Layout: `server` (the `mariadbd` processes: the process-wide server and
 //! cluster nodes started with more configuration, start/kill/stop/restart,
 //! SQL through the client, ports, the exit hook), `cluster` (the replication
-//! pair, built from `server`'s nodes), `datadir` (data
+//! pair and the Galera cluster, built from `server`'s nodes), `datadir` (data
 //! directory templates under `target/`), `tls` (certificates), `users` (the
 //! accounts made at every start), `tools` (finding or installing `mariadbd`,
-//! the client and `openssl`), `skips` (tests that skip
+//! the client, `openssl` and the Galera library), `skips` (tests that skip
 //! themselves).
 
 mod cluster;
@@ -55,7 +56,9 @@ mod tls;
 mod tools;
 mod users;
 
-pub use cluster::{REPL_PASSWORD, REPL_USER, Replication, Role, replication};
+pub use cluster::{
+    GALERA_NODES, Galera, REPL_PASSWORD, REPL_USER, Replication, Role, galera, replication,
+};
 pub use server::{HOST, TestServer, external, server, test_url};
 pub use skips::{skip, skipped};
 pub use tls::TlsFiles;

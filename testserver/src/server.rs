@@ -213,6 +213,27 @@ impl TestServer {
         *child = Some(c);
     }
 
+    /// Runs `mariadbd` with this server's arguments and `extra` (such as
+    /// `--wsrep-recover`) while the server is down, and waits until it exits
+    /// (killing it after `timeout`). `None` when it is running or did not end.
+    pub(crate) fn run_once(&self, extra: &[OsString], timeout: Duration) -> Option<ExitStatus> {
+        let child = lock(&self.child);
+        if child.is_some() {
+            return None;
+        }
+        let mut args = self.args.clone();
+        args.extend(extra.iter().cloned());
+        let mut c = spawn_via(&process().spawner, args).ok()?;
+        PIDS[self.slot].store(c.id() as i32, Ordering::SeqCst);
+        let status = wait_timeout(&mut c, timeout);
+        if status.is_none() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        PIDS[self.slot].store(0, Ordering::SeqCst);
+        status
+    }
+
     /// Whether the server process is alive.
     pub fn is_running(&self) -> bool {
         let mut child = lock(&self.child);
