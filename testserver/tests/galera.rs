@@ -122,7 +122,10 @@ fn a_stopped_node_leaves_and_rejoins() {
     g.stop(1);
     eprintln!("node stopped in {:.2} s", t0.elapsed().as_secs_f64());
     assert!(!g.node(1).is_running());
+    // Each node installs the smaller view on its own: wait for both.
     g.wait_synced(0);
+    g.wait_synced(2);
+    assert_eq!(g.cluster_size(0), 2);
     assert_eq!(g.cluster_size(2), 2);
     sql(g, 0, "INSERT INTO stop_rows VALUES (1)");
     let t0 = Instant::now();
@@ -131,7 +134,10 @@ fn a_stopped_node_leaves_and_rejoins() {
         "stopped node rejoined in {:.2} s",
         t0.elapsed().as_secs_f64()
     );
-    assert_eq!(g.cluster_size(0), 3);
+    for node in 0..GALERA_NODES {
+        g.wait_synced(node);
+        assert_eq!(g.cluster_size(node), 3, "node {node}");
+    }
     assert_eq!(read(g, 1, "SELECT COUNT(*) FROM stop_rows"), "1");
 }
 
@@ -177,6 +183,7 @@ fn the_whole_cluster_stops_and_starts_again() {
         t0.elapsed().as_secs_f64()
     );
     for node in 0..GALERA_NODES {
+        g.wait_synced(node);
         assert_eq!(g.cluster_size(node), 3, "node {node}");
         assert_eq!(read(g, node, "SELECT COUNT(*) FROM restart_rows"), "1");
     }
