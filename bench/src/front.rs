@@ -145,6 +145,11 @@ where
 
 /// mysql-uring: `Client::exec_first` from every task.
 pub fn uring(url: &str, plan: &Plan, f: &Front) -> BoxResult<Sample> {
+    uring_route(url, plan, f, false)
+}
+
+/// [`uring`], on the client's read route (`Client::reads`) when `reads`.
+pub fn uring_route(url: &str, plan: &Plan, f: &Front, reads: bool) -> BoxResult<Sample> {
     let client = mysql_uring::Client::builder()
         .cores(f.cores)
         .max_connections(f.conns)
@@ -154,6 +159,7 @@ pub fn uring(url: &str, plan: &Plan, f: &Front) -> BoxResult<Sample> {
             ..Default::default()
         })
         .build(uring_opts(url)?)?;
+    let client = if reads { client.reads() } else { client };
     let rt = tokio_rt(f.workers)?;
     let sample = drive(&rt, plan, f, move |id| {
         let call = client.exec_first(POINT_SQL, (id,));

@@ -20,6 +20,7 @@ mod driver;
 mod floor;
 mod front;
 mod harness;
+mod replicas;
 mod setup;
 mod stats;
 mod sys;
@@ -68,6 +69,13 @@ WORKLOADS (--workloads a,b,...; default: all)
              does not: the case says so and shows dashes). Adds wire
              bytes/row: what the server sent (its Bytes_sent status delta,
              counted after compression)
+  replicas   several servers, on a private primary + GTID replica pair
+             (started by the tool; skipped with --url or MYSQL_URL): the
+             tokio workload's reads on the primary alone, spread over both
+             (hosts=loadbalance) and on the replica (hosts=replication,
+             Client::reads), mysql_async on the primary alone beside each;
+             then writes while the primary is killed and restarted: how
+             long writes failed, and whether reads on the replica did
   tokio      --tasks tokio tasks (multi-threaded tokio runtime) issuing
              prepared point selects: mysql-uring through its Send Client
              (calls routed to --cores io_uring cores), mysql_async through
@@ -138,7 +146,7 @@ struct Args {
     tokio_workers: Option<usize>,
 }
 
-const WORKLOADS: [&str; 9] = [
+const WORKLOADS: [&str; 10] = [
     "point",
     "prepared",
     "decode",
@@ -148,6 +156,7 @@ const WORKLOADS: [&str; 9] = [
     "pipeline",
     "tables",
     "tokio",
+    "replicas",
 ];
 
 fn list<T: std::str::FromStr>(flag: &str, v: &str) -> BoxResult<Vec<T>> {
@@ -492,6 +501,17 @@ fn run() -> BoxResult<()> {
         wants("point") || wants("prepared") || wants("pipeline") || wants("tokio"),
         (wants("decode") || wants("decode-prepared") || wants("compress")).then_some(args.rows),
     )?;
+    // The pair, too, before any pinning.
+    let pair = if wants("replicas") && args.url.is_none() && !testserver::external() {
+        Some(replicas::pair()?)
+    } else {
+        if wants("replicas") {
+            eprintln!(
+                "replicas: skipped (it needs private servers it can kill; --url or MYSQL_URL is set)"
+            );
+        }
+        None
+    };
     if let Some(cpu) = args.pin_server {
         let pid = server
             .pid
@@ -704,6 +724,62 @@ fn run() -> BoxResult<()> {
         })?;
     }
 
+    let mut failover_json = serde_json::Value::Null;
+    let mut failover_text = String::new();
+    if let Some(pair) = &pair {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let f = front::Front {
+            tasks: args.tasks,
+            conns: args.tokio_conns,
+            workers: args.tokio_workers.unwrap_or(cpus),
+            cores: args.cores,
+        };
+        let ran_as: &[(DriverId, &str)] = &[
+            (DriverId::Uring, "mysql-uring (Client)"),
+            (DriverId::Async, "mysql_async (Pool, primary alone)"),
+        ];
+        for (label, url, reads) in [
+            ("primary alone", &pair.primary, false),
+            ("primary + replica (loadbalance)", &pair.balanced, false),
+            (
+                "replica (replication, Client::reads)",
+                &pair.replication,
+                true,
+            ),
+        ] {
+            let name = format!(
+                "replicas: {} tasks, prepared point selects, {} conns, {label}",
+                f.tasks, f.conns
+            );
+            // Two servers: the one-server CPU column would mislead.
+            let mut p = plan(f.conns, name.clone());
+            p.server_pid = None;
+            r.case(name, Unit::Query, ran_as, |id| match id {
+                DriverId::Uring => front::uring_route(url, &p, &f, reads).map(Some),
+                DriverId::Async => front::mysql_async(&pair.primary, &p, &f).map(Some),
+                _ => Ok(None),
+            })?;
+        }
+        let fo = replicas::failover(pair)?;
+        failover_text = format!(
+            "Failover (hosts=replication, the primary killed and restarted under 1 write/ms):              writes failed for {:.0} ms from the kill (the restart itself took {:.0} ms),              {} failed writes, the slowest failing call {:.1} ms; reads on the replica              meanwhile: {} ok, {} failed.\n",
+            fo.writes_down.as_secs_f64() * 1e3,
+            fo.restart.as_secs_f64() * 1e3,
+            fo.failed_writes,
+            fo.slowest_failure.as_secs_f64() * 1e3,
+            fo.reads_ok,
+            fo.reads_failed,
+        );
+        failover_json = json!({
+            "writes_down_ms": fo.writes_down.as_secs_f64() * 1e3,
+            "restart_ms": fo.restart.as_secs_f64() * 1e3,
+            "failed_writes": fo.failed_writes,
+            "slowest_failure_ms": fo.slowest_failure.as_secs_f64() * 1e3,
+            "reads_ok": fo.reads_ok,
+            "reads_failed": fo.reads_failed,
+        });
+    }
+
     let cases = r.cases;
     let machine = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -726,6 +802,7 @@ fn run() -> BoxResult<()> {
         "syscalls_not_counted": syscalls_not_counted,
         "zstd_not_run": server.no_zstd,
         "cases": cases.iter().map(Case::json).collect::<Vec<_>>(),
+        "failover": failover_json,
     });
     let text = serde_json::to_string_pretty(&report)?;
     if args.json.as_deref() == Some("-") {
@@ -744,6 +821,9 @@ fn run() -> BoxResult<()> {
             .map_or("unpinned".into(), |c| format!("pinned to CPU {c}")),
     );
     println!("{}", stats::table(&cases));
+    if !failover_text.is_empty() {
+        println!("{failover_text}");
+    }
     let path = match &args.json {
         Some(p) => std::path::PathBuf::from(p),
         None => {
