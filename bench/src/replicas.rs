@@ -37,8 +37,9 @@ pub struct Pair {
 /// waits for the replica to have them.
 pub fn pair() -> BoxResult<Pair> {
     let r = cluster::replication();
-    let primary = setup::bench_url(&r.primary().url("root", "", Some("test")))?;
-    setup::setup(&primary, true, None)?;
+    let base = r.primary().url("root", "", Some("test"));
+    setup::setup(&base, true, None)?;
+    let primary = setup::bench_url(&base)?;
     r.wait_caught_up();
     let [p, rp] = r.ports();
     let list = format!("127.0.0.1:{p},127.0.0.1:{rp}");
@@ -53,8 +54,10 @@ pub fn pair() -> BoxResult<Pair> {
 pub struct Failover {
     /// From the kill to the first write that succeeded after the restart.
     pub writes_down: Duration,
-    /// From the restart call to the server accepting connections.
-    pub restart: Duration,
+    /// How long the primary was kept dead before the restart began.
+    pub kept_down: Duration,
+    /// From the restart's beginning to the first write that succeeded.
+    pub back_after_restart: Duration,
     /// The longest single failing write call.
     pub slowest_failure: Duration,
     pub failed_writes: u64,
@@ -142,9 +145,8 @@ pub fn failover(pair: &Pair) -> BoxResult<Failover> {
     r.kill(Node::Primary);
     *killed_at.lock().unwrap() = Some(kill);
     std::thread::sleep(Duration::from_millis(300));
-    let t = Instant::now();
+    let restart_began = Instant::now();
     r.restart(Node::Primary);
-    let restart = t.elapsed();
     let deadline = Instant::now() + Duration::from_secs(60);
     while first_ok_after.lock().unwrap().is_none() {
         if Instant::now() > deadline {
@@ -160,7 +162,8 @@ pub fn failover(pair: &Pair) -> BoxResult<Failover> {
     let back = first_ok_after.lock().unwrap().unwrap();
     let out = Failover {
         writes_down: back - kill,
-        restart,
+        kept_down: restart_began - kill,
+        back_after_restart: back.saturating_duration_since(restart_began),
         slowest_failure: *slowest.lock().unwrap(),
         failed_writes: failed.load(Ordering::Relaxed),
         reads_ok: reads_ok.load(Ordering::Relaxed) - ok0,
