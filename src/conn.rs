@@ -743,11 +743,10 @@ impl Connection {
             Err(e) => {
                 self.chan
                     .mark_broken(format!("change_user as '{user}' failed: {e}"));
-                Err(Error::new(
-                    e.kind(),
-                    format!("{e}; the connection was closed (its session state is unknown after a failed change_user)"),
-                )
-                .with_source(e))
+                // The server's code and SQLSTATE (e.g. 1045, 28000) stay in the error.
+                Err(e.note(
+                    "the connection was closed (its session state is unknown after a failed change_user)",
+                ))
             }
         }
     }

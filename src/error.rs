@@ -111,6 +111,17 @@ impl Error {
         self
     }
 
+    /// Adds `note` to the message (after `; `), keeping the kind, the
+    /// server's error (code, SQLSTATE) and the source.
+    pub(crate) fn note(mut self, note: impl AsRef<str>) -> Self {
+        let m = &mut self.0.message;
+        if !m.is_empty() {
+            m.push_str("; ");
+        }
+        m.push_str(note.as_ref());
+        self
+    }
+
     pub(crate) fn server(kind: ErrorKind, err: ServerError) -> Self {
         let hint = hint_for(err.code);
         let mut e = Error::new(kind, hint);

@@ -15,6 +15,7 @@ mod concurrency;
 mod cursor;
 mod errors;
 mod packets;
+mod parity;
 mod pipeline;
 mod pool;
 mod quoting;
