@@ -1407,7 +1407,9 @@ impl Connection {
             let start = out.len();
             for sql in sqls {
                 if let Err(e) = write_query(framer, out, sql.as_bytes()) {
+                    // Nothing of the pipeline goes out.
                     out.truncate(start);
+                    framer.forget_starts_from(start);
                     return Err(e.into());
                 }
             }

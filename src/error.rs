@@ -85,6 +85,9 @@ struct Inner {
     message: String,
     server: Option<ServerError>,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    /// A command refused before anything of it was sent: the connection
+    /// is still usable, whatever the kind says in general.
+    unsent: bool,
 }
 
 /// An error from mysql-uring. See [`ErrorKind`] for the categories.
@@ -100,6 +103,7 @@ impl Error {
             message: message.into(),
             server: None,
             source: None,
+            unsent: false,
         }))
     }
 
@@ -195,7 +199,12 @@ impl Error {
     /// reply is discarded, and the statement interrupted, before the next
     /// command), so [`ErrorKind::Timeout`] is not fatal; a connection that
     /// could not be recovered fails with [`ErrorKind::Broken`].
+    /// [`ErrorKind::TooLarge`] is fatal when it was a packet received (the
+    /// connection is closed), not when a command was refused before sending.
     pub fn is_fatal(&self) -> bool {
+        if self.0.unsent {
+            return false;
+        }
         !matches!(
             self.0.kind,
             ErrorKind::Server
@@ -278,11 +287,14 @@ impl std::error::Error for Error {
 
 impl From<ProtoError> for Error {
     fn from(e: ProtoError) -> Self {
-        let kind = match e {
-            ProtoError::PacketTooLarge { .. } => ErrorKind::TooLarge,
-            _ => ErrorKind::Protocol,
+        let (kind, unsent) = match e {
+            ProtoError::PacketTooLarge { .. } => (ErrorKind::TooLarge, false),
+            ProtoError::CommandTooLarge { .. } => (ErrorKind::TooLarge, true),
+            _ => (ErrorKind::Protocol, false),
         };
-        Error::new(kind, e.to_string())
+        let mut err = Error::new(kind, e.to_string());
+        err.0.unsent = unsent;
+        err
     }
 }
 

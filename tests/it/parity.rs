@@ -28,3 +28,65 @@ fn change_user_with_a_wrong_password_keeps_the_servers_code_and_sqlstate() {
         Ok(())
     })
 }
+
+#[test]
+fn a_command_refused_before_sending_is_not_fatal_and_the_connection_runs_on() {
+    use mysql_uring::proto::compress::Algorithm;
+    run(async {
+        let small = crate::opts().max_packet_size(4096);
+        for (how, opts) in [
+            ("plain", small.clone()),
+            ("compressed", small.compression(Some(Algorithm::Zlib(6)))),
+        ] {
+            let mut c = mysql_uring::connect(opts).await?;
+            let big = format!("SELECT '{}'", "y".repeat(10_000));
+
+            let e = c.query_drop(&big).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::TooLarge, "{how}: {e:?}");
+            assert!(!e.is_fatal(), "{how}: nothing was sent: {e:?}");
+            assert!(e.to_string().contains("not sent"), "{how}: {e}");
+            assert!(!c.is_broken(), "{how}");
+            assert_eq!(c.query("SELECT 1").await?[0].get::<i32>(0)?, 1, "{how}");
+
+            // A pipeline whose third stage is refused sends nothing at all
+            // (and, compressed, leaves no trace in how the next command is
+            // split into compressed packets).
+            let e = c
+                .pipeline()
+                .query("SELECT 2")
+                .query("SELECT 22")
+                .query(big.clone())
+                .run()
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::TooLarge, "{how}");
+            assert!(!e.is_fatal(), "{how}: {e:?}");
+            let r = c
+                .query("SELECT 3 AS a_longer_query_than_the_stages")
+                .await?;
+            assert_eq!(r[0].get::<i32>(0)?, 3, "{how}");
+
+            // A prepared execute whose parameters do not fit (each is below
+            // the long-data size, together they exceed the packet limit).
+            let v = "z".repeat(1000);
+            let e = c
+                .exec_drop(
+                    "SELECT LENGTH(?), LENGTH(?), LENGTH(?), LENGTH(?), LENGTH(?)",
+                    [&v, &v, &v, &v, &v],
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::TooLarge, "{how}: {e:?}");
+            assert!(!e.is_fatal(), "{how}: {e:?}");
+            let r = c.exec_first("SELECT ? + 1", (41,)).await?.unwrap();
+            assert_eq!(r.get::<i64>(0)?, 42, "{how}");
+
+            // A packet received over the limit is another matter: fatal.
+            let e = c.query("SELECT REPEAT('x', 20000)").await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::TooLarge, "{how}");
+            assert!(e.is_fatal(), "{how}: {e:?}");
+            assert!(c.is_broken(), "{how}");
+        }
+        Ok(())
+    })
+}
