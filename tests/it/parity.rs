@@ -90,3 +90,58 @@ fn a_command_refused_before_sending_is_not_fatal_and_the_connection_runs_on() {
         Ok(())
     })
 }
+
+/// `cargo test --features decimal --test it parity`
+#[cfg(feature = "decimal")]
+#[test]
+fn decimals_that_do_not_fit_rust_decimal_are_errors_naming_the_column() {
+    use rust_decimal::Decimal;
+    run(async {
+        let mut c = crate::conn().await?;
+        crate::scratch_db(&mut c, "parity_decimal").await?;
+        c.query_drop("CREATE TABLE d (id INT PRIMARY KEY, wide DECIMAL(65,30), big DECIMAL(65,0))")
+            .await?;
+        c.query_drop(
+            "INSERT INTO d VALUES
+             (1, 0.123456789012345678901234567891, 1),
+             (2, 1.5, 100000000000000000000000000000),
+             (3, 0.1234567890123456789012345678, 79228162514264337593543950335),
+             (4, -12345678901234567890.123456789012, 0)",
+        )
+        .await?;
+        let sql = "SELECT wide, big FROM d WHERE id = ?";
+        for id in 1..=4 {
+            let text = c.query_with(sql, (id,)).await?.remove(0);
+            let binary = c.exec_first(sql, (id,)).await?.expect("row");
+            for (how, r) in [("text", &text), ("binary", &binary)] {
+                let wide = r.get::<Decimal>("wide");
+                let big = r.get::<Decimal>("big");
+                match id {
+                    1 | 4 => {
+                        let e = wide.unwrap_err();
+                        assert_eq!(e.kind(), ErrorKind::Conversion, "{how} {id}: {e}");
+                        let msg = e.to_string();
+                        assert!(msg.contains("`wide`"), "names the column: {msg}");
+                        assert!(msg.contains("not rounded"), "{msg}");
+                        let exact: String = r.get("wide")?;
+                        assert!(msg.contains(&exact), "shows the value: {msg}");
+                    }
+                    2 => {
+                        // 30 places, the last 29 of them zeros: exact as 1.5.
+                        assert_eq!(wide?, "1.5".parse::<Decimal>().unwrap(), "{how}");
+                        let e = big.unwrap_err();
+                        assert_eq!(e.kind(), ErrorKind::Conversion, "{how}: {e}");
+                        assert!(e.to_string().contains("`big`"), "{e}");
+                    }
+                    _ => {
+                        let w = wide?;
+                        assert_eq!(w.to_string(), "0.1234567890123456789012345678", "{how}");
+                        assert_eq!(big?.to_string(), "79228162514264337593543950335", "{how}");
+                    }
+                }
+            }
+        }
+        c.query_drop("DROP DATABASE it_parity_decimal").await?;
+        c.close().await
+    })
+}
