@@ -151,6 +151,12 @@ impl<'c> Cursor<'c> {
     /// Runs `sql` once per row of parameters ([`Connection::execute_many`]:
     /// MariaDB bulk execution when available); `rowcount()` is then the total
     /// of affected rows.
+    ///
+    /// Stops at the first failing row. Rows before it stay applied when the
+    /// rows run one execute each; in bulk mode on InnoDB the whole packet
+    /// holding the failing row (up to ~1 MiB of rows) is rolled back, earlier
+    /// packets stay. See [`Connection::execute_many`]; for all or nothing,
+    /// use a transaction.
     pub async fn execute_many<I>(&mut self, sql: &str, rows: I) -> Result<()>
     where
         I: IntoIterator,

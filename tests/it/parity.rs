@@ -145,3 +145,78 @@ fn decimals_that_do_not_fit_rust_decimal_are_errors_naming_the_column() {
         c.close().await
     })
 }
+
+/// The ids in table `t`, in order.
+async fn ids(c: &mut mysql_uring::Connection) -> mysql_uring::Result<Vec<i32>> {
+    let rows = c.query("SELECT id FROM t ORDER BY id").await?;
+    rows.iter().map(|r| r.get::<i32>(0)).collect()
+}
+
+#[test]
+fn execute_many_after_a_failing_row_bulk_and_loop_modes() {
+    run(async {
+        let mut c = crate::conn().await?;
+        crate::scratch_db(&mut c, "parity_many").await?;
+        // Row 3 of 5 repeats row 1's key.
+        let rows = vec![(1, 10), (2, 20), (1, 30), (4, 40), (5, 50)];
+        let insert = "INSERT INTO t (id, v) VALUES (?, ?)";
+        let bulk = c.supports_bulk_execute();
+        for engine in ["InnoDB", "MyISAM"] {
+            for mode in ["bulk", "loop"] {
+                if mode == "bulk" && !bulk {
+                    continue; // not MariaDB: always the loop
+                }
+                c.set_bulk_execute(mode == "bulk");
+                c.query_drop("DROP TABLE IF EXISTS t").await?;
+                c.query_drop(&format!(
+                    "CREATE TABLE t (id INT PRIMARY KEY, v INT) ENGINE={engine}"
+                ))
+                .await?;
+                let e = c.execute_many(insert, &rows).await.unwrap_err();
+                assert_eq!(e.code(), Some(1062), "{engine} {mode}: {e}");
+                assert!(!e.is_fatal());
+                let want: &[i32] = match (engine, mode) {
+                    // One packet = one statement, rolled back as a whole.
+                    ("InnoDB", "bulk") => &[],
+                    // Each row before the failing one is its own statement.
+                    _ => &[1, 2],
+                };
+                assert_eq!(ids(&mut c).await?, want, "{engine} {mode}");
+                // The cursor's execute_many is the same call.
+                c.query_drop("DELETE FROM t").await?;
+                let mut cur = c.cursor();
+                let e = cur.execute_many(insert, &rows).await.unwrap_err();
+                assert_eq!(e.code(), Some(1062), "{engine} {mode}: {e}");
+                cur.close().await?;
+                assert_eq!(ids(&mut c).await?, want, "{engine} {mode}, cursor");
+
+                // All or nothing: a transaction, rolled back on the error.
+                if engine == "InnoDB" {
+                    c.query_drop("DELETE FROM t").await?;
+                    let mut tx = c.begin().await?;
+                    assert!(tx.execute_many(insert, &rows).await.is_err());
+                    tx.rollback().await?;
+                    assert_eq!(ids(&mut c).await?, Vec::<i32>::new(), "{mode}, rolled back");
+                }
+            }
+        }
+
+        // Bulk rows go in packets of about 1 MiB, each its own statement:
+        // the packets before the failing one stay.
+        if bulk {
+            c.set_bulk_execute(true);
+            c.query_drop("DROP TABLE IF EXISTS t").await?;
+            c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v LONGTEXT) ENGINE=InnoDB")
+                .await?;
+            let pad = "p".repeat(200_000);
+            // 200 kB a row: rows 1-6 fill the first packet; row 8 fails.
+            let mut big: Vec<(i32, &str)> = (1..=10).map(|i| (i, pad.as_str())).collect();
+            big[7].0 = 7;
+            let e = c.execute_many(insert, &big).await.unwrap_err();
+            assert_eq!(e.code(), Some(1062), "{e}");
+            assert_eq!(ids(&mut c).await?, vec![1, 2, 3, 4, 5, 6]);
+        }
+        c.query_drop("DROP DATABASE it_parity_many").await?;
+        c.close().await
+    })
+}
