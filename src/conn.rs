@@ -103,6 +103,54 @@ enum Response {
     },
 }
 
+/// What the session is known to use: set by the driver's own commands and
+/// from the server's session-state tracking in OK packets.
+#[derive(Debug, Clone, Default)]
+struct SessionTrack {
+    /// The default database; `None` when none is selected.
+    database: Option<String>,
+    /// `character_set_client`.
+    charset: String,
+}
+
+impl SessionTrack {
+    /// The state after the handshake (`utf8mb4_general_ci` is asked for).
+    fn new(database: Option<&str>) -> Self {
+        SessionTrack {
+            database: database.map(str::to_string),
+            charset: "utf8mb4".to_string(),
+        }
+    }
+
+    /// Applies the session-state changes an OK packet carries (cheap when
+    /// it carries none, which is almost always).
+    #[inline]
+    fn on_ok(&mut self, ok: &OkPacket<'_>) {
+        if !ok.session_state.is_empty() {
+            self.apply(ok.session_state);
+        }
+    }
+
+    #[cold]
+    fn apply(&mut self, state: &[u8]) {
+        use crate::proto::packets::SessionChange;
+        for change in crate::proto::packets::session_changes(state) {
+            match change {
+                SessionChange::Schema(db) => {
+                    self.database =
+                        (!db.is_empty()).then(|| String::from_utf8_lossy(db).into_owned());
+                }
+                SessionChange::SystemVariable { name, value }
+                    if name.eq_ignore_ascii_case(b"character_set_client") =>
+                {
+                    self.charset = String::from_utf8_lossy(value).into_owned();
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 /// A connection to a MySQL or MariaDB server, on the current thread's io_uring.
 ///
 /// One command runs at a time (methods take `&mut self`). Run many connections
@@ -150,6 +198,8 @@ pub struct Connection {
     rollback_on_abandon: bool,
     /// True while [`Connection::drain`] reads abandoned replies.
     draining: bool,
+    /// Default database and charset, as last known.
+    session: SessionTrack,
 }
 
 /// Runs `$fut` (which borrows `$self`) under the query timeout, if any. A
@@ -353,6 +403,7 @@ impl Connection {
             killer: None,
             rollback_on_abandon: false,
             draining: false,
+            session: SessionTrack::new(opts.database.as_deref()),
         };
         conn.apply_session_setup().await?;
         Ok(conn)
@@ -397,6 +448,55 @@ impl Connection {
         self.mariadb
     }
 
+    /// The server's version, parsed: major, minor, patch and whether it is
+    /// MariaDB (from the handshake's capability flags, not only the text), like
+    /// Connector/Python's `get_server_version()`. MariaDB's `5.5.5-`
+    /// compatibility prefix is not part of it.
+    ///
+    /// ```no_run
+    /// # async fn f(cnx: &mut mysql_uring::Connection) -> mysql_uring::Result<()> {
+    /// let v = cnx.server_version_info();
+    /// let returning = v.is_mariadb && v.at_least(10, 5, 0); // INSERT ... RETURNING
+    /// # Ok(()) }
+    /// ```
+    pub fn server_version_info(&self) -> crate::ServerVersion {
+        let mut v = crate::ServerVersion::parse(&self.server_version).unwrap_or_default();
+        v.is_mariadb |= self.mariadb;
+        v
+    }
+
+    /// The default database, as last known: the one connected with, then
+    /// changed by [`select_db`](Connection::select_db) and
+    /// [`change_user`](Connection::change_user), and by `USE db` or anything
+    /// else the server reports through session tracking (on by default:
+    /// `session_track_schema`). `None` when none is selected.
+    pub fn database(&self) -> Option<&str> {
+        self.session.database.as_deref()
+    }
+
+    /// The connection's character set (`character_set_client`): the one of
+    /// the options (`utf8mb4` by default), then as the server reports changes
+    /// (`SET NAMES` run as SQL included; tracked by default through
+    /// `session_track_system_variables`).
+    pub fn charset(&self) -> &str {
+        &self.session.charset
+    }
+
+    /// The connection's collation (`@@collation_connection`), asked of the
+    /// server: one round trip. (Servers do not report collation changes by
+    /// default, and the default collation of a charset differs between
+    /// versions, so the client cannot know it otherwise.)
+    pub async fn collation(&mut self) -> Result<String> {
+        let rows = self.query("SELECT @@collation_connection").await?;
+        match rows.first() {
+            Some(r) => r.get(0),
+            None => Err(Error::new(
+                ErrorKind::Protocol,
+                "SELECT @@collation_connection returned no row",
+            )),
+        }
+    }
+
     /// The negotiated capability flags.
     pub fn capabilities(&self) -> u32 {
         self.capabilities
@@ -434,7 +534,8 @@ impl Connection {
 
     /// How string literals must be written for this session: it follows
     /// `NO_BACKSLASH_ESCAPES` as the server reports it and the charset set with
-    /// [`Opts::charset`] (a `SET NAMES` run as SQL is not tracked).
+    /// [`Opts::charset`] or, as the server reports it, by a `SET NAMES` run as
+    /// SQL (see [`Connection::charset`]).
     pub fn quoting(&self) -> crate::escape::Quoting {
         crate::escape::Quoting {
             no_backslash_escapes: self.status & status::NO_BACKSLASH_ESCAPES != 0,
@@ -442,7 +543,8 @@ impl Connection {
                 .opts
                 .charset
                 .as_deref()
-                .is_some_and(crate::escape::charset_has_multibyte_hazard),
+                .is_some_and(crate::escape::charset_has_multibyte_hazard)
+                || crate::escape::charset_has_multibyte_hazard(&self.session.charset),
         }
     }
 
@@ -712,6 +814,7 @@ impl Connection {
                 if packet.first() == Some(&0x00) {
                     if let Ok(ok) = crate::proto::packets::parse_ok(packet, self.capabilities) {
                         self.status = ok.status;
+                        self.session.on_ok(&ok);
                     }
                 }
                 match self
@@ -735,6 +838,9 @@ impl Connection {
         self.poisoned = None;
         match result {
             Ok(()) => {
+                // The server resets the session: the charset of the
+                // handshake, the database asked for.
+                self.session = SessionTrack::new(database);
                 self.opts = Arc::new(opts);
                 self.rollback_pending = false;
                 self.last = Outcome::default();
@@ -771,16 +877,21 @@ impl Connection {
             self.simple_command(com::RESET_CONNECTION, &[])
         )?;
         self.stmts.forget_all();
+        // The default database stays; the charset is the handshake's again.
+        self.session = SessionTrack::new(self.session.database.as_deref());
         self.apply_session_setup().await
     }
 
-    /// Changes the default database (`COM_INIT_DB`, like `USE db`).
+    /// Changes the default database (`COM_INIT_DB`, like `USE db`);
+    /// [`Connection::database`] then returns it.
     pub async fn select_db(&mut self, db: &str) -> Result<()> {
         timed!(
             self,
             "select_db",
             self.simple_command(com::INIT_DB, db.as_bytes())
-        )
+        )?;
+        self.session.database = Some(db.to_string());
+        Ok(())
     }
 
     /// Ends the session politely (`COM_QUIT`) and closes the socket. A
@@ -870,6 +981,7 @@ impl Connection {
             let in_rows = machine.in_rows();
             match event {
                 ResultEvent::Ok(ok) => {
+                    self.session.on_ok(&ok);
                     let outcome = self.finish_ok(Outcome::from_ok(&ok), done);
                     if let Some(why) = infile_refused {
                         return Err(Error::new(ErrorKind::Usage, why));
@@ -1109,6 +1221,7 @@ impl Connection {
         match machine.on_packet(&self.chan.buf()[p.clone()]) {
             Ok(ResultEvent::Row) => Ok(Some(p)),
             Ok(ResultEvent::End(ok)) => {
+                self.session.on_ok(&ok);
                 self.last.warnings = ok.warnings;
                 self.last.status = ok.status;
                 self.status = ok.status;

@@ -669,6 +669,7 @@ impl Connection {
             let in_rows = machine.in_rows();
             match event {
                 ResultEvent::Ok(ok) => {
+                    self.session.on_ok(&ok);
                     let outcome = Outcome::from_ok(&ok);
                     return Ok(QueryResult::Done(self.finish_ok(outcome, done)));
                 }

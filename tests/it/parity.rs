@@ -220,3 +220,110 @@ fn execute_many_after_a_failing_row_bulk_and_loop_modes() {
         c.close().await
     })
 }
+
+/// `database()` and `charset()` against what the server says they are.
+async fn check_session(c: &mut mysql_uring::Connection, when: &str) -> mysql_uring::Result<()> {
+    let r = c
+        .query("SELECT DATABASE(), @@character_set_client")
+        .await?
+        .remove(0);
+    assert_eq!(c.database(), r.get::<Option<&str>>(0)?, "database {when}");
+    assert_eq!(c.charset(), r.get::<&str>(1)?, "charset {when}");
+    Ok(())
+}
+
+#[test]
+fn database_charset_collation_and_version_follow_the_session() {
+    run(async {
+        let mut c = crate::conn().await?;
+        check_session(&mut c, "after connect").await?;
+        assert_eq!(c.database(), crate::opts().get_database());
+        assert_eq!(c.charset(), "utf8mb4");
+
+        let db = crate::scratch_db(&mut c, "parity_session").await?;
+        check_session(&mut c, "after select_db").await?;
+        assert_eq!(c.database(), Some(db.as_str()));
+        crate::scratch_db(&mut c, "parity_session2").await?;
+        // USE as SQL: reported by the server's session tracking.
+        c.query_drop(&format!("USE {db}")).await?;
+        assert_eq!(c.database(), Some(db.as_str()));
+        check_session(&mut c, "after USE").await?;
+        // A failing USE changes nothing.
+        assert!(c.query_drop("USE it_no_such_db_here").await.is_err());
+        assert_eq!(c.database(), Some(db.as_str()));
+        // Dropping the current database leaves none selected.
+        c.query_drop("USE it_parity_session2").await?;
+        c.query_drop("DROP DATABASE it_parity_session2").await?;
+        check_session(&mut c, "after dropping it").await?;
+        assert_eq!(c.database(), None);
+
+        // SET NAMES as SQL: tracked, and quoting follows it.
+        assert!(!c.quoting().multibyte_hazard);
+        c.query_drop("SET NAMES latin1").await?;
+        assert_eq!(c.charset(), "latin1");
+        check_session(&mut c, "after SET NAMES").await?;
+        c.query_drop("SET NAMES gbk").await?;
+        assert_eq!(c.charset(), "gbk");
+        assert!(c.quoting().multibyte_hazard, "quoting knows about gbk now");
+        c.query_drop("SET NAMES utf8mb4 COLLATE utf8mb4_bin")
+            .await?;
+        assert_eq!(c.charset(), "utf8mb4");
+        assert_eq!(c.collation().await?, "utf8mb4_bin");
+
+        // reset keeps the database; the charset is checked against the server.
+        c.select_db(&db).await?;
+        c.query_drop("SET NAMES latin1").await?;
+        c.reset().await?;
+        check_session(&mut c, "after reset").await?;
+        assert_eq!(c.database(), Some(db.as_str()));
+
+        // The server version, parsed.
+        let v = c.server_version_info();
+        let text: String = c.query("SELECT VERSION()").await?[0].get(0)?;
+        let want = mysql_uring::ServerVersion::parse(&text).expect("VERSION() parses");
+        assert_eq!(
+            (v.major, v.minor, v.patch),
+            (want.major, want.minor, want.patch)
+        );
+        assert_eq!(v.is_mariadb, c.is_mariadb());
+        assert_eq!(v.is_mariadb, text.contains("MariaDB"), "{text}");
+        assert!(v.major >= 5, "{v}");
+        c.query_drop(&format!("DROP DATABASE {db}")).await?;
+        c.close().await
+    })
+}
+
+#[test]
+fn change_user_sets_the_database_it_was_given() {
+    let Some(_) = private() else { return };
+    run(async {
+        let mut c = crate::conn().await?;
+        c.query_drop("SET NAMES latin1").await?;
+        c.change_user(
+            crate::support::NATIVE_USER,
+            crate::support::NATIVE_PASSWORD,
+            Some("mysql"),
+        )
+        .await?;
+        assert_eq!(c.database(), Some("mysql"));
+        check_session(&mut c, "after change_user").await?;
+        c.change_user(
+            crate::support::NATIVE_USER,
+            crate::support::NATIVE_PASSWORD,
+            None,
+        )
+        .await?;
+        assert_eq!(c.database(), None);
+        check_session(&mut c, "after change_user without a database").await?;
+        c.close().await
+    })
+}
+
+fn private() -> Option<&'static crate::support::TestServer> {
+    if crate::support::external() {
+        crate::support::skip("needs the private server's users (MYSQL_URL is set)");
+        None
+    } else {
+        Some(crate::support::server())
+    }
+}
