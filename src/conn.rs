@@ -862,6 +862,66 @@ impl Connection {
         timed!(self, "ping", self.simple_command(com::PING, &[]))
     }
 
+    /// True when the connection is usable and the server answers a ping
+    /// (Connector/Python's `is_connected()`); any failure is `false`, never
+    /// an error. Like every command it first settles what an earlier one
+    /// left (unread rows are discarded). On `false`, [`reconnect`](Connection::reconnect).
+    pub async fn is_connected(&mut self) -> bool {
+        !self.chan.is_broken() && self.ping().await.is_ok()
+    }
+
+    /// Replaces this session with a new one opened with the same options
+    /// (Connector/Python's `reconnect(attempts, delay)`): the old one is
+    /// closed first (`COM_QUIT` when it is still usable), then up to
+    /// `attempts` connects are tried (at least one), `delay` apart. The new
+    /// session gets the options' `charset` and `init` statements again; its
+    /// user and database are the options' (those of the last
+    /// [`change_user`](Connection::change_user)), not one chosen later with
+    /// `USE`; prepared [`Statement`](crate::Statement)s of the old session
+    /// are refused. When every attempt fails, the last attempt's error
+    /// (kind, server code) is returned, noting how many attempts were made,
+    /// and the connection stays closed.
+    ///
+    /// ```no_run
+    /// # async fn f(cnx: &mut mysql_uring::Connection) -> mysql_uring::Result<()> {
+    /// if !cnx.is_connected().await {
+    ///     cnx.reconnect(3, std::time::Duration::from_secs(1)).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn reconnect(&mut self, attempts: u32, delay: Duration) -> Result<()> {
+        let attempts = attempts.max(1);
+        if !self.chan.is_broken() && !self.needs_drain() {
+            let quit = match self.chan.encoder() {
+                Ok((framer, out)) => write_simple(framer, out, com::QUIT).is_ok(),
+                Err(_) => false,
+            };
+            if quit {
+                let _ = crate::io::uring::timeout(self.opts.drain_timeout, self.chan.flush()).await;
+            }
+        }
+        self.chan.mark_broken("closed by reconnect");
+        let opts = (*self.opts).clone();
+        let mut last = None;
+        for i in 0..attempts {
+            if i > 0 && !delay.is_zero() {
+                crate::io::uring::sleep(delay).await;
+            }
+            match Connection::connect(opts.clone()).await {
+                Ok(new) => {
+                    *self = new;
+                    return Ok(());
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let e = last.unwrap_or_else(|| Error::broken("reconnect made no attempt"));
+        Err(e.note(format!(
+            "reconnect gave up after {attempts} attempt{} ({delay:?} apart)",
+            if attempts == 1 { "" } else { "s" }
+        )))
+    }
+
     /// Resets the session without reconnecting (`COM_RESET_CONNECTION`): rolls
     /// back an open transaction, drops temporary tables, releases locks and
     /// clears user variables and session settings, then re-applies the

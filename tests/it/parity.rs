@@ -327,3 +327,78 @@ fn private() -> Option<&'static crate::support::TestServer> {
         Some(crate::support::server())
     }
 }
+
+#[test]
+fn is_connected_and_reconnect_with_the_same_options() {
+    run(async {
+        let opts = crate::opts()
+            .charset("latin1")?
+            .init("SET @parity_init = 7");
+        let mut c = mysql_uring::connect(opts).await?;
+        assert!(c.is_connected().await);
+        let first = c.connection_id();
+
+        // The server ends the session: not connected, and no error.
+        let mut admin = crate::conn().await?;
+        admin.query_drop(&format!("KILL {first}")).await?;
+        assert!(!c.is_connected().await);
+        assert!(!c.is_connected().await, "asking again is still just false");
+
+        c.reconnect(2, std::time::Duration::from_millis(10)).await?;
+        assert!(c.is_connected().await);
+        assert_ne!(c.connection_id(), first, "a new session");
+        let r = c
+            .query("SELECT @parity_init, @@character_set_client")
+            .await?
+            .remove(0);
+        assert_eq!(r.get::<i64>(0)?, 7, "init ran again");
+        assert_eq!(r.get::<&str>(1)?, "latin1", "charset set again");
+        assert_eq!(c.charset(), "latin1");
+
+        // A healthy connection can be reconnected too: the old session ends.
+        let second = c.connection_id();
+        c.reconnect(1, std::time::Duration::ZERO).await?;
+        assert_ne!(c.connection_id(), second);
+        assert!(
+            crate::wait_for_processlist(&mut admin, &format!("ID = {second}"), 0).await?,
+            "the old session was closed"
+        );
+        c.close().await?;
+        admin.close().await
+    })
+}
+
+#[test]
+fn reconnect_that_keeps_failing_names_its_attempts_and_keeps_the_servers_error() {
+    let Some(server) = private() else { return };
+    run(async {
+        let mut admin = crate::conn().await?;
+        admin
+            .query_drop("CREATE OR REPLACE USER 'mu_parity_gone'@'%' IDENTIFIED BY 'gone-pass'")
+            .await?;
+        admin
+            .query_drop(
+                "CREATE OR REPLACE USER 'mu_parity_gone'@'localhost' IDENTIFIED BY 'gone-pass'",
+            )
+            .await?;
+        let url = server.url("mu_parity_gone", "gone-pass", None);
+        let mut c = mysql_uring::connect(url.as_str()).await?;
+        admin.query_drop("DROP USER 'mu_parity_gone'@'%'").await?;
+        admin
+            .query_drop("DROP USER 'mu_parity_gone'@'localhost'")
+            .await?;
+
+        let delay = std::time::Duration::from_millis(50);
+        let t = std::time::Instant::now();
+        let e = c.reconnect(3, delay).await.unwrap_err();
+        assert!(t.elapsed() >= 2 * delay, "waited between the attempts");
+        assert_eq!(e.kind(), ErrorKind::Auth, "{e:?}");
+        assert_eq!(e.code(), Some(1045), "{e:?}");
+        assert!(e.to_string().contains("after 3 attempts"), "{e}");
+        assert!(c.is_broken(), "the old session is closed");
+        assert!(!c.is_connected().await);
+        let e = c.query("SELECT 1").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Broken, "{e:?}");
+        admin.close().await
+    })
+}
