@@ -728,6 +728,33 @@ impl Connection {
         })
     }
 
+    /// Reads at most `count` further rows of the current result set
+    /// (Connector/Python's `get_rows(count)`): fewer at its end, none when
+    /// `count` is 0. The rest stay readable with the next call;
+    /// [`has_pending_rows`](Connection::has_pending_rows) tells whether any remain.
+    ///
+    /// ```no_run
+    /// # async fn f(cnx: &mut mysql_uring::Connection) -> mysql_uring::Result<()> {
+    /// cnx.cmd_query("SELECT id FROM big_table").await?;
+    /// while cnx.has_pending_rows() {
+    ///     let batch = cnx.get_rows_upto(1000).await?;
+    ///     println!("{} rows", batch.len());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_rows_upto(&mut self, count: usize) -> Result<Vec<Row>> {
+        timed!(self, "reading rows", async {
+            let mut rows = Vec::with_capacity(count.min(1024));
+            while rows.len() < count {
+                match self.read_row().await? {
+                    Some(r) => rows.push(r),
+                    None => break,
+                }
+            }
+            Ok(rows)
+        })
+    }
+
     /// Moves to the next result set of the current command: the next
     /// statement of a multi-statement query, or the next set of a `CALL`
     /// (whose last result is the `CALL`'s own outcome, without rows). Unread

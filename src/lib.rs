@@ -80,7 +80,7 @@ pub use opts::{IntoOpts, Opts, SslMode};
 pub use params::{Params, ToValue, ValueRef};
 pub use pipeline::Pipeline;
 pub use pool::{PerCorePool, Pool, PoolMetrics, PoolOpts, PoolStatus, PooledConn};
-pub use row::{ColumnIndex, Row, RowRef};
+pub use row::{ColumnIndex, Row, RowMap, RowRef};
 pub use runtime::{start, try_start};
 pub use server_version::ServerVersion;
 pub use session::{IsolationLevel, Transaction, TxOpts, Warning};

@@ -402,3 +402,83 @@ fn reconnect_that_keeps_failing_names_its_attempts_and_keeps_the_servers_error()
         admin.close().await
     })
 }
+
+#[test]
+fn get_rows_upto_reads_at_most_count_rows_and_leaves_the_rest() {
+    use mysql_uring::QueryResult;
+    run(async {
+        let mut c = crate::conn().await?;
+        let sql = "SELECT seq FROM seq_1_to_10";
+        for binary in [false, true] {
+            let first = if binary {
+                c.cmd_execute(sql, ()).await?
+            } else {
+                c.cmd_query(sql).await?
+            };
+            assert!(matches!(first, QueryResult::Rows(_)));
+            assert!(c.get_rows_upto(0).await?.is_empty());
+            let mut seen = Vec::new();
+            let mut sizes = Vec::new();
+            while c.has_pending_rows() {
+                let batch = c.get_rows_upto(4).await?;
+                sizes.push(batch.len());
+                for r in &batch {
+                    seen.push(r.get::<i64>(0)?);
+                }
+            }
+            assert_eq!(sizes, [4, 4, 2], "binary: {binary}");
+            assert_eq!(seen, (1..=10).collect::<Vec<i64>>());
+            assert!(c.get_rows_upto(5).await?.is_empty(), "after the end");
+        }
+        // Rows left unread are discarded by the next command.
+        c.cmd_query(sql).await?;
+        assert_eq!(c.get_rows_upto(3).await?.len(), 3);
+        assert_eq!(c.query("SELECT 11").await?[0].get::<i64>(0)?, 11);
+        c.close().await
+    })
+}
+
+#[test]
+fn rows_as_ordered_maps_of_name_to_value() {
+    use mysql_uring::Value;
+    run(async {
+        let mut c = crate::conn().await?;
+        let sql = "SELECT CAST(? AS SIGNED) AS id, ? AS name, NULL AS nothing, 2.5e0 AS x, \
+                   DATE'2024-02-29' AS d, 1 AS id";
+        let text = c.query_with(sql, (7, "ada")).await?.remove(0);
+        let binary = c.exec_first(sql, (7, "ada")).await?.expect("row");
+        for (how, row) in [("text", &text), ("binary", &binary)] {
+            let map = row.to_map()?;
+            assert_eq!(map.len(), 6, "{how}");
+            assert_eq!(
+                map.keys().collect::<Vec<_>>(),
+                ["id", "name", "nothing", "x", "d", "id"],
+                "column order, duplicates kept ({how})"
+            );
+            assert_eq!(map["id"], Value::Int(7), "the first `id` ({how})");
+            assert_eq!(map.values()[5], Value::Int(1), "{how}");
+            assert_eq!(
+                map.get("name"),
+                Some(&Value::Bytes(b"ada".to_vec())),
+                "{how}"
+            );
+            assert_eq!(map["nothing"], Value::Null, "{how}");
+            assert_eq!(map["x"], Value::Double(2.5), "{how}");
+            assert_eq!(
+                map["d"],
+                Value::Date(mysql_uring::Date {
+                    year: 2024,
+                    month: 2,
+                    day: 29
+                }),
+                "{how}"
+            );
+            assert!(map.get("missing").is_none() && !map.contains_key("missing"));
+            assert_eq!(map.iter().count(), 6);
+            let dbg = format!("{map:?}");
+            assert!(dbg.starts_with("{\"id\": Int(7), \"name\""), "{dbg}");
+        }
+        assert_eq!(text.to_map()?, binary.to_map()?, "both protocols agree");
+        c.close().await
+    })
+}
