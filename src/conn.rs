@@ -1876,7 +1876,9 @@ impl Drop for NextRow<'_> {
     }
 }
 
+mod call;
 mod exec;
 mod stream;
 mod typed;
+pub use call::{CallResult, StoredResult};
 pub use stream::RowStream;

@@ -68,6 +68,7 @@ pub use batch::{Batch, Progress};
 pub use client::{BlockingClient, Client, ClientBuilder, ClientCall};
 pub use column::{Column, ColumnType};
 pub use conn::RowStream;
+pub use conn::{CallResult, StoredResult};
 pub use conn::{CancelHandle, Connection, NextRow, Outcome, QueryResult, StageOutput, connect};
 pub use cursor::Cursor;
 pub use error::{Error, ErrorKind, Result, ServerError};

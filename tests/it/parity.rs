@@ -482,3 +482,153 @@ fn rows_as_ordered_maps_of_name_to_value() {
         c.close().await
     })
 }
+
+#[test]
+fn callproc_returns_out_and_inout_values_and_the_result_sets() {
+    run(async {
+        let mut c = crate::conn().await?;
+        let db = crate::scratch_db(&mut c, "parity_call").await?;
+        c.query_drop(
+            "CREATE PROCEDURE add_tax(IN net DECIMAL(10,2), INOUT rate INT, OUT gross DECIMAL(10,2),
+                                      INOUT note VARCHAR(40))
+             BEGIN
+               SELECT net AS net, rate AS rate_in;
+               SELECT seq AS n FROM seq_1_to_3;
+               SET gross = net * (100 + rate) / 100;
+               SET rate = rate + 1;
+               SET note = CONCAT(note, ' taxed');
+             END",
+        )
+        .await?;
+        c.query_drop("CREATE PROCEDURE `odd name`(OUT x INT) SET x = 42")
+            .await?;
+        c.query_drop("CREATE PROCEDURE just_rows() SELECT 'a' AS s UNION ALL SELECT 'b'")
+            .await?;
+        c.query_drop("CREATE PROCEDURE nothing() DO 1").await?;
+        c.query_drop(
+            "CREATE PROCEDURE fails() BEGIN SELECT 1 AS one; \
+             SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'no thanks'; END",
+        )
+        .await?;
+
+        for name in [
+            "add_tax",
+            &format!("{db}.add_tax"),
+            &format!("`{db}`.`add_tax`"),
+        ] {
+            let r = c
+                .callproc(name, mysql_uring::params![100, 20, None::<i32>, "order 7"])
+                .await?;
+            let out = r.out.expect("OUT parameters");
+            assert_eq!(out.len(), 3, "OUT and INOUT only: rate, gross, note");
+            assert_eq!(out.get::<i32>("rate")?, 21, "{name}");
+            assert_eq!(out.get::<String>("gross")?, "120.00", "{name}");
+            assert_eq!(out.get::<&str>("note")?, "order 7 taxed", "{name}");
+            assert_eq!(out.get::<i32>(0)?, 21, "by position among the OUT ones");
+            assert_eq!(r.results.len(), 2, "{name}");
+            let first = &r.results[0];
+            assert_eq!(
+                first.columns.iter().map(|c| c.name()).collect::<Vec<_>>(),
+                ["net", "rate_in"]
+            );
+            assert_eq!(first.rows[0].get::<String>("net")?, "100.00");
+            assert_eq!(first.rows[0].get::<i32>("rate_in")?, 20);
+            let ns: Vec<i64> = r.results[1]
+                .rows
+                .iter()
+                .map(|r| r.get(0))
+                .collect::<mysql_uring::Result<_>>()?;
+            assert_eq!(ns, [1, 2, 3]);
+        }
+
+        let r = c.callproc("`odd name`", (None::<i32>,)).await?;
+        assert_eq!(r.out.expect("x").get::<i32>("x")?, 42);
+        assert!(r.results.is_empty());
+
+        let r = c.callproc("just_rows", ()).await?;
+        assert!(r.out.is_none(), "no OUT parameters");
+        assert_eq!(r.results.len(), 1);
+        assert_eq!(r.results[0].rows.len(), 2);
+        assert_eq!(r.results[0].rows[1].get::<&str>("s")?, "b");
+
+        let r = c.callproc("nothing", ()).await?;
+        assert!(r.out.is_none() && r.results.is_empty());
+
+        // Errors: the server's, and the connection goes on.
+        let e = c.callproc("no_such_proc", ()).await.unwrap_err();
+        assert_eq!(e.code(), Some(1305), "{e}");
+        let e = c.callproc("add_tax", (1,)).await.unwrap_err();
+        assert_eq!(e.code(), Some(1318), "wrong argument count: {e}");
+        let e = c.callproc("fails", ()).await.unwrap_err();
+        assert_eq!(
+            e.server_error().map(|s| s.sql_state.as_str()),
+            Some("45000"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("no thanks"), "{e}");
+        assert_eq!(c.query("SELECT 5").await?[0].get::<i32>(0)?, 5);
+
+        // Through the cursor, with stored_results().
+        let mut cur = c.cursor();
+        let out = cur
+            .callproc("add_tax", mysql_uring::params![50, 10, None::<i32>, ""])
+            .await?
+            .expect("OUT parameters");
+        assert_eq!(out.get::<String>("gross")?, "55.00");
+        assert_eq!(cur.stored_results().len(), 2);
+        assert_eq!(cur.stored_results()[1].rows.len(), 3);
+        cur.execute("SELECT 1").await?;
+        assert!(
+            cur.stored_results().is_empty(),
+            "cleared by the next execute"
+        );
+        cur.close().await?;
+
+        c.query_drop(&format!("DROP DATABASE {db}")).await?;
+        c.close().await
+    })
+}
+
+#[test]
+fn callproc_refuses_names_that_are_not_procedure_names_and_sends_nothing() {
+    run(async {
+        let mut c = crate::conn().await?;
+        let db = crate::scratch_db(&mut c, "parity_inject").await?;
+        c.query_drop("CREATE TABLE keep (id INT)").await?;
+        c.query_drop("CREATE PROCEDURE p() DO 1").await?;
+        let before = c
+            .query("SHOW SESSION STATUS LIKE 'Com_call_procedure'")
+            .await?[0]
+            .get::<u64>(1)?;
+        for name in [
+            "p(); DROP TABLE keep; CALL p",
+            "p`; DROP TABLE keep; --",
+            "`p`; DROP TABLE keep",
+            "p -- ",
+            "p/**/",
+            "it_parity_inject.p.x",
+            "",
+            "`unclosed",
+        ] {
+            let e = c.callproc(name, ()).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Usage, "{name:?}: {e:?}");
+            assert!(!e.is_fatal());
+            assert!(e.to_string().contains("not a procedure name"), "{e}");
+        }
+        let after = c
+            .query("SHOW SESSION STATUS LIKE 'Com_call_procedure'")
+            .await?[0]
+            .get::<u64>(1)?;
+        assert_eq!(after, before, "no CALL reached the server");
+        // A quoted name is only ever a name: this one does not exist.
+        let e = c.callproc("`p; DROP TABLE keep`", ()).await.unwrap_err();
+        assert_eq!(e.code(), Some(1305), "{e}");
+        assert_eq!(
+            c.query("SELECT COUNT(*) FROM keep").await?[0].get::<i64>(0)?,
+            0
+        );
+        c.callproc("p", ()).await?;
+        c.query_drop(&format!("DROP DATABASE {db}")).await?;
+        c.close().await
+    })
+}
