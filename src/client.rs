@@ -51,6 +51,73 @@ struct Shared {
     rt: Arc<Runtime>,
     pools: PerCorePool,
     next: AtomicUsize,
+    /// With [`HostMode::Replication`](crate::HostMode::Replication): the
+    /// read route's pools (connections to replicas).
+    reads: Option<Arc<Shared>>,
+    /// Read-your-writes (`read_your_writes`): the GTID position written.
+    ryw: Option<Arc<ReadYourWrites>>,
+    /// On the read route with read-your-writes: the primary's pools, for
+    /// reads no replica caught up with in time.
+    primary: Option<PerCorePool>,
+}
+
+/// The highest GTID this client's writes made, per replication domain
+/// (MariaDB GTIDs: `domain-server-sequence`).
+struct ReadYourWrites {
+    pos: std::sync::Mutex<Vec<(u32, u32, u64)>>,
+    timeout: std::time::Duration,
+}
+
+impl ReadYourWrites {
+    /// After a call on the write route: the session's `@@last_gtid`.
+    async fn note_write(&self, conn: &mut Connection) {
+        let Ok(rows) = conn.query("SELECT @@last_gtid").await else {
+            return;
+        };
+        let Some(g) = rows
+            .first()
+            .and_then(|r| r.get::<Option<String>>(0).ok().flatten())
+        else {
+            return;
+        };
+        let mut pos = self.pos.lock().unwrap_or_else(|e| e.into_inner());
+        for one in g.split(',') {
+            let mut it = one.trim().split('-').map(str::parse::<u64>);
+            if let (Some(Ok(d)), Some(Ok(srv)), Some(Ok(seq))) = (it.next(), it.next(), it.next()) {
+                let (d, srv) = (d as u32, srv as u32);
+                match pos.iter_mut().find(|p| p.0 == d) {
+                    Some(p) if p.2 >= seq => {}
+                    Some(p) => *p = (d, srv, seq),
+                    None => pos.push((d, srv, seq)),
+                }
+            }
+        }
+    }
+
+    /// Before a read on a replica: waits (`MASTER_GTID_WAIT`) until it has
+    /// applied this client's writes; false when it did not in time.
+    async fn caught_up(&self, conn: &mut Connection) -> bool {
+        let pos = {
+            let p = self.pos.lock().unwrap_or_else(|e| e.into_inner());
+            if p.is_empty() {
+                return true;
+            }
+            p.iter()
+                .map(|(d, s, n)| format!("{d}-{s}-{n}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let sql = format!(
+            "SELECT MASTER_GTID_WAIT('{pos}', {:.3})",
+            self.timeout.as_secs_f64()
+        );
+        matches!(
+            conn.query(&sql)
+                .await
+                .map(|r| r.first().map(|r| r.get::<i64>(0))),
+            Ok(Some(Ok(0)))
+        )
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -68,6 +135,7 @@ pub struct ClientBuilder {
     pin: bool,
     ring: RingConfig,
     pool: PoolOpts,
+    pool_set: bool,
     max_connections: Option<usize>,
     runtime: Option<Arc<Runtime>>,
 }
@@ -96,6 +164,7 @@ impl ClientBuilder {
     /// [`ClientBuilder::max_connections`] is given).
     pub fn pool(mut self, popts: PoolOpts) -> Self {
         self.pool = popts;
+        self.pool_set = true;
         self
     }
 
@@ -132,17 +201,52 @@ impl ClientBuilder {
             }
         };
         let mut pool = self.pool;
-        if let Some(total) = self.max_connections {
+        let mut max_connections = self.max_connections;
+        if !self.pool_set {
+            // The URL's pool_max / pool_min: totals over all cores.
+            if max_connections.is_none() {
+                max_connections = opts.pool_max;
+            }
+            if let Some(min) = opts.pool_min {
+                pool.min = min.div_ceil(rt.cores());
+                pool.max = pool.max.max(pool.min);
+            }
+        }
+        if let Some(total) = max_connections {
             if total == 0 {
                 return Err(Error::config("max_connections must be at least 1"));
             }
             pool.max = total.div_ceil(rt.cores());
             pool.min = pool.min.min(pool.max);
         }
+        let writes = PerCorePool::new(opts.clone(), pool.clone())?;
+        let replication =
+            opts.hosts.as_ref().map(|h| h.mode()) == Some(crate::HostMode::Replication);
+        let ryw = (replication && opts.read_your_writes).then(|| {
+            Arc::new(ReadYourWrites {
+                pos: Default::default(),
+                timeout: opts.read_your_writes_timeout,
+            })
+        });
+        let reads = if replication {
+            Some(Arc::new(Shared {
+                pools: PerCorePool::new(opts.clone().role(crate::Role::Read), pool)?,
+                rt: rt.clone(),
+                next: AtomicUsize::new(0),
+                reads: None,
+                ryw: ryw.clone(),
+                primary: ryw.is_some().then(|| writes.clone()),
+            }))
+        } else {
+            None
+        };
         Ok(Client(Arc::new(Shared {
-            pools: PerCorePool::new(opts, pool)?,
+            pools: writes,
             rt,
             next: AtomicUsize::new(0),
+            reads,
+            ryw,
+            primary: None,
         })))
     }
 }
@@ -161,9 +265,26 @@ impl Client {
             pin: false,
             ring: RingConfig::default(),
             pool: PoolOpts::default(),
+            pool_set: false,
             max_connections: None,
             runtime: None,
         }
+    }
+
+    /// The read route: with `hosts=replication`, a client whose calls run on
+    /// replicas (by load, within `max_replica_lag`; the primary when none is
+    /// usable, unless `read_fallback=false`). With other options, this
+    /// client itself. It shares this client's cores; its pools are its own.
+    ///
+    /// ```no_run
+    /// # async fn f() -> mysql_uring::Result<()> {
+    /// let client = mysql_uring::Client::new("mysql://app@db1,db2,db3/shop?hosts=replication")?;
+    /// client.query_drop("INSERT INTO orders (item) VALUES ('tea')").await?; // the primary
+    /// let n = client.reads().query("SELECT COUNT(*) FROM orders").await?;  // a replica
+    /// # Ok(()) }
+    /// ```
+    pub fn reads(&self) -> Client {
+        Client(self.0.reads.clone().unwrap_or_else(|| self.0.clone()))
     }
 
     /// Counters and gauges of the client's pools, all cores added up:
@@ -189,9 +310,32 @@ impl Client {
         T: Send + 'static,
     {
         let pools = self.0.pools.clone();
+        let Some(ryw) = self.0.ryw.clone() else {
+            return self.call(move |_| async move {
+                let mut conn = pools.get().await?;
+                f(&mut conn).await
+            });
+        };
+        // Read-your-writes: writes note their GTID; reads on a replica wait
+        // for it, or go to the primary.
+        let primary = self.0.primary.clone();
         self.call(move |_| async move {
             let mut conn = pools.get().await?;
-            f(&mut conn).await
+            match primary {
+                None => {
+                    let r = f(&mut conn).await;
+                    ryw.note_write(&mut conn).await;
+                    r
+                }
+                Some(primary) => {
+                    if conn.is_replica() && !ryw.caught_up(&mut conn).await {
+                        drop(conn);
+                        let mut p = primary.get().await?;
+                        return f(&mut p).await;
+                    }
+                    f(&mut conn).await
+                }
+            }
         })
     }
 
@@ -206,14 +350,87 @@ impl Client {
         self.transaction_with(TxOpts::default(), f)
     }
 
+    /// Runs `f` in a transaction like [`Client::transaction`], and runs it
+    /// again (on a fresh connection, after a short pause that doubles each
+    /// time) when it fails in a way that re-running can fix
+    /// ([`Error::is_retryable`]: a deadlock or Galera certification
+    /// conflict, a connection lost mid-transaction, a primary that moved),
+    /// up to `attempts` runs in all. A connection lost during `COMMIT` is
+    /// not retried: whether it committed is unknown
+    /// ([`Error::is_commit_unknown`]). `f` must be safe to run again: all
+    /// its effects on the database are rolled back between runs, effects
+    /// elsewhere are not.
+    pub fn transaction_retry<F, T>(&self, attempts: u32, f: F) -> ClientCall<T>
+    where
+        F: for<'c> AsyncFn(&mut Transaction<'c>) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pools = self.0.pools.clone();
+        let ryw = self.0.ryw.clone();
+        self.call(move |_| async move {
+            let mut pause = std::time::Duration::from_millis(5);
+            let mut run = 1;
+            loop {
+                // Before `f` runs nothing has happened: a dead pooled
+                // connection or an unreachable host is worth another try.
+                let fresh = |e: Error| {
+                    if matches!(
+                        e.kind(),
+                        crate::ErrorKind::Io
+                            | crate::ErrorKind::Broken
+                            | crate::ErrorKind::Unavailable
+                    ) {
+                        Error::new(
+                            crate::ErrorKind::TransactionLost,
+                            format!("{e}; nothing ran yet"),
+                        )
+                        .with_source(e)
+                    } else {
+                        e
+                    }
+                };
+                let r = async {
+                    let mut conn = pools.get().await.map_err(fresh)?;
+                    let mut tx = conn.begin_with(TxOpts::default()).await.map_err(fresh)?;
+                    let r = match f(&mut tx).await {
+                        Ok(v) => tx.commit().await.map(|()| v),
+                        Err(e) => {
+                            let _ = tx.rollback().await;
+                            Err(e)
+                        }
+                    };
+                    if let (Ok(_), Some(ryw)) = (&r, &ryw) {
+                        ryw.note_write(&mut conn).await;
+                    }
+                    r
+                }
+                .await;
+                match r {
+                    Err(e) if e.is_retryable() && run < attempts.max(1) => {
+                        run += 1;
+                        crate::runtime::sleep(pause).await;
+                        pause = (pause * 2).min(std::time::Duration::from_millis(500));
+                    }
+                    r => return r,
+                }
+            }
+        })
+    }
+
     /// [`Client::transaction`] with an isolation level, read-only mode or a
-    /// consistent snapshot.
+    /// consistent snapshot. A read-only transaction runs on the read route
+    /// ([`Client::reads`]).
     pub fn transaction_with<F, T>(&self, opts: TxOpts, f: F) -> ClientCall<T>
     where
         F: for<'c> AsyncFnOnce(&mut Transaction<'c>) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.with_conn(async move |c| {
+        let route = if opts.read_only {
+            self.reads()
+        } else {
+            self.clone()
+        };
+        route.with_conn(async move |c| {
             let mut tx = c.begin_with(opts).await?;
             match f(&mut tx).await {
                 Ok(v) => {
@@ -341,6 +558,29 @@ impl BlockingClient {
         T: Send + 'static,
     {
         self.wait(self.0.with_conn(f))
+    }
+
+    /// See [`Client::transaction_with`].
+    pub fn transaction_with<F, T>(&self, opts: TxOpts, f: F) -> Result<T>
+    where
+        F: for<'c> AsyncFnOnce(&mut Transaction<'c>) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.wait(self.0.transaction_with(opts, f))
+    }
+
+    /// See [`Client::reads`].
+    pub fn reads(&self) -> BlockingClient {
+        BlockingClient(self.0.reads())
+    }
+
+    /// See [`Client::transaction_retry`].
+    pub fn transaction_retry<F, T>(&self, attempts: u32, f: F) -> Result<T>
+    where
+        F: for<'c> AsyncFn(&mut Transaction<'c>) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.wait(self.0.transaction_retry(attempts, f))
     }
 
     /// See [`Client::transaction`].

@@ -200,15 +200,41 @@ pub struct Connection {
     draining: bool,
     /// Default database and charset, as last known.
     session: SessionTrack,
+    /// True while `COMMIT` of a [`crate::Transaction`] runs: a connection
+    /// lost then leaves the outcome unknown.
+    pub(crate) committing: bool,
+    /// The host this connection is on, when the options name several.
+    host: Option<crate::hosts::HostLease>,
+    /// A read connection on a replica (not on the primary as a fallback).
+    replica: bool,
+}
+
+/// Whether a server suits what a new connection is for.
+pub(crate) enum Fit {
+    /// Yes.
+    Yes,
+    /// Yes, a replica for reads.
+    Replica,
+    /// No: why, and whether to deny the host for a while.
+    No { why: String, deny: bool },
+}
+
+/// True for names of this machine.
+fn is_local(host: &str) -> bool {
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Runs `$fut` (which borrows `$self`) under the query timeout, if any. A
 /// timed-out command is abandoned, not broken: what it left on the wire is
 /// the connection's to finish (see [`Connection::drain`]), and the statement
 /// is interrupted on the server.
+///
+/// A connection lost inside a transaction fails with
+/// [`ErrorKind::TransactionLost`] instead of the bare I/O error.
 macro_rules! timed {
     ($self:ident, $what:expr, $fut:expr) => {{
-        match $self.query_timeout {
+        let in_tx = $self.status & crate::proto::consts::status::IN_TRANS != 0;
+        let r = match $self.query_timeout {
             None => $fut.await,
             Some(limit) => {
                 let r = crate::io::uring::timeout(limit, $fut).await;
@@ -217,6 +243,10 @@ macro_rules! timed {
                     Err(_) => Err($self.timed_out($what, limit)),
                 }
             }
+        };
+        match r {
+            Err(e) => Err($self.command_failed(e, in_tx)),
+            r => r,
         }
     }};
 }
@@ -227,20 +257,289 @@ impl Connection {
         // Outside a driver runtime: say what to do, before doing anything.
         crate::io::uring::Core::current()?;
         let opts = opts.into_opts()?;
+        match &opts.hosts {
+            Some(set) => Self::connect_any(&opts, set).await,
+            None => Self::connect_one(&opts).await,
+        }
+    }
+
+    /// Connects to the one host of `opts`, within the connect timeout.
+    async fn connect_one(opts: &Opts) -> Result<Connection> {
+        let mut conn = Self::connect_timed(opts).await?;
+        if opts.prefer_socket && opts.socket.is_none() && is_local(&opts.host) {
+            conn = conn.switch_to_socket().await;
+        }
+        Ok(conn)
+    }
+
+    async fn connect_timed(opts: &Opts) -> Result<Connection> {
         match opts.connect_timeout {
-            None => Self::connect_inner(&opts).await,
-            Some(limit) => match crate::io::uring::timeout(limit, Self::connect_inner(&opts)).await
-            {
-                Ok(r) => r,
-                Err(_) => Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "connecting to {} did not complete within {:?}: the server is unreachable or not answering",
-                        opts.address(),
-                        limit
-                    ),
-                )),
+            None => Self::connect_inner(opts).await,
+            Some(limit) => {
+                match crate::io::uring::timeout(limit, Self::connect_inner(opts)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "connecting to {} did not complete within {:?}: the server is unreachable or not answering",
+                            opts.address(),
+                            limit
+                        ),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// `prefer_socket`: the same server over its Unix socket, when it has
+    /// one this process can open; otherwise this connection as it is.
+    async fn switch_to_socket(mut self) -> Connection {
+        let path = match self.query("SELECT @@socket").await {
+            Ok(rows) => rows
+                .first()
+                .and_then(|r| r.get::<Option<String>>(0).ok().flatten()),
+            Err(_) => None,
+        };
+        let Some(path) = path.filter(|p| std::path::Path::new(p).exists()) else {
+            return self;
+        };
+        let mut o = (*self.opts).clone();
+        o.socket = Some(std::path::PathBuf::from(path));
+        o.prefer_socket = false;
+        match Self::connect_timed(&o).await {
+            Ok(c) => {
+                let _ = self.close().await;
+                c
+            }
+            Err(_) => self,
+        }
+    }
+
+    /// Connects to one of several hosts: the candidates in the mode's order,
+    /// skipping those that fail or do not suit the role (not ready, read-only
+    /// for writes, stopped or lagging replicas for reads).
+    async fn connect_any(opts: &Opts, set: &Arc<crate::hosts::HostSet>) -> Result<Connection> {
+        use crate::hosts::{HostMode, Role};
+        let mut tried: Vec<String> = Vec::new();
+        // Reads: a primary is kept aside while replicas remain to be tried.
+        let mut fallback: Option<(usize, Connection)> = None;
+        for i in set.candidates(opts.role) {
+            let addr = set.addr(i).clone();
+            let mut one = opts.clone();
+            one.hosts = None;
+            one.host = addr.host.clone();
+            one.port = addr.port;
+            let mut conn = match Self::connect_one(&one).await {
+                Ok(c) => c,
+                // The user's own settings: the same on every host.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::Auth | ErrorKind::Config | ErrorKind::Tls
+                    ) =>
+                {
+                    return Err(e);
+                }
+                Err(e) if e.code() == Some(1049) => return Err(e),
+                Err(e) => {
+                    set.failed(i, &e.to_string());
+                    tried.push(format!("{addr}: {e}"));
+                    continue;
+                }
+            };
+            let verdict = match (set.mode(), opts.role) {
+                (HostMode::Galera, _) => conn.galera_ready().await,
+                (HostMode::Replication, Role::Write) => conn.writable().await,
+                (HostMode::Replication, Role::Read) => conn.replica_state(opts).await,
+                _ => Ok(Fit::Yes),
+            };
+            if set.mode() == HostMode::Replication && opts.role == Role::Read {
+                match &verdict {
+                    Ok(Fit::Replica) => set.set_replica(i, true),
+                    Ok(Fit::Yes) => {
+                        set.set_replica(i, false);
+                        set.succeeded(i);
+                        if fallback.is_none() {
+                            fallback = Some((i, conn));
+                            continue;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            match verdict {
+                Ok(Fit::Yes | Fit::Replica) => {
+                    set.succeeded(i);
+                    if set.mode() == HostMode::Replication && opts.role == Role::Write {
+                        set.set_read_only(i, false);
+                        set.set_replica(i, false);
+                    }
+                    conn.replica = matches!(verdict, Ok(Fit::Replica));
+                    conn.host = Some(set.open(i));
+                    return Ok(conn);
+                }
+                Ok(Fit::No { why, deny }) => {
+                    if deny {
+                        set.failed(i, &why);
+                    }
+                    if set.mode() == HostMode::Replication && opts.role == Role::Write {
+                        set.set_read_only(i, true);
+                    }
+                    tried.push(format!("{addr}: {why}"));
+                }
+                Err(e) => {
+                    set.failed(i, &e.to_string());
+                    tried.push(format!("{addr}: {e}"));
+                }
+            }
+            let _ = conn.close().await;
+        }
+        if let Some((i, mut conn)) = fallback {
+            conn.host = Some(set.open(i));
+            return Ok(conn);
+        }
+        let want = match (set.mode(), opts.role) {
+            (HostMode::Replication, Role::Write) => "no writable server",
+            (HostMode::Replication, Role::Read) => "no server for reads",
+            (HostMode::Galera, _) => "no ready Galera node",
+            _ => "no server could be reached",
+        };
+        Err(Error::new(
+            ErrorKind::Unavailable,
+            format!("{want} among the {} hosts: {}", set.len(), tried.join("; ")),
+        ))
+    }
+
+    /// Galera: is this node ready for queries (`wsrep_ready` ON, state
+    /// Synced)? A server without wsrep is taken as ready.
+    async fn galera_ready(&mut self) -> Result<Fit> {
+        let rows = match self
+            .query(
+                "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
+                 WHERE VARIABLE_NAME IN ('WSREP_READY', 'WSREP_LOCAL_STATE', 'WSREP_LOCAL_STATE_COMMENT') \
+                 UNION ALL SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES \
+                 WHERE VARIABLE_NAME = 'WSREP_ON'",
+            )
+            .await
+        {
+            Ok(rows) => rows,
+            // No such tables (MySQL 8): not a Galera node.
+            Err(e) if e.kind() == ErrorKind::Server => return Ok(Fit::Yes),
+            Err(e) => return Err(e),
+        };
+        let mut ready = None;
+        let mut state = None;
+        let mut comment = String::new();
+        for r in &rows {
+            let name: String = r.get(0)?;
+            let value: String = r.get::<Option<String>>(1)?.unwrap_or_default();
+            match name.to_ascii_uppercase().as_str() {
+                "WSREP_READY" => ready = Some(value.eq_ignore_ascii_case("ON")),
+                "WSREP_LOCAL_STATE" => state = value.parse::<u32>().ok(),
+                // wsrep compiled in but off: a plain server.
+                "WSREP_ON" if !value.eq_ignore_ascii_case("ON") => return Ok(Fit::Yes),
+                "WSREP_ON" => {}
+                _ => comment = value,
+            }
+        }
+        Ok(match (ready, state) {
+            (None, None) => Fit::Yes,
+            (Some(true), Some(4)) | (Some(true), None) => Fit::Yes,
+            _ => Fit::No {
+                why: format!(
+                    "Galera node not ready (wsrep_ready={}, wsrep_local_state={} {comment})",
+                    if ready == Some(true) { "ON" } else { "OFF" },
+                    state.map_or("?".to_string(), |s| s.to_string())
+                ),
+                deny: true,
             },
+        })
+    }
+
+    /// Replication, writes: does this server take writes (`@@read_only` off)?
+    async fn writable(&mut self) -> Result<Fit> {
+        let rows = self.query("SELECT @@read_only").await?;
+        let ro: i64 = rows.first().map(|r| r.get(0)).transpose()?.unwrap_or(0);
+        Ok(if ro != 0 {
+            Fit::No {
+                why: "read-only (@@read_only = 1)".into(),
+                deny: false,
+            }
+        } else {
+            Fit::Yes
+        })
+    }
+
+    /// Replication, reads: a replica whose replication runs within the lag
+    /// bound is used; a server that is not a replica is used as the read
+    /// fallback when that is allowed. A replica that lost its primary (I/O
+    /// thread reconnecting) but still applies what it has stays usable.
+    pub(crate) async fn replica_state(&mut self, opts: &Opts) -> Result<Fit> {
+        let rows = match self.query("SHOW SLAVE STATUS").await {
+            Ok(rows) => rows,
+            // No right to look (1227): assume a working replica.
+            Err(e) if e.code() == Some(1227) => return Ok(Fit::Replica),
+            Err(e) => return Err(e),
+        };
+        let Some(r) = rows.first() else {
+            return Ok(if opts.read_fallback {
+                Fit::Yes
+            } else {
+                Fit::No {
+                    why: "not a replica, and read_fallback is off".into(),
+                    deny: false,
+                }
+            });
+        };
+        let sql_running: String = r
+            .get::<Option<String>>("Slave_SQL_Running")?
+            .unwrap_or_default();
+        if !sql_running.eq_ignore_ascii_case("Yes") {
+            return Ok(Fit::No {
+                why: "replica with replication stopped (Slave_SQL_Running = No)".into(),
+                deny: true,
+            });
+        }
+        let lag: Option<u64> = r.get::<Option<u64>>("Seconds_Behind_Master")?;
+        if let (Some(lag), Some(max)) = (lag, opts.max_replica_lag) {
+            if Duration::from_secs(lag) > max {
+                return Ok(Fit::No {
+                    why: format!("replica lagging {lag} s behind (max_replica_lag {max:?})"),
+                    deny: true,
+                });
+            }
+        }
+        Ok(Fit::Replica)
+    }
+
+    /// For a pool handing out a read connection: false when it should be
+    /// replaced (its replica stopped or fell behind, or it is on the primary
+    /// as a fallback while a replica is usable again). Checks at most once
+    /// per `replica_check_interval` per host.
+    pub(crate) async fn still_fits(&mut self) -> bool {
+        use crate::hosts::{HostMode, Role};
+        let Some(lease) = &self.host else { return true };
+        let (set, i) = (lease.set().clone(), lease.index());
+        if set.mode() != HostMode::Replication || self.opts.role != Role::Read {
+            return true;
+        }
+        if set.lag_fresh(i, self.opts.replica_check_interval) {
+            return true;
+        }
+        if !self.replica {
+            return set.candidates(Role::Read).first() == Some(&i);
+        }
+        let opts = self.opts.clone();
+        match self.replica_state(&opts).await {
+            Ok(Fit::Replica | Fit::Yes) => true,
+            Ok(Fit::No { why, .. }) => {
+                set.failed(i, &why);
+                false
+            }
+            Err(e) => {
+                set.failed(i, &e.to_string());
+                false
+            }
         }
     }
 
@@ -404,6 +703,9 @@ impl Connection {
             rollback_on_abandon: false,
             draining: false,
             session: SessionTrack::new(opts.database.as_deref()),
+            committing: false,
+            host: None,
+            replica: false,
         };
         conn.apply_session_setup().await?;
         Ok(conn)
@@ -1527,6 +1829,52 @@ impl Connection {
                 Err(e) => return Err(self.protocol_error(e)),
             }
         }
+    }
+
+    /// An error met inside a transaction: a lost connection becomes
+    /// [`ErrorKind::TransactionLost`]; and the host, when it is one of
+    /// several, is reported down or read-only so new connections avoid it.
+    #[cold]
+    fn command_failed(&self, e: Error, in_tx: bool) -> Error {
+        self.note_host_error(&e);
+        if in_tx {
+            e.in_transaction(&self.opts.address(), self.committing)
+        } else {
+            e
+        }
+    }
+
+    /// Tells the host set what an error says about this connection's host:
+    /// a lost connection denies it for a while; a write refused as read-only
+    /// (1290, 1792) marks it read-only.
+    pub(crate) fn note_host_error(&self, e: &Error) {
+        let Some(lease) = &self.host else { return };
+        match e.kind() {
+            ErrorKind::Io | ErrorKind::Protocol => {
+                lease.set().failed(lease.index(), &e.to_string());
+            }
+            ErrorKind::Server if matches!(e.code(), Some(1290 | 1792)) => {
+                lease.set().set_read_only(lease.index(), true);
+            }
+            _ => {}
+        }
+    }
+
+    /// Which of the options' hosts this connection is on (`None` with a
+    /// single host).
+    pub fn host_index(&self) -> Option<usize> {
+        self.host.as_ref().map(|l| l.index())
+    }
+
+    /// True for a read connection on a replica (with `hosts=replication`),
+    /// false on the primary or with other options.
+    pub fn is_replica(&self) -> bool {
+        self.replica
+    }
+
+    /// Where this connection goes: `host:port` or the socket path.
+    pub fn address(&self) -> String {
+        self.opts.address()
     }
 
     /// A command ran past the query timeout: it is abandoned (its future was

@@ -47,6 +47,22 @@ pub enum ErrorKind {
     /// for it ([`Client::with_conn`](crate::Client::with_conn) and
     /// transaction closures, [`Batch`](crate::Batch) jobs); see [`Error::other`].
     Other,
+    /// The connection was lost inside a transaction. The server rolls an
+    /// unfinished transaction back, so none of it was committed, unless the
+    /// connection was lost during `COMMIT` itself, when the outcome is unknown
+    /// ([`Error::is_commit_unknown`]). Nothing is replayed for you: re-run the
+    /// whole transaction (e.g. with
+    /// [`Client::transaction_retry`](crate::Client::transaction_retry)).
+    TransactionLost,
+    /// The transaction lost a conflict with another one and was rolled back:
+    /// a deadlock (1213), or on Galera a certification failure at `COMMIT`
+    /// (also 1213). Retrying the whole transaction is the fix;
+    /// [`Error::server_error`] has the server's text.
+    Conflict,
+    /// No server could be used: every host of the options was tried and
+    /// failed or was unsuitable (down, not ready, read-only for a write,
+    /// lagging for a read); the message names each host and why.
+    Unavailable,
 }
 
 /// An error reported by the server in an ERR packet.
@@ -88,6 +104,8 @@ struct Inner {
     /// A command refused before anything of it was sent: the connection
     /// is still usable, whatever the kind says in general.
     unsent: bool,
+    /// Lost during `COMMIT`: whether it committed is unknown.
+    commit_unknown: bool,
 }
 
 /// An error from mysql-uring. See [`ErrorKind`] for the categories.
@@ -104,6 +122,7 @@ impl Error {
             server: None,
             source: None,
             unsent: false,
+            commit_unknown: false,
         }))
     }
 
@@ -128,6 +147,13 @@ impl Error {
 
     pub(crate) fn server(kind: ErrorKind, err: ServerError) -> Self {
         let hint = hint_for(err.code);
+        // A deadlock (or Galera's certification failure, reported as one)
+        // rolled the whole transaction back: a conflict, not a bad command.
+        let kind = if kind == ErrorKind::Server && err.code == 1213 {
+            ErrorKind::Conflict
+        } else {
+            kind
+        };
         let mut e = Error::new(kind, hint);
         e.0.server = Some(err);
         e
@@ -194,6 +220,53 @@ impl Error {
         self.0.server.as_ref().map(|s| s.code)
     }
 
+    /// True when re-running the whole transaction (or the statement, outside
+    /// one) may well succeed: a [`Conflict`](ErrorKind::Conflict) (deadlock,
+    /// Galera certification failure), a [`TransactionLost`](ErrorKind::TransactionLost)
+    /// whose outcome is known (not lost during `COMMIT`), a Galera node not
+    /// ready (1047), a lock wait timeout (1205), or a write refused by a
+    /// read-only server (1290, 1792: the primary moved).
+    pub fn is_retryable(&self) -> bool {
+        match self.0.kind {
+            ErrorKind::Conflict => true,
+            ErrorKind::TransactionLost => !self.0.commit_unknown,
+            ErrorKind::Server => matches!(self.code(), Some(1047 | 1205 | 1290 | 1792)),
+            _ => false,
+        }
+    }
+
+    /// True when the connection was lost while `COMMIT` was on its way: the
+    /// transaction may or may not have been committed. Check before re-running
+    /// it (a unique key makes a duplicate fail instead of doubling).
+    pub fn is_commit_unknown(&self) -> bool {
+        self.0.commit_unknown
+    }
+
+    /// This error, as what it means inside a transaction: a lost connection
+    /// becomes [`ErrorKind::TransactionLost`] (the cause kept as the source).
+    pub(crate) fn in_transaction(self, address: &str, committing: bool) -> Self {
+        if !matches!(
+            self.0.kind,
+            ErrorKind::Io | ErrorKind::Broken | ErrorKind::Protocol
+        ) {
+            return self;
+        }
+        let msg = if committing {
+            format!(
+                "the connection to {address} was lost during COMMIT: the transaction may or may \
+                 not have been committed; check before re-running it"
+            )
+        } else {
+            format!(
+                "the connection to {address} was lost inside a transaction: the server rolls it \
+                 back, so none of it was committed; re-run the whole transaction"
+            )
+        };
+        let mut e = Error::new(ErrorKind::TransactionLost, msg).with_source(self);
+        e.0.commit_unknown = committing;
+        e
+    }
+
     /// True when the connection that returned this error can no longer be used.
     /// A timed-out command leaves its connection usable (the rest of its
     /// reply is discarded, and the statement interrupted, before the next
@@ -214,6 +287,7 @@ impl Error {
                 | ErrorKind::NotRun
                 | ErrorKind::Timeout
                 | ErrorKind::Other
+                | ErrorKind::Conflict
         )
     }
 }
@@ -229,6 +303,13 @@ fn hint_for(code: u16) -> &'static str {
         1040 => "the server has too many connections: close some or raise max_connections",
         1153 => "packet larger than the server's max_allowed_packet",
         1317 => "query was interrupted (KILL QUERY or a timeout)",
+        1213 => {
+            "the transaction was rolled back by a conflict (deadlock, or a Galera certification failure): re-run it"
+        }
+        1290 | 1792 => {
+            "the server is read-only (a replica, or a demoted primary): send writes to the primary"
+        }
+        1047 => "the Galera node is not ready (not synced with its cluster): use another node",
         _ => "",
     }
 }

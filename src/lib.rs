@@ -51,6 +51,7 @@ pub mod cursor;
 pub mod error;
 pub mod escape;
 pub mod from_row;
+pub mod hosts;
 pub mod io;
 pub mod opts;
 pub mod params;
@@ -73,6 +74,7 @@ pub use conn::{CancelHandle, Connection, NextRow, Outcome, QueryResult, StageOut
 pub use cursor::Cursor;
 pub use error::{Error, ErrorKind, Result, ServerError};
 pub use from_row::FromRow;
+pub use hosts::{HostAddr, HostMode, HostSet, HostStatus, Role};
 /// `#[derive(FromRow)]`: rows into structs, fields by column name; see the
 /// [`FromRow`](trait@FromRow) trait.
 #[cfg(feature = "derive")]
@@ -81,6 +83,7 @@ pub use opts::{IntoOpts, Opts, SslMode};
 pub use params::{Params, ToValue, ValueRef};
 pub use pipeline::Pipeline;
 pub use pool::{PerCorePool, Pool, PoolMetrics, PoolOpts, PoolStatus, PooledConn};
+pub use proto::compress::Algorithm as Compression;
 pub use row::{ColumnIndex, Row, RowMap, RowRef};
 pub use runtime::{start, try_start};
 pub use server_version::ServerVersion;

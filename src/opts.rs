@@ -3,11 +3,14 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use percent_encoding::percent_decode_str;
 
 use crate::error::{Error, Result};
+use crate::hosts::{HostAddr, HostMode, HostSet, Role, parse_host_list};
+use crate::proto::compress::Algorithm;
 
 /// Default port of MySQL and MariaDB.
 pub const DEFAULT_PORT: u16 = 3306;
@@ -101,6 +104,25 @@ pub struct Opts {
     pub(crate) local_infile_dirs: Vec<PathBuf>,
     pub(crate) stmt_cache_size: usize,
     pub(crate) local_infile_reader: bool,
+    /// Several hosts (and what is known of them), shared by clones.
+    pub(crate) hosts: Option<Arc<HostSet>>,
+    /// Writes (default) or reads: which of several hosts a connection goes to.
+    pub(crate) role: Role,
+    /// Replicas lagging more are not used for reads.
+    pub(crate) max_replica_lag: Option<Duration>,
+    /// How often a pooled read connection's replica is re-checked.
+    pub(crate) replica_check_interval: Duration,
+    /// Reads go to the primary when no replica is usable.
+    pub(crate) read_fallback: bool,
+    /// Pool sizes from the URL (`pool_min`, `pool_max`), used when no
+    /// [`PoolOpts`](crate::PoolOpts) are given.
+    pub(crate) pool_min: Option<usize>,
+    pub(crate) pool_max: Option<usize>,
+    /// Over TCP to this machine, switch to the server's Unix socket.
+    pub(crate) prefer_socket: bool,
+    /// Client reads wait for replicas to apply the client's writes.
+    pub(crate) read_your_writes: bool,
+    pub(crate) read_your_writes_timeout: Duration,
 }
 
 impl Default for Opts {
@@ -134,6 +156,16 @@ impl Default for Opts {
             local_infile_dirs: Vec::new(),
             stmt_cache_size: DEFAULT_STMT_CACHE_SIZE,
             local_infile_reader: false,
+            hosts: None,
+            role: Role::Write,
+            max_replica_lag: None,
+            replica_check_interval: Duration::from_secs(1),
+            read_fallback: true,
+            pool_min: None,
+            pool_max: None,
+            prefer_socket: false,
+            read_your_writes: false,
+            read_your_writes_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -143,6 +175,8 @@ impl fmt::Debug for Opts {
         f.debug_struct("Opts")
             .field("host", &self.host)
             .field("port", &self.port)
+            .field("hosts", &self.hosts)
+            .field("role", &self.role)
             .field("socket", &self.socket)
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
@@ -153,6 +187,7 @@ impl fmt::Debug for Opts {
             .field("drain_timeout", &self.drain_timeout)
             .field("tcp_nodelay", &self.tcp_nodelay)
             .field("tcp_keepalive", &self.tcp_keepalive)
+            .field("compression", &self.compression)
             .field("attributes", &self.attributes)
             .field("init", &self.init)
             .field("ssl_mode", &self.ssl_mode)
@@ -183,6 +218,9 @@ impl Opts {
     /// `program_name`, and `init` (an SQL statement run after connecting; may be
     /// repeated). Anything else is an error, so typos do not go unnoticed.
     pub fn from_url(url: &str) -> Result<Opts> {
+        // `url` takes one host: a list (`h1:3306,h2`) is cut out and parsed here.
+        let (url, host_list) = split_host_list(url)?;
+        let url = url.as_ref();
         let parsed = url::Url::parse(url).map_err(|e| {
             Error::config(format!(
                 "invalid connection URL: {e}; expected mysql://user:password@host:port/database"
@@ -222,9 +260,25 @@ impl Opts {
             }
             o.database = Some(decode(path, "database name")?);
         }
+        let mut mode = None;
         for (k, v) in parsed.query_pairs() {
             let v = v.as_ref();
             match k.as_ref() {
+                "hosts" | "host_mode" => mode = Some(v.parse::<HostMode>()?),
+                "max_replica_lag" => o.max_replica_lag = Some(seconds(&k, v)?),
+                "replica_check_interval" => o.replica_check_interval = seconds(&k, v)?,
+                "read_fallback" => o.read_fallback = boolean(&k, v)?,
+                "read_your_writes" => o.read_your_writes = boolean(&k, v)?,
+                "read_your_writes_timeout" => o.read_your_writes_timeout = seconds(&k, v)?,
+                "compress" | "compression" => o.compression = compression(&k, v)?,
+                "pool_min" | "min_connections" => o.pool_min = Some(count(&k, v)?),
+                "pool_max" | "max_connections" => o.pool_max = Some(count(&k, v)?),
+                "prefer_socket" => o.prefer_socket = boolean(&k, v)?,
+                "tcp_keepalive" | "tcp_keepalive_ms" => {
+                    // mysql_async's unit: milliseconds; 0 turns it off.
+                    let ms = count(&k, v)?;
+                    o.tcp_keepalive = (ms > 0).then(|| Duration::from_millis(ms as u64));
+                }
                 "socket" => o.socket = Some(PathBuf::from(v)),
                 "connect_timeout" => o.connect_timeout = Some(seconds(&k, v)?),
                 "query_timeout" | "read_timeout" => o.query_timeout = Some(seconds(&k, v)?),
@@ -255,7 +309,7 @@ impl Opts {
                 "multi_statements" => o.multi_statements = boolean(&k, v)?,
                 "charset" => o = o.charset(v)?,
                 "local_infile_dir" => o.local_infile_dirs.push(PathBuf::from(v)),
-                "stmt_cache_size" => {
+                "stmt_cache_size" | "statement-cache-capacity" | "statement_cache_capacity" => {
                     o.stmt_cache_size = v.parse().map_err(|_| {
                         Error::config(format!(
                             "stmt_cache_size must be a number of statements (0 disables the cache), got '{v}'"
@@ -269,12 +323,146 @@ impl Opts {
                          max_packet_size, tcp_nodelay, allow_cleartext_password, program_name, init, \
                          ssl_mode, ssl_ca, ssl_cert, ssl_key, tls_server_name, server_public_key, \
                          allow_public_key_retrieval, multi_statements, charset, local_infile_dir, \
-                         local_infile_reader, stmt_cache_size)"
+                         local_infile_reader, stmt_cache_size, compress, pool_min, pool_max, \
+                         tcp_keepalive, prefer_socket, hosts, max_replica_lag, \
+                         replica_check_interval, read_fallback, read_your_writes, \
+                         read_your_writes_timeout)"
                     )));
                 }
             }
         }
+        if let (Some(min), Some(max)) = (o.pool_min, o.pool_max) {
+            if min > max || max == 0 {
+                return Err(Error::config(format!(
+                    "invalid URL options pool_min={min}, pool_max={max}: need pool_min <= pool_max and pool_max >= 1"
+                )));
+            }
+        }
+        if let Some(list) = host_list {
+            let hosts = parse_host_list(&list, DEFAULT_PORT)?;
+            o.host = hosts[0].host.clone();
+            o.port = hosts[0].port;
+            if hosts.len() > 1 || mode.is_some() {
+                if o.socket.is_some() {
+                    return Err(Error::config(
+                        "invalid connection URL: several hosts and a socket; a socket is one local server",
+                    ));
+                }
+                o.hosts = Some(HostSet::new(hosts, mode.unwrap_or_default())?);
+            }
+        } else if let Some(mode) = mode {
+            o.hosts = Some(HostSet::new(
+                vec![HostAddr {
+                    host: o.host.clone(),
+                    port: o.port,
+                }],
+                mode,
+            )?);
+        }
         Ok(o)
+    }
+
+    /// Several servers instead of one: new connections go to one of `hosts`
+    /// as `mode` says (see [`crate::hosts`]): failover, load balancing, Galera
+    /// or a replication primary with replicas. What is learned about the
+    /// hosts (down, read-only, lagging) is shared by every clone of these
+    /// options.
+    ///
+    /// ```
+    /// use mysql_uring::{HostMode, Opts};
+    /// let o = Opts::new().hosts([("10.0.0.1", 3306), ("10.0.0.2", 3306)], HostMode::Replication).unwrap();
+    /// let same: Opts = "mysql://root@10.0.0.1,10.0.0.2/?hosts=replication".parse().unwrap();
+    /// assert_eq!(o.get_hosts().len(), same.get_hosts().len());
+    /// ```
+    pub fn hosts<H: Into<String>>(
+        mut self,
+        hosts: impl IntoIterator<Item = (H, u16)>,
+        mode: HostMode,
+    ) -> Result<Self> {
+        let hosts: Vec<HostAddr> = hosts
+            .into_iter()
+            .map(|(h, port)| HostAddr {
+                host: h.into(),
+                port,
+            })
+            .collect();
+        let set = HostSet::new(hosts, mode)?;
+        self.host = set.addr(0).host.clone();
+        self.port = set.addr(0).port;
+        self.hosts = Some(set);
+        Ok(self)
+    }
+
+    /// The hosts, with what is known of each (one entry for a single host).
+    pub fn get_hosts(&self) -> Vec<HostAddr> {
+        match &self.hosts {
+            Some(set) => (0..set.len()).map(|i| set.addr(i).clone()).collect(),
+            None => vec![HostAddr {
+                host: self.host.clone(),
+                port: self.port,
+            }],
+        }
+    }
+
+    /// The host set of several hosts, for its [`status`](HostSet::status).
+    pub fn host_set(&self) -> Option<&Arc<HostSet>> {
+        self.hosts.as_ref()
+    }
+
+    /// What connections made from these options are for: with
+    /// [`HostMode::Replication`], [`Role::Read`] connections go to replicas
+    /// (see [`crate::hosts`]). Default [`Role::Write`].
+    pub fn role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
+    }
+
+    /// The role.
+    pub fn get_role(&self) -> Role {
+        self.role
+    }
+
+    /// Replicas whose lag (`Seconds_Behind_Master`) is above this are not
+    /// used for reads until they catch up (default: no bound; a replica whose
+    /// replication is stopped is never used).
+    pub fn max_replica_lag(mut self, lag: Option<Duration>) -> Self {
+        self.max_replica_lag = lag;
+        self
+    }
+
+    /// How often a pooled read connection's replica is re-checked for lag
+    /// and stopped replication, when it is handed out (default 1 s).
+    pub fn replica_check_interval(mut self, every: Duration) -> Self {
+        self.replica_check_interval = every;
+        self
+    }
+
+    /// Whether reads go to the primary when no replica is usable (default
+    /// true); when false they fail with
+    /// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable).
+    pub fn read_fallback(mut self, on: bool) -> Self {
+        self.read_fallback = on;
+        self
+    }
+
+    /// With `hosts=replication`, a [`Client`](crate::Client)'s reads
+    /// ([`Client::reads`](crate::Client::reads)) see its own earlier writes:
+    /// after each call on the write route the client notes the session's
+    /// GTID (`@@last_gtid`, one more round trip), and a read on a replica
+    /// first waits for the replica to apply it (`MASTER_GTID_WAIT`, at most
+    /// `timeout`), else runs on the primary. Off by default.
+    pub fn read_your_writes(mut self, on: bool, timeout: Duration) -> Self {
+        self.read_your_writes = on;
+        self.read_your_writes_timeout = timeout;
+        self
+    }
+
+    /// Over TCP to this machine (`localhost`, `127.0.0.1`, `::1`), ask the
+    /// server for its Unix socket (`@@socket`) and use that instead, as
+    /// mysql_async's `prefer_socket` does; stays on TCP when it cannot.
+    pub fn prefer_socket(mut self, on: bool) -> Self {
+        self.prefer_socket = on;
+        self
     }
 
     /// Host name or IP address (default `127.0.0.1`).
@@ -523,6 +711,77 @@ impl Opts {
     }
 }
 
+/// Cuts the host list out of a URL's authority when it names several hosts
+/// (or an IPv6 literal among others), leaving a one-host URL for `url`.
+fn split_host_list(url: &str) -> Result<(std::borrow::Cow<'_, str>, Option<String>)> {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return Ok((url.into(), None));
+    };
+    let rest = &url[start..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let at = authority.rfind('@').map_or(0, |i| i + 1);
+    let list = &authority[at..];
+    if !list.contains(',') {
+        return Ok((url.into(), None));
+    }
+    let mut one = String::with_capacity(url.len());
+    one.push_str(&url[..start + at]);
+    one.push_str("placeholder");
+    one.push_str(&rest[end..]);
+    Ok((one.into(), Some(list.to_string())))
+}
+
+fn compression(key: &str, v: &str) -> Result<Option<Algorithm>> {
+    let bad = || {
+        Error::config(format!(
+            "invalid URL option {key}={v}: expected zlib, zstd, zlib:LEVEL (0-9), zstd:LEVEL (1-22) or off"
+        ))
+    };
+    let (name, level) = match v.split_once(':') {
+        Some((n, l)) => (n, Some(l.parse::<u8>().map_err(|_| bad())?)),
+        None => (v, None),
+    };
+    Ok(Some(match name {
+        "off" | "none" | "false" | "0" if level.is_none() => return Ok(None),
+        // mysql_async's spellings: fast, best, or a zlib level.
+        "fast" => Algorithm::Zlib(1),
+        "best" => Algorithm::Zlib(9),
+        "true" | "on" => Algorithm::Zlib(6),
+        "zlib" => {
+            let l = level.unwrap_or(6);
+            if l > 9 {
+                return Err(bad());
+            }
+            Algorithm::Zlib(l)
+        }
+        "zstd" => {
+            let l = level.unwrap_or(3);
+            if !(1..=22).contains(&l) {
+                return Err(bad());
+            }
+            #[cfg(not(feature = "zstd"))]
+            return Err(Error::config(format!(
+                "URL option {key}={v}: zstd needs the crate's `zstd` feature (mysql-uring = {{ features = [\"zstd\"] }})"
+            )));
+            #[cfg(feature = "zstd")]
+            Algorithm::Zstd(l)
+        }
+        n if level.is_none() && n.len() == 1 && n.as_bytes()[0].is_ascii_digit() => {
+            Algorithm::Zlib(n.as_bytes()[0] - b'0')
+        }
+        _ => return Err(bad()),
+    }))
+}
+
+fn count(key: &str, v: &str) -> Result<usize> {
+    v.parse().map_err(|_| {
+        Error::config(format!(
+            "invalid URL option {key}={v}: expected a whole number"
+        ))
+    })
+}
+
 fn decode(s: &str, what: &str) -> Result<String> {
     percent_decode_str(s)
         .decode_utf8()
@@ -671,6 +930,83 @@ mod tests {
         assert!(o.allow_public_key_retrieval);
         assert_eq!(Opts::new().ssl_mode, SslMode::Preferred);
         assert_eq!("disabled".parse::<SslMode>().unwrap(), SslMode::Disabled);
+    }
+
+    #[test]
+    fn several_hosts_and_modes() {
+        let o = Opts::from_url(
+            "mysql://u:pw@h1:3306,h2:3307,[::1]:3308,h4/db?hosts=replication&max_replica_lag=5",
+        )
+        .unwrap();
+        let hosts: Vec<String> = o.get_hosts().iter().map(|h| h.to_string()).collect();
+        assert_eq!(hosts, ["h1:3306", "h2:3307", "[::1]:3308", "h4:3306"]);
+        assert_eq!(o.host_set().unwrap().mode(), HostMode::Replication);
+        assert_eq!((o.user.as_str(), o.password.as_deref()), ("u", Some("pw")));
+        assert_eq!(o.database.as_deref(), Some("db"));
+        assert_eq!(o.max_replica_lag, Some(Duration::from_secs(5)));
+        // No mode: in order. One host: no host set.
+        let o = Opts::from_url("mysql://h1,h2").unwrap();
+        assert_eq!(o.host_set().unwrap().mode(), HostMode::Sequential);
+        assert!(
+            Opts::from_url("mysql://h1/db")
+                .unwrap()
+                .host_set()
+                .is_none()
+        );
+        // Clones share what is learned about the hosts.
+        let a = Opts::from_url("mysql://h1,h2/?hosts=loadbalance").unwrap();
+        let b = a.clone();
+        assert!(Arc::ptr_eq(a.host_set().unwrap(), b.host_set().unwrap()));
+        for (url, needle) in [
+            ("mysql://h1,,h2/db", "empty host"),
+            ("mysql://h1,h2/db?hosts=roundrobin", "sequential, random"),
+            ("mysql://h1,h2:0/db", "not a port"),
+            ("mysql://h1,::1/db", "brackets"),
+            ("mysql://h1,h2/db?socket=%2Ftmp%2Fs", "socket"),
+        ] {
+            let e = Opts::from_url(url).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{url}");
+            assert!(e.to_string().contains(needle), "{url}: {e}");
+        }
+    }
+
+    #[test]
+    fn options_other_drivers_use() {
+        let o = Opts::from_url(
+            "mysql://h/db?pool_min=2&pool_max=20&tcp_keepalive=10000&prefer_socket=true&statement-cache-capacity=7",
+        )
+        .unwrap();
+        assert_eq!((o.pool_min, o.pool_max), (Some(2), Some(20)));
+        assert_eq!(o.tcp_keepalive, Some(Duration::from_secs(10)));
+        assert!(o.prefer_socket);
+        assert_eq!(o.stmt_cache_size, 7);
+        assert_eq!(
+            Opts::from_url("mysql://h/?tcp_keepalive=0")
+                .unwrap()
+                .tcp_keepalive,
+            None
+        );
+        let e = Opts::from_url("mysql://h/?pool_min=5&pool_max=2").unwrap_err();
+        assert!(e.to_string().contains("pool_min <= pool_max"), "{e}");
+    }
+
+    #[test]
+    fn compression_options() {
+        let c =
+            |v: &str| Opts::from_url(&format!("mysql://h/?compress={v}")).map(|o| o.compression);
+        assert_eq!(c("zlib").unwrap(), Some(Algorithm::Zlib(6)));
+        assert_eq!(c("zlib:9").unwrap(), Some(Algorithm::Zlib(9)));
+        assert_eq!(c("fast").unwrap(), Some(Algorithm::Zlib(1)));
+        assert_eq!(c("off").unwrap(), None);
+        #[cfg(feature = "zstd")]
+        assert_eq!(c("zstd:19").unwrap(), Some(Algorithm::Zstd(19)));
+        #[cfg(not(feature = "zstd"))]
+        assert!(c("zstd").unwrap_err().to_string().contains("feature"));
+        for bad in ["zlib:10", "zstd:0", "lz4", "zlib:x"] {
+            let e = c(bad).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{bad}");
+            assert!(e.to_string().contains("expected zlib"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -302,6 +302,13 @@ impl Pool {
                     lease.discard();
                     continue;
                 }
+                // Reads over replicas: one whose replica stopped or lags,
+                // or a fallback to the primary while a replica is back, is
+                // replaced by a connection to a better host.
+                if !lease.conn_mut().still_fits().await {
+                    lease.discard();
+                    continue;
+                }
                 return Ok(PooledConn { lease });
             }
             let lease = {

@@ -101,7 +101,10 @@ impl Transaction<'_> {
     /// Makes the transaction's changes permanent (`COMMIT`).
     pub async fn commit(mut self) -> Result<()> {
         self.finished = true;
-        self.conn.query_drop("COMMIT").await.map(|_| ())
+        self.conn.committing = true;
+        let r = self.conn.query_drop("COMMIT").await.map(|_| ());
+        self.conn.committing = false;
+        r
     }
 
     /// Undoes the transaction's changes (`ROLLBACK`).
@@ -154,6 +157,7 @@ impl Connection {
     /// Starts a transaction with an isolation level, read-only mode or a
     /// consistent snapshot.
     pub async fn begin_with(&mut self, opts: TxOpts) -> Result<Transaction<'_>> {
+        self.committing = false;
         // Settle a dropped transaction's rollback first, so the status is current.
         self.query_drop_pending().await?;
         if self.in_transaction() {

@@ -7,7 +7,7 @@ use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
 use crate::BoxResult;
-use crate::driver::{Digest, Driver, Op, Rng, datetime_sum, point_sum};
+use crate::driver::{Compression, Digest, Driver, Op, Rng, datetime_sum, point_sum};
 use crate::setup::{
     DECODE_PREPARED_SQL, INSERT_ONE_SQL, POINT_SQL, insert_params, insert_sql, point_sql,
 };
@@ -67,6 +67,26 @@ impl Driver for Async {
 
     async fn connect(url: &str) -> BoxResult<Conn> {
         Ok(Conn::new(opts(url)?).await?)
+    }
+
+    async fn connect_compressed(url: &str, c: Compression) -> BoxResult<Option<Conn>> {
+        let level = match c {
+            Compression::Off => None,
+            // mysql_async's compression is zlib (flate2) only.
+            Compression::Zlib => Some(mysql_async::Compression::new(6)),
+            Compression::Zstd => return Ok(None),
+        };
+        let opts = mysql_async::OptsBuilder::from_opts(opts(url)?).compression(level);
+        Ok(Some(Conn::new(opts).await?))
+    }
+
+    async fn session_status(c: &mut Conn, name: &str) -> BoxResult<String> {
+        let row: Option<(String, String)> = c
+            .query_first(format!("SHOW SESSION STATUS LIKE '{name}'"))
+            .await?;
+        Ok(row
+            .ok_or_else(|| format!("the server has no session status {name}"))?
+            .1)
     }
 
     async fn close(c: Conn) -> BoxResult<()> {

@@ -25,6 +25,27 @@ pub enum Op {
     InsertBulk(usize),
 }
 
+/// Protocol compression, for the compress workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Off,
+    /// zlib at level 6 (zlib's default, and both drivers').
+    Zlib,
+    /// zstd at level 3 (libzstd's default); MySQL 8.0.18+ only.
+    Zstd,
+}
+
+impl Compression {
+    /// How the report names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Compression::Off => "compression off",
+            Compression::Zlib => "zlib (level 6)",
+            Compression::Zstd => "zstd (level 3)",
+        }
+    }
+}
+
 /// A tiny xorshift generator: random ids without another dependency.
 pub struct Rng(u64);
 
@@ -142,6 +163,23 @@ pub trait Driver: 'static {
     /// Whether this driver runs the prepared (binary-protocol) decode workload.
     fn supports_decode_prepared() -> bool {
         false
+    }
+    /// Opens a connection (plain TCP) that uses protocol compression `c`;
+    /// `None` when this driver cannot.
+    fn connect_compressed(
+        url: &str,
+        c: Compression,
+    ) -> impl Future<Output = BoxResult<Option<Self::Conn>>> {
+        async move {
+            match c {
+                Compression::Off => Self::connect(url).await.map(Some),
+                _ => Ok(None),
+            }
+        }
+    }
+    /// The session status variable `name` (`SHOW SESSION STATUS`), as text.
+    fn session_status(_c: &mut Self::Conn, _name: &str) -> impl Future<Output = BoxResult<String>> {
+        async { Err(format!("{} does not read session status here", Self::NAME).into()) }
     }
     /// Reads [`crate::setup::DECODE_PREPARED_SQL`] with `LIMIT ?` = `rows` as a
     /// prepared statement into typed values (DATETIME as a date/time value).

@@ -8,7 +8,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use crate::BoxResult;
-use crate::driver::{Digest, Driver, Op, Rng};
+use crate::driver::{Compression, Digest, Driver, Op, Rng};
 use crate::stats::{Hist, Sample, new_hist, record};
 use crate::sys::{ThreadCost, ThreadMeter, machine_busy, pid_cpu, pin, process_cpu};
 
@@ -75,6 +75,7 @@ impl Meter {
             server_cpu: server,
             other_cpu: other,
             latency,
+            wire_bytes: None,
         }
     }
 }
@@ -375,6 +376,65 @@ pub fn decode<D: Driver>(
     .join()
     .map_err(|_| "the decode thread panicked")?;
     r.map_err(|e| format!("{} decode ({kind:?}): {e}", D::NAME).into())
+}
+
+/// The compress workload: reads the decode query (`rows` rows, text
+/// protocol) once on one connection that uses protocol compression `comp`,
+/// on a (pinned) thread, like [`decode`], and counts the bytes the server
+/// sent for it: the delta of its session status `Bytes_sent`, which the
+/// server counts as written to the socket (after compression), less what one
+/// status query itself costs (measured: two of them in a row). `None` when
+/// the driver lacks that compression.
+pub fn compressed_decode<D: Driver>(
+    url: &str,
+    plan: &Plan,
+    comp: Compression,
+    rows: u64,
+) -> BoxResult<Option<(Sample, Digest)>> {
+    let url = url.to_string();
+    let pin_to = plan.pins.first().copied();
+    let pid = plan.server_pid;
+    let r = std::thread::spawn(move || -> Result<Option<(Sample, Digest)>, SendError> {
+        if let Some(cpu) = pin_to {
+            pin(0, cpu)?;
+        }
+        D::block_on(async move {
+            let Some(mut c) = D::connect_compressed(&url, comp)
+                .await
+                .map_err(send_error)?
+            else {
+                return Ok(None);
+            };
+            let status = async |c: &mut D::Conn, name: &str| {
+                D::session_status(c, name).await.map_err(send_error)
+            };
+            let on = status(&mut c, "Compression").await?;
+            if (on == "ON") != (comp != Compression::Off) {
+                return Err(format!("{}: the server says Compression={on}", comp.label()).into());
+            }
+            let sent = async |c: &mut D::Conn| -> Result<u64, SendError> {
+                let v = status(c, "Bytes_sent").await?;
+                v.parse()
+                    .map_err(|_| format!("Bytes_sent is `{v}`, not a number").into())
+            };
+            let s0 = sent(&mut c).await?;
+            let s1 = sent(&mut c).await?;
+            let sql = crate::setup::decode_sql(rows);
+            let meter = Meter::start(pid);
+            let thread = ThreadMeter::start();
+            let d = D::decode(&mut c, &sql).await.map_err(send_error)?;
+            let cost = thread.stop();
+            let mut s = meter.stop(d.rows, d.rows, cost, None);
+            let s2 = sent(&mut c).await?;
+            // s1 - s0: one status result; s2 - s1: one more, and the rows.
+            s.wire_bytes = Some((s2 - s1).saturating_sub(s1 - s0));
+            D::close(c).await.map_err(send_error)?;
+            Ok(Some((s, d)))
+        })
+    })
+    .join()
+    .map_err(|_| "the compress thread panicked")?;
+    r.map_err(|e| format!("{} decode ({}): {e}", D::NAME, comp.label()).into())
 }
 
 /// The seed's job: create `tables` tables, check `SHOW TABLES`, drop them,

@@ -26,12 +26,13 @@ mod sys;
 mod uring;
 mod zero;
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde_json::json;
 
 use crate::asyncd::Async;
-use crate::driver::{Digest, Driver, Op};
+use crate::driver::{Compression, Digest, Driver, Op};
 use crate::harness::{DecodeKind, Plan};
 use crate::stats::{Case, Sample, Unit, fmt_num};
 use crate::uring::Uring;
@@ -60,6 +61,13 @@ WORKLOADS (--workloads a,b,...; default: all)
              pipeline: they run both one by one, and the table says so)
   tables     the Connector/Python docs' demo: create then drop --tables
              tables over --jobs connections, checking SHOW TABLES
+  compress   the decode workload's SELECT (--rows rows, text protocol) with
+             protocol compression off, zlib (level 6) and zstd (level 3):
+             mysql-uring, and mysql_async (off and zlib: it has no zstd);
+             zstd only when the server offers it (MySQL 8.0.18+; MariaDB
+             does not: the case says so and shows dashes). Adds wire
+             bytes/row: what the server sent (its Bytes_sent status delta,
+             counted after compression)
   tokio      --tasks tokio tasks (multi-threaded tokio runtime) issuing
              prepared point selects: mysql-uring through its Send Client
              (calls routed to --cores io_uring cores), mysql_async through
@@ -130,11 +138,12 @@ struct Args {
     tokio_workers: Option<usize>,
 }
 
-const WORKLOADS: [&str; 8] = [
+const WORKLOADS: [&str; 9] = [
     "point",
     "prepared",
     "decode",
     "decode-prepared",
+    "compress",
     "insert",
     "pipeline",
     "tables",
@@ -481,7 +490,7 @@ fn run() -> BoxResult<()> {
     let server = setup::setup(
         &base_url,
         wants("point") || wants("prepared") || wants("pipeline") || wants("tokio"),
-        (wants("decode") || wants("decode-prepared")).then_some(args.rows),
+        (wants("decode") || wants("decode-prepared") || wants("compress")).then_some(args.rows),
     )?;
     if let Some(cpu) = args.pin_server {
         let pid = server
@@ -571,6 +580,50 @@ fn run() -> BoxResult<()> {
             }
             Ok(Some(s))
         })?;
+    }
+
+    if wants("compress") {
+        let p = plan(1, "compress".into());
+        let rows = fmt_num(Some(args.rows as f64));
+        let mut digests = Vec::<Digest>::new();
+        for comp in [Compression::Off, Compression::Zlib, Compression::Zstd] {
+            let mut name = format!("decode {rows} rows, {}", comp.label());
+            let skip = match (comp, &server.no_zstd) {
+                (Compression::Zstd, Some(why)) => {
+                    let _ = write!(name, " – not run: {why}");
+                    true
+                }
+                _ => false,
+            };
+            r.case(name, Unit::Row, &[], |id| {
+                let got = match id {
+                    _ if skip => return Ok(None),
+                    DriverId::Uring => {
+                        harness::compressed_decode::<Uring>(&url, &p, comp, args.rows)?
+                    }
+                    DriverId::Async => {
+                        harness::compressed_decode::<Async>(&url, &p, comp, args.rows)?
+                    }
+                    // zero-mysql and the floor speak no compressed protocol.
+                    DriverId::Zero | DriverId::Floor => None,
+                };
+                let Some((s, d)) = got else {
+                    return Ok(None);
+                };
+                if d.rows != args.rows || digests.first().is_some_and(|d0| *d0 != d) {
+                    return Err(format!(
+                        "compress: {} read different data with {} ({d:?} vs {:?}, {} rows wanted)",
+                        id.name(),
+                        comp.label(),
+                        digests.first(),
+                        args.rows
+                    )
+                    .into());
+                }
+                digests.push(d);
+                Ok(Some(s))
+            })?;
+        }
     }
 
     if wants("insert") {
@@ -671,6 +724,7 @@ fn run() -> BoxResult<()> {
             "drivers": args.drivers.iter().map(|d| d.name()).collect::<Vec<_>>(),
         },
         "syscalls_not_counted": syscalls_not_counted,
+        "zstd_not_run": server.no_zstd,
         "cases": cases.iter().map(Case::json).collect::<Vec<_>>(),
     });
     let text = serde_json::to_string_pretty(&report)?;

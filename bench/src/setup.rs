@@ -184,6 +184,8 @@ const DECODE_FILL: &str = "INSERT INTO bench_decode (id, qty, price, name, creat
 pub struct ServerInfo {
     pub version: String,
     pub pid: Option<u32>,
+    /// Why the server does not offer zstd protocol compression, if it does not.
+    pub no_zstd: Option<String>,
 }
 
 /// mysql-uring options for `url`, in plain text like mysql_async's defaults
@@ -214,10 +216,27 @@ pub fn setup(url: &str, point: bool, decode_rows: Option<u64>) -> BoxResult<Serv
                 .and_then(|r| r.get::<Option<String>>(0).ok().flatten())
         });
         let version = c.server_version().to_string();
+        let no_zstd = if c.is_mariadb() {
+            Some("MariaDB has no zstd (MySQL 8.0.18+ only)".to_string())
+        } else {
+            match c.query("SELECT @@protocol_compression_algorithms").await {
+                Ok(r) => {
+                    let algs = r
+                        .first()
+                        .and_then(|r| r.get::<Option<String>>(0).ok().flatten())
+                        .unwrap_or_default();
+                    (!algs.to_ascii_lowercase().contains("zstd")).then(|| {
+                        format!("the server does not offer zstd (protocol_compression_algorithms={algs})")
+                    })
+                }
+                Err(_) => Some("the server does not offer zstd (MySQL 8.0.18+ only)".to_string()),
+            }
+        };
         c.close().await?;
         Ok::<_, mysql_uring::Error>(ServerInfo {
             version,
             pid: pid_file.and_then(|f| std::fs::read_to_string(f).ok()?.trim().parse().ok()),
+            no_zstd,
         })
     })?;
     Ok(info)

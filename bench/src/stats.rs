@@ -42,6 +42,9 @@ pub struct Sample {
     pub other_cpu: Option<Duration>,
     /// Per-operation latency, when the workload has operations to time.
     pub latency: Option<Hist>,
+    /// Bytes the server sent on the wire for the measured work (compress
+    /// workload: its `Bytes_sent` status, compressed bytes when compressed).
+    pub wire_bytes: Option<u64>,
 }
 
 impl Sample {
@@ -88,6 +91,7 @@ impl Sample {
             "server_cpu_s": self.server_cpu.map(|d| d.as_secs_f64()),
             "other_cpu_s": self.other_cpu.map(|d| d.as_secs_f64()),
             "latency_us": self.latency.as_ref().map(latency_json),
+            "wire_bytes": self.wire_bytes,
         })
     }
 }
@@ -146,6 +150,11 @@ impl Case {
                     _ => ("rows/s", "ns/row", 1e9, "1k rows", 1000.0),
                 };
                 out.push((rate.to_string(), all(&|s| Some(s.rate()))));
+                let wire = all(&|s| Some(s.wire_bytes? as f64 / s.units.max(1) as f64));
+                if wire.iter().any(Option::is_some) {
+                    let one = if per == "query" { "query" } else { "row" };
+                    out.push((format!("wire bytes/{one} (server sent)"), wire));
+                }
                 out.push((
                     format!("client CPU {cpu}"),
                     all(&|s| Some(s.per_unit(s.client_cpu(), scale))),

@@ -5,7 +5,7 @@ use std::future::Future;
 use mysql_uring::Connection;
 
 use crate::BoxResult;
-use crate::driver::{Digest, Driver, Op, Rng, datetime_sum, point_sum};
+use crate::driver::{Compression, Digest, Driver, Op, Rng, datetime_sum, point_sum};
 use crate::setup::{
     DECODE_PREPARED_SQL, INSERT_ONE_SQL, POINT_SQL, insert_params, insert_sql, point_sql,
     uring_opts,
@@ -63,6 +63,30 @@ impl Driver for Uring {
 
     async fn connect(url: &str) -> BoxResult<Connection> {
         Ok(mysql_uring::connect(uring_opts(url)?).await?)
+    }
+
+    async fn connect_compressed(url: &str, c: Compression) -> BoxResult<Option<Connection>> {
+        use mysql_uring::proto::compress::Algorithm;
+        let alg = match c {
+            Compression::Off => None,
+            Compression::Zlib => Some(Algorithm::Zlib(6)),
+            Compression::Zstd => Some(Algorithm::Zstd(3)),
+        };
+        let conn = mysql_uring::connect(uring_opts(url)?.compression(alg)).await?;
+        if conn.is_compressed() != alg.is_some() {
+            return Err(format!("mysql-uring: {} was not negotiated", c.label()).into());
+        }
+        Ok(Some(conn))
+    }
+
+    async fn session_status(c: &mut Connection, name: &str) -> BoxResult<String> {
+        let rows = c
+            .query(&format!("SHOW SESSION STATUS LIKE '{name}'"))
+            .await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| format!("the server has no session status {name}"))?;
+        Ok(row.get::<String>(1)?)
     }
 
     async fn close(c: Connection) -> BoxResult<()> {

@@ -14,6 +14,7 @@ mod compress;
 mod concurrency;
 mod cursor;
 mod errors;
+mod hosts;
 mod packets;
 mod parity;
 mod pipeline;

@@ -73,10 +73,12 @@ pub(crate) fn remove_stale(base: &Path, template: &str) {
         };
         for e in entries.flatten() {
             let name = e.file_name();
+            // mysql-uring-<pid>.sock, or mysql-uring-<pid>-<node>.sock.
             let Some(pid) = name
                 .to_str()
                 .and_then(|n| n.strip_prefix("mysql-uring-"))
                 .and_then(|n| n.strip_suffix(".sock"))
+                .and_then(|n| n.split('-').next())
                 .and_then(|n| n.parse::<i32>().ok())
             else {
                 continue;

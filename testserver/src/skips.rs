@@ -1,7 +1,7 @@
 //! Tests that skip themselves (they need this crate's private server, and
-//! `MYSQL_URL` points elsewhere) say so, and the count is printed when the
-//! test binary exits, so a run against another server never looks complete
-//! when it was not.
+//! `MYSQL_URL` points elsewhere; or they need a server of another kind, such
+//! as MySQL 8 for zstd compression) say so, and the count is printed when the
+//! test binary exits, so a run never looks complete when it was not.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,8 +45,8 @@ extern "C" fn summary() {
         return;
     }
     eprintln!(
-        "\nmysql-uring-testserver: {} test(s) of this binary SKIPPED (MYSQL_URL points at \
-         another server; run without it to run them):",
+        "\nmysql-uring-testserver: {} test(s) of this binary SKIPPED, each for the reason \
+         given (those needing the private server run without MYSQL_URL):",
         list.len()
     );
     for t in list.iter() {
