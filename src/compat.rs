@@ -235,13 +235,28 @@ mod time_impls {
 impl<'a> FromValue<'a> for rust_decimal::Decimal {
     /// DECIMAL arrives as exact text in both protocols; so do integers read
     /// through the text protocol. Floats are refused rather than rounded.
+    ///
+    /// Exact or an error, never rounded: `Decimal` holds 96 bits of digits
+    /// and at most 28 after the point, while DECIMAL(65,30) holds more. Zeros
+    /// at the end of the fraction are dropped first (`1.5000…0` with 30
+    /// places is 1.5 exactly); a value that still has too many digits, or
+    /// is out of range, is a conversion error naming the column.
     fn from_text(v: Option<&'a [u8]>, c: &Column) -> Result<Self, ConvError> {
         let s = <&str>::from_text(v, c)
             .map_err(|e| ConvError::new("rust_decimal::Decimal", e.reason))?;
-        s.parse::<rust_decimal::Decimal>().map_err(|e| {
+        let digits = match s.find('.') {
+            // Exact: zeros after the last significant fractional digit.
+            Some(dot) => s[dot..].trim_end_matches('0').len() + dot,
+            None => s.len(),
+        };
+        let exact = s[..digits].strip_suffix('.').unwrap_or(&s[..digits]);
+        rust_decimal::Decimal::from_str_exact(exact).map_err(|e| {
             ConvError::new(
                 "rust_decimal::Decimal",
-                format!("'{s}' is not a decimal that fits 96 bits: {e}"),
+                format!(
+                    "'{s}' does not fit rust_decimal::Decimal exactly (96 bits, at most 28 \
+                     digits after the point) and is not rounded ({e}); read it as String"
+                ),
             )
         })
     }
@@ -259,5 +274,46 @@ impl<'a> FromValue<'a> for serde_json::Value {
         };
         serde_json::from_slice(v)
             .map_err(|e| ConvError::new("serde_json::Value", format!("not valid JSON: {e}")))
+    }
+}
+
+#[cfg(all(test, feature = "decimal"))]
+mod decimal_tests {
+    use super::*;
+    use rust_decimal::Decimal;
+
+    fn read(text: &str) -> Result<Decimal, ConvError> {
+        let p = crate::proto::column::encode_column_def(
+            "d",
+            crate::column::ColumnType::NewDecimal,
+            0,
+            63,
+        );
+        let def = crate::proto::column::parse_column_def(&p).unwrap();
+        let col = Column::new(bytes::Bytes::from(p), def);
+        Decimal::from_text(Some(text.as_bytes()), &col)
+    }
+
+    #[test]
+    fn decimals_are_exact_or_refused_never_rounded() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        assert_eq!(read("1.500000000000000000000000000000").unwrap(), d("1.5"));
+        assert_eq!(read("-0.000000000000000000000000000000").unwrap(), d("0"));
+        assert_eq!(read("100").unwrap(), d("100"));
+        assert_eq!(read("100.00").unwrap(), d("100"));
+        let max28 = "0.1234567890123456789012345678";
+        assert_eq!(read(max28).unwrap().to_string(), max28);
+        let max = "79228162514264337593543950335";
+        assert_eq!(read(max).unwrap().to_string(), max);
+        for bad in [
+            "0.123456789012345678901234567891",
+            "0.00000000000000000000000000001",
+            "79228162514264337593543950336",
+            "1000000000000000000000000000000",
+            "12345678901234567890.123456789012",
+        ] {
+            let e = read(bad).unwrap_err();
+            assert!(e.reason.contains("not rounded"), "{bad}: {}", e.reason);
+        }
     }
 }

@@ -103,6 +103,54 @@ enum Response {
     },
 }
 
+/// What the session is known to use: set by the driver's own commands and
+/// from the server's session-state tracking in OK packets.
+#[derive(Debug, Clone, Default)]
+struct SessionTrack {
+    /// The default database; `None` when none is selected.
+    database: Option<String>,
+    /// `character_set_client`.
+    charset: String,
+}
+
+impl SessionTrack {
+    /// The state after the handshake (`utf8mb4_general_ci` is asked for).
+    fn new(database: Option<&str>) -> Self {
+        SessionTrack {
+            database: database.map(str::to_string),
+            charset: "utf8mb4".to_string(),
+        }
+    }
+
+    /// Applies the session-state changes an OK packet carries (cheap when
+    /// it carries none, which is almost always).
+    #[inline]
+    fn on_ok(&mut self, ok: &OkPacket<'_>) {
+        if !ok.session_state.is_empty() {
+            self.apply(ok.session_state);
+        }
+    }
+
+    #[cold]
+    fn apply(&mut self, state: &[u8]) {
+        use crate::proto::packets::SessionChange;
+        for change in crate::proto::packets::session_changes(state) {
+            match change {
+                SessionChange::Schema(db) => {
+                    self.database =
+                        (!db.is_empty()).then(|| String::from_utf8_lossy(db).into_owned());
+                }
+                SessionChange::SystemVariable { name, value }
+                    if name.eq_ignore_ascii_case(b"character_set_client") =>
+                {
+                    self.charset = String::from_utf8_lossy(value).into_owned();
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 /// A connection to a MySQL or MariaDB server, on the current thread's io_uring.
 ///
 /// One command runs at a time (methods take `&mut self`). Run many connections
@@ -150,6 +198,8 @@ pub struct Connection {
     rollback_on_abandon: bool,
     /// True while [`Connection::drain`] reads abandoned replies.
     draining: bool,
+    /// Default database and charset, as last known.
+    session: SessionTrack,
     /// True while `COMMIT` of a [`crate::Transaction`] runs: a connection
     /// lost then leaves the outcome unknown.
     pub(crate) committing: bool,
@@ -652,6 +702,7 @@ impl Connection {
             killer: None,
             rollback_on_abandon: false,
             draining: false,
+            session: SessionTrack::new(opts.database.as_deref()),
             committing: false,
             host: None,
             replica: false,
@@ -699,6 +750,55 @@ impl Connection {
         self.mariadb
     }
 
+    /// The server's version, parsed: major, minor, patch and whether it is
+    /// MariaDB (from the handshake's capability flags, not only the text), like
+    /// Connector/Python's `get_server_version()`. MariaDB's `5.5.5-`
+    /// compatibility prefix is not part of it.
+    ///
+    /// ```no_run
+    /// # async fn f(cnx: &mut mysql_uring::Connection) -> mysql_uring::Result<()> {
+    /// let v = cnx.server_version_info();
+    /// let returning = v.is_mariadb && v.at_least(10, 5, 0); // INSERT ... RETURNING
+    /// # Ok(()) }
+    /// ```
+    pub fn server_version_info(&self) -> crate::ServerVersion {
+        let mut v = crate::ServerVersion::parse(&self.server_version).unwrap_or_default();
+        v.is_mariadb |= self.mariadb;
+        v
+    }
+
+    /// The default database, as last known: the one connected with, then
+    /// changed by [`select_db`](Connection::select_db) and
+    /// [`change_user`](Connection::change_user), and by `USE db` or anything
+    /// else the server reports through session tracking (on by default:
+    /// `session_track_schema`). `None` when none is selected.
+    pub fn database(&self) -> Option<&str> {
+        self.session.database.as_deref()
+    }
+
+    /// The connection's character set (`character_set_client`): the one of
+    /// the options (`utf8mb4` by default), then as the server reports changes
+    /// (`SET NAMES` run as SQL included; tracked by default through
+    /// `session_track_system_variables`).
+    pub fn charset(&self) -> &str {
+        &self.session.charset
+    }
+
+    /// The connection's collation (`@@collation_connection`), asked of the
+    /// server: one round trip. (Servers do not report collation changes by
+    /// default, and the default collation of a charset differs between
+    /// versions, so the client cannot know it otherwise.)
+    pub async fn collation(&mut self) -> Result<String> {
+        let rows = self.query("SELECT @@collation_connection").await?;
+        match rows.first() {
+            Some(r) => r.get(0),
+            None => Err(Error::new(
+                ErrorKind::Protocol,
+                "SELECT @@collation_connection returned no row",
+            )),
+        }
+    }
+
     /// The negotiated capability flags.
     pub fn capabilities(&self) -> u32 {
         self.capabilities
@@ -736,7 +836,8 @@ impl Connection {
 
     /// How string literals must be written for this session: it follows
     /// `NO_BACKSLASH_ESCAPES` as the server reports it and the charset set with
-    /// [`Opts::charset`] (a `SET NAMES` run as SQL is not tracked).
+    /// [`Opts::charset`] or, as the server reports it, by a `SET NAMES` run as
+    /// SQL (see [`Connection::charset`]).
     pub fn quoting(&self) -> crate::escape::Quoting {
         crate::escape::Quoting {
             no_backslash_escapes: self.status & status::NO_BACKSLASH_ESCAPES != 0,
@@ -744,7 +845,8 @@ impl Connection {
                 .opts
                 .charset
                 .as_deref()
-                .is_some_and(crate::escape::charset_has_multibyte_hazard),
+                .is_some_and(crate::escape::charset_has_multibyte_hazard)
+                || crate::escape::charset_has_multibyte_hazard(&self.session.charset),
         }
     }
 
@@ -928,6 +1030,33 @@ impl Connection {
         })
     }
 
+    /// Reads at most `count` further rows of the current result set
+    /// (Connector/Python's `get_rows(count)`): fewer at its end, none when
+    /// `count` is 0. The rest stay readable with the next call;
+    /// [`has_pending_rows`](Connection::has_pending_rows) tells whether any remain.
+    ///
+    /// ```no_run
+    /// # async fn f(cnx: &mut mysql_uring::Connection) -> mysql_uring::Result<()> {
+    /// cnx.cmd_query("SELECT id FROM big_table").await?;
+    /// while cnx.has_pending_rows() {
+    ///     let batch = cnx.get_rows_upto(1000).await?;
+    ///     println!("{} rows", batch.len());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_rows_upto(&mut self, count: usize) -> Result<Vec<Row>> {
+        timed!(self, "reading rows", async {
+            let mut rows = Vec::with_capacity(count.min(1024));
+            while rows.len() < count {
+                match self.read_row().await? {
+                    Some(r) => rows.push(r),
+                    None => break,
+                }
+            }
+            Ok(rows)
+        })
+    }
+
     /// Moves to the next result set of the current command: the next
     /// statement of a multi-statement query, or the next set of a `CALL`
     /// (whose last result is the `CALL`'s own outcome, without rows). Unread
@@ -1014,6 +1143,7 @@ impl Connection {
                 if packet.first() == Some(&0x00) {
                     if let Ok(ok) = crate::proto::packets::parse_ok(packet, self.capabilities) {
                         self.status = ok.status;
+                        self.session.on_ok(&ok);
                     }
                 }
                 match self
@@ -1037,6 +1167,9 @@ impl Connection {
         self.poisoned = None;
         match result {
             Ok(()) => {
+                // The server resets the session: the charset of the
+                // handshake, the database asked for.
+                self.session = SessionTrack::new(database);
                 self.opts = Arc::new(opts);
                 self.rollback_pending = false;
                 self.last = Outcome::default();
@@ -1045,11 +1178,10 @@ impl Connection {
             Err(e) => {
                 self.chan
                     .mark_broken(format!("change_user as '{user}' failed: {e}"));
-                Err(Error::new(
-                    e.kind(),
-                    format!("{e}; the connection was closed (its session state is unknown after a failed change_user)"),
-                )
-                .with_source(e))
+                // The server's code and SQLSTATE (e.g. 1045, 28000) stay in the error.
+                Err(e.note(
+                    "the connection was closed (its session state is unknown after a failed change_user)",
+                ))
             }
         }
     }
@@ -1057,6 +1189,66 @@ impl Connection {
     /// Checks the server is alive (`COM_PING`).
     pub async fn ping(&mut self) -> Result<()> {
         timed!(self, "ping", self.simple_command(com::PING, &[]))
+    }
+
+    /// True when the connection is usable and the server answers a ping
+    /// (Connector/Python's `is_connected()`); any failure is `false`, never
+    /// an error. Like every command it first settles what an earlier one
+    /// left (unread rows are discarded). On `false`, [`reconnect`](Connection::reconnect).
+    pub async fn is_connected(&mut self) -> bool {
+        !self.chan.is_broken() && self.ping().await.is_ok()
+    }
+
+    /// Replaces this session with a new one opened with the same options
+    /// (Connector/Python's `reconnect(attempts, delay)`): the old one is
+    /// closed first (`COM_QUIT` when it is still usable), then up to
+    /// `attempts` connects are tried (at least one), `delay` apart. The new
+    /// session gets the options' `charset` and `init` statements again; its
+    /// user and database are the options' (those of the last
+    /// [`change_user`](Connection::change_user)), not one chosen later with
+    /// `USE`; prepared [`Statement`](crate::Statement)s of the old session
+    /// are refused. When every attempt fails, the last attempt's error
+    /// (kind, server code) is returned, noting how many attempts were made,
+    /// and the connection stays closed.
+    ///
+    /// ```no_run
+    /// # async fn f(cnx: &mut mysql_uring::Connection) -> mysql_uring::Result<()> {
+    /// if !cnx.is_connected().await {
+    ///     cnx.reconnect(3, std::time::Duration::from_secs(1)).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn reconnect(&mut self, attempts: u32, delay: Duration) -> Result<()> {
+        let attempts = attempts.max(1);
+        if !self.chan.is_broken() && !self.needs_drain() {
+            let quit = match self.chan.encoder() {
+                Ok((framer, out)) => write_simple(framer, out, com::QUIT).is_ok(),
+                Err(_) => false,
+            };
+            if quit {
+                let _ = crate::io::uring::timeout(self.opts.drain_timeout, self.chan.flush()).await;
+            }
+        }
+        self.chan.mark_broken("closed by reconnect");
+        let opts = (*self.opts).clone();
+        let mut last = None;
+        for i in 0..attempts {
+            if i > 0 && !delay.is_zero() {
+                crate::io::uring::sleep(delay).await;
+            }
+            match Connection::connect(opts.clone()).await {
+                Ok(new) => {
+                    *self = new;
+                    return Ok(());
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let e = last.unwrap_or_else(|| Error::broken("reconnect made no attempt"));
+        Err(e.note(format!(
+            "reconnect gave up after {attempts} attempt{} ({delay:?} apart)",
+            if attempts == 1 { "" } else { "s" }
+        )))
     }
 
     /// Resets the session without reconnecting (`COM_RESET_CONNECTION`): rolls
@@ -1074,16 +1266,21 @@ impl Connection {
             self.simple_command(com::RESET_CONNECTION, &[])
         )?;
         self.stmts.forget_all();
+        // The default database stays; the charset is the handshake's again.
+        self.session = SessionTrack::new(self.session.database.as_deref());
         self.apply_session_setup().await
     }
 
-    /// Changes the default database (`COM_INIT_DB`, like `USE db`).
+    /// Changes the default database (`COM_INIT_DB`, like `USE db`);
+    /// [`Connection::database`] then returns it.
     pub async fn select_db(&mut self, db: &str) -> Result<()> {
         timed!(
             self,
             "select_db",
             self.simple_command(com::INIT_DB, db.as_bytes())
-        )
+        )?;
+        self.session.database = Some(db.to_string());
+        Ok(())
     }
 
     /// Ends the session politely (`COM_QUIT`) and closes the socket. A
@@ -1173,6 +1370,7 @@ impl Connection {
             let in_rows = machine.in_rows();
             match event {
                 ResultEvent::Ok(ok) => {
+                    self.session.on_ok(&ok);
                     let outcome = self.finish_ok(Outcome::from_ok(&ok), done);
                     if let Some(why) = infile_refused {
                         return Err(Error::new(ErrorKind::Usage, why));
@@ -1412,6 +1610,7 @@ impl Connection {
         match machine.on_packet(&self.chan.buf()[p.clone()]) {
             Ok(ResultEvent::Row) => Ok(Some(p)),
             Ok(ResultEvent::End(ok)) => {
+                self.session.on_ok(&ok);
                 self.last.warnings = ok.warnings;
                 self.last.status = ok.status;
                 self.status = ok.status;
@@ -1756,7 +1955,9 @@ impl Connection {
             let start = out.len();
             for sql in sqls {
                 if let Err(e) = write_query(framer, out, sql.as_bytes()) {
+                    // Nothing of the pipeline goes out.
                     out.truncate(start);
+                    framer.forget_starts_from(start);
                     return Err(e.into());
                 }
             }
@@ -2023,7 +2224,9 @@ impl Drop for NextRow<'_> {
     }
 }
 
+mod call;
 mod exec;
 mod stream;
 mod typed;
+pub use call::{CallResult, StoredResult};
 pub use stream::RowStream;

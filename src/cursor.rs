@@ -34,6 +34,8 @@ pub struct Cursor<'c> {
     affected_rows: Option<u64>,
     last_insert_id: u64,
     warnings: u16,
+    /// The result sets of the last `callproc`.
+    stored: Vec<crate::conn::StoredResult>,
 }
 
 impl<'c> Cursor<'c> {
@@ -46,11 +48,54 @@ impl<'c> Cursor<'c> {
             affected_rows: None,
             last_insert_id: 0,
             warnings: 0,
+            stored: Vec::new(),
         }
+    }
+
+    /// Calls a stored procedure ([`Connection::callproc`]) and returns its
+    /// OUT and INOUT parameters (one column each, named after the parameter;
+    /// `None` when it has none). Connector/Python returns all the arguments
+    /// instead, with the OUT ones replaced. The result sets the procedure
+    /// produced are then in [`stored_results`](Cursor::stored_results);
+    /// `rowcount()` is the `CALL`'s affected rows.
+    ///
+    /// ```no_run
+    /// # async fn f(cnx: &mut mysql_uring::Connection) -> mysql_uring::Result<()> {
+    /// let mut cur = cnx.cursor();
+    /// let out = cur.callproc("count_orders", ("ada", None::<i64>)).await?;
+    /// let n: i64 = out.expect("an OUT parameter").get(0)?;
+    /// for set in cur.stored_results() {
+    ///     println!("{:?}", set.rows);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn callproc(
+        &mut self,
+        name: &str,
+        args: impl crate::params::Params,
+    ) -> Result<Option<Row>> {
+        self.executed = false;
+        self.rows_read = 0;
+        self.columns = Arc::from(Vec::new());
+        self.stored.clear();
+        let call = self.conn.callproc(name, args).await?;
+        self.affected_rows = Some(call.outcome.affected_rows);
+        self.last_insert_id = call.outcome.last_insert_id;
+        self.warnings = call.outcome.warnings;
+        self.stored = call.results;
+        self.executed = true;
+        Ok(call.out)
+    }
+
+    /// The result sets of the last [`callproc`](Cursor::callproc), in order
+    /// (Connector/Python's `stored_results()`); empty after any other execute.
+    pub fn stored_results(&self) -> &[crate::conn::StoredResult] {
+        &self.stored
     }
 
     /// Runs `sql`. Rows, if any, are then read with the `fetch_*` methods.
     pub async fn execute(&mut self, sql: &str) -> Result<()> {
+        self.stored.clear();
         self.executed = false;
         self.rows_read = 0;
         self.affected_rows = None;
@@ -131,6 +176,7 @@ impl<'c> Cursor<'c> {
         sql: &str,
         params: impl crate::params::Params,
     ) -> Result<()> {
+        self.stored.clear();
         self.executed = false;
         self.rows_read = 0;
         self.affected_rows = None;
@@ -151,11 +197,18 @@ impl<'c> Cursor<'c> {
     /// Runs `sql` once per row of parameters ([`Connection::execute_many`]:
     /// MariaDB bulk execution when available); `rowcount()` is then the total
     /// of affected rows.
+    ///
+    /// Stops at the first failing row. Rows before it stay applied when the
+    /// rows run one execute each; in bulk mode on InnoDB the whole packet
+    /// holding the failing row (up to ~1 MiB of rows) is rolled back, earlier
+    /// packets stay. See [`Connection::execute_many`]; for all or nothing,
+    /// use a transaction.
     pub async fn execute_many<I>(&mut self, sql: &str, rows: I) -> Result<()>
     where
         I: IntoIterator,
         I::Item: crate::params::Params,
     {
+        self.stored.clear();
         self.executed = false;
         self.rows_read = 0;
         self.columns = Arc::from(Vec::new());

@@ -101,6 +101,9 @@ struct Inner {
     message: String,
     server: Option<ServerError>,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    /// A command refused before anything of it was sent: the connection
+    /// is still usable, whatever the kind says in general.
+    unsent: bool,
     /// Lost during `COMMIT`: whether it committed is unknown.
     commit_unknown: bool,
 }
@@ -118,6 +121,7 @@ impl Error {
             message: message.into(),
             server: None,
             source: None,
+            unsent: false,
             commit_unknown: false,
         }))
     }
@@ -127,6 +131,17 @@ impl Error {
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
         self.0.source = Some(Box::new(source));
+        self
+    }
+
+    /// Adds `note` to the message (after `; `), keeping the kind, the
+    /// server's error (code, SQLSTATE) and the source.
+    pub(crate) fn note(mut self, note: impl AsRef<str>) -> Self {
+        let m = &mut self.0.message;
+        if !m.is_empty() {
+            m.push_str("; ");
+        }
+        m.push_str(note.as_ref());
         self
     }
 
@@ -257,7 +272,12 @@ impl Error {
     /// reply is discarded, and the statement interrupted, before the next
     /// command), so [`ErrorKind::Timeout`] is not fatal; a connection that
     /// could not be recovered fails with [`ErrorKind::Broken`].
+    /// [`ErrorKind::TooLarge`] is fatal when it was a packet received (the
+    /// connection is closed), not when a command was refused before sending.
     pub fn is_fatal(&self) -> bool {
+        if self.0.unsent {
+            return false;
+        }
         !matches!(
             self.0.kind,
             ErrorKind::Server
@@ -348,11 +368,14 @@ impl std::error::Error for Error {
 
 impl From<ProtoError> for Error {
     fn from(e: ProtoError) -> Self {
-        let kind = match e {
-            ProtoError::PacketTooLarge { .. } => ErrorKind::TooLarge,
-            _ => ErrorKind::Protocol,
+        let (kind, unsent) = match e {
+            ProtoError::PacketTooLarge { .. } => (ErrorKind::TooLarge, false),
+            ProtoError::CommandTooLarge { .. } => (ErrorKind::TooLarge, true),
+            _ => (ErrorKind::Protocol, false),
         };
-        Error::new(kind, e.to_string())
+        let mut err = Error::new(kind, e.to_string());
+        err.0.unsent = unsent;
+        err
     }
 }
 

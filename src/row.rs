@@ -290,6 +290,128 @@ impl Row {
     pub fn is_null(&self, idx: impl ColumnIndex) -> bool {
         self.as_ref().is_null(idx)
     }
+
+    /// The row as a map of column name to [`Value`](crate::Value), in
+    /// column order: the rows of Connector/Python's dictionary cursor.
+    /// Costs one `Vec` plus the values' own allocations (text and bytes are
+    /// copied); the names are shared with the result's columns, not copied.
+    /// For single values, [`Row::get`] with a name is cheaper.
+    ///
+    /// ```no_run
+    /// # async fn f(cnx: &mut mysql_uring::Connection) -> mysql_uring::Result<()> {
+    /// use mysql_uring::Value;
+    /// for row in cnx.query("SELECT id, name FROM users").await? {
+    ///     let map = row.to_map()?;
+    ///     if let Some(Value::Bytes(name)) = map.get("name") {
+    ///         println!("{:?} -> {}", map["id"], String::from_utf8_lossy(name));
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn to_map(&self) -> Result<RowMap> {
+        let values = (0..self.len())
+            .map(|i| self.get::<crate::value::Value>(i))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RowMap {
+            columns: self.columns.clone(),
+            values,
+        })
+    }
+}
+
+/// A row as an ordered map of column name to [`Value`](crate::Value); see
+/// [`Row::to_map`]. Iterates in column order. A name that several columns
+/// share (e.g. `SELECT a.id, b.id`) appears once per column; [`RowMap::get`]
+/// returns the first, as [`Row::get`] does.
+#[derive(Clone)]
+pub struct RowMap {
+    columns: Arc<[Column]>,
+    values: Vec<crate::value::Value>,
+}
+
+impl RowMap {
+    /// The value of the first column named `name` (case sensitive).
+    pub fn get(&self, name: &str) -> Option<&crate::value::Value> {
+        name.index(&self.columns).map(|i| &self.values[i])
+    }
+
+    /// True when a column is named `name`.
+    pub fn contains_key(&self, name: &str) -> bool {
+        name.index(&self.columns).is_some()
+    }
+
+    /// Number of columns.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// True for a map without columns.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// `(name, value)` pairs in column order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &crate::value::Value)> {
+        self.columns.iter().map(Column::name).zip(&self.values)
+    }
+
+    /// The column names, in order.
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.columns.iter().map(Column::name)
+    }
+
+    /// The values, in column order.
+    pub fn values(&self) -> &[crate::value::Value] {
+        &self.values
+    }
+
+    /// The values, in column order, without the names.
+    pub fn into_values(self) -> Vec<crate::value::Value> {
+        self.values
+    }
+
+    /// The result set's columns.
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+}
+
+/// `map["name"]`: the value of the first column so named.
+///
+/// # Panics
+/// When no column has that name (use [`RowMap::get`] to check).
+impl std::ops::Index<&str> for RowMap {
+    type Output = crate::value::Value;
+    fn index(&self, name: &str) -> &Self::Output {
+        match self.get(name) {
+            Some(v) => v,
+            None => panic!(
+                "no column named `{name}`; the row has: {}",
+                self.keys().collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+}
+
+/// Equal when the names and the values are equal, in the same order.
+impl PartialEq for RowMap {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl fmt::Debug for RowMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<'a> IntoIterator for &'a RowMap {
+    type Item = (&'a str, &'a crate::value::Value);
+    type IntoIter = Box<dyn ExactSizeIterator<Item = Self::Item> + 'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
 }
 
 impl fmt::Debug for Row {

@@ -303,9 +303,26 @@ impl Connection {
     ///
     /// On MariaDB (with `MARIADB_CLIENT_STMT_BULK_OPERATIONS`) the rows go in
     /// `COM_STMT_BULK_EXECUTE` packets of about 1 MiB, one round trip each;
-    /// elsewhere, one execute per row. Statements that return rows are
-    /// refused by bulk execution. Stops at the first error (earlier rows stay
-    /// applied unless you roll back a transaction).
+    /// elsewhere (or after [`set_bulk_execute(false)`](Connection::set_bulk_execute),
+    /// or for a statement without parameters) one execute per row.
+    /// Statements that return rows are refused by bulk execution.
+    ///
+    /// **When a row fails** (say a duplicate key at row 3 of 5), the server's
+    /// error is returned, no later row runs, and the connection stays usable.
+    /// Which earlier rows stay applied depends on the mode:
+    ///
+    /// - **bulk**: the server runs each packet as one statement. On a
+    ///   transactional engine (InnoDB) the failing packet is rolled back as a
+    ///   whole, so none of its rows stay, not even those before the failing
+    ///   one (5 small rows: none); rows of packets sent before it stay.
+    /// - **one execute per row**: every row before the failing one stays
+    ///   (rows 1 and 2 of the example).
+    /// - Non-transactional engines (MyISAM, Aria) keep the rows before the
+    ///   failing one in both modes.
+    ///
+    /// The error does not say how many rows were applied. For all or
+    /// nothing, run it in a transaction ([`Connection::begin`]) and roll
+    /// back on error; `tests/it/parity.rs` checks each case against the server.
     ///
     /// ```no_run
     /// # async fn f(cnx: &mut mysql_uring::Connection) -> mysql_uring::Result<()> {
@@ -652,6 +669,7 @@ impl Connection {
             let in_rows = machine.in_rows();
             match event {
                 ResultEvent::Ok(ok) => {
+                    self.session.on_ok(&ok);
                     let outcome = Outcome::from_ok(&ok);
                     return Ok(QueryResult::Done(self.finish_ok(outcome, done)));
                 }

@@ -86,6 +86,9 @@ pub mod status {
     pub const LAST_ROW_SENT: u16 = 0x0080;
     /// NO_BACKSLASH_ESCAPES is active.
     pub const NO_BACKSLASH_ESCAPES: u16 = 0x0200;
+    /// The result set just read holds a procedure's OUT and INOUT
+    /// parameters (a `CALL` run as a prepared statement).
+    pub const PS_OUT_PARAMS: u16 = 0x1000;
     /// Session state changed (session tracking info follows).
     pub const SESSION_STATE_CHANGED: u16 = 0x4000;
 }

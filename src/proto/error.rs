@@ -40,6 +40,15 @@ pub enum ProtoError {
         /// The configured limit in bytes.
         limit: usize,
     },
+    /// A packet the client was asked to send exceeds the configured limit.
+    /// It was not sent (nor anything of its command): the connection is
+    /// still in step with the server.
+    CommandTooLarge {
+        /// The payload size in bytes.
+        size: usize,
+        /// The configured limit in bytes.
+        limit: usize,
+    },
     /// The server sent a packet that does not fit the current state.
     Unexpected {
         /// What the client was waiting for.
@@ -71,6 +80,11 @@ impl fmt::Display for ProtoError {
             ProtoError::PacketTooLarge { size, limit } => write!(
                 f,
                 "packet of {size} bytes exceeds the limit of {limit} bytes (raise Opts::max_packet_size if this is expected)"
+            ),
+            ProtoError::CommandTooLarge { size, limit } => write!(
+                f,
+                "a packet of {size} bytes to send exceeds the limit of {limit} bytes \
+                 (Opts::max_packet_size); it was not sent and the connection is still usable"
             ),
             ProtoError::Unexpected {
                 expected,

@@ -81,6 +81,12 @@ impl Framer {
         self.check_seq = false;
     }
 
+    /// Forgets the command starts at `len` or beyond: the caller truncated
+    /// the output to `len` bytes (commands refused before sending).
+    pub fn forget_starts_from(&mut self, len: usize) {
+        self.command_starts.retain(|&at| at < len);
+    }
+
     /// Forgets the recorded command starts (the output was sent as is).
     pub fn clear_command_starts(&mut self) {
         self.command_starts.clear();
@@ -204,13 +210,19 @@ impl Framer {
     /// Completes the packet begun at `start`: writes its header, and splits it
     /// into 16 MiB parts if needed. Fails if the payload exceeds the limit.
     pub fn finish(&mut self, out: &mut Vec<u8>, start: usize) -> ProtoResult<()> {
-        if std::mem::take(&mut self.new_command) {
+        let first = std::mem::take(&mut self.new_command);
+        if first {
             self.command_starts.push(start);
         }
         let len = out.len() - start - HEADER_LEN;
         if len > self.max_packet {
             out.truncate(start);
-            return Err(ProtoError::PacketTooLarge {
+            if first {
+                // Nothing of this command is written: forget where it began.
+                self.forget_starts_from(start);
+                self.new_command = true;
+            }
+            return Err(ProtoError::CommandTooLarge {
                 size: len,
                 limit: self.max_packet,
             });
@@ -355,8 +367,19 @@ mod tests {
             })
         );
         let mut out = Vec::new();
-        assert!(Framer::new(4).encode(b"12345", &mut out).is_err());
+        let mut f = Framer::new(4);
+        f.reset();
+        assert_eq!(
+            f.encode(b"12345", &mut out),
+            Err(ProtoError::CommandTooLarge { size: 5, limit: 4 })
+        );
         assert!(out.is_empty());
+        let mut starts = vec![9];
+        f.take_command_starts(&mut starts);
+        assert!(
+            starts.is_empty(),
+            "a refused command leaves no start behind"
+        );
     }
 
     #[test]

@@ -247,7 +247,10 @@ const BASE_CAPS: u32 = caps::LONG_PASSWORD
     | caps::MULTI_RESULTS
     | caps::PS_MULTI_RESULTS
     | caps::DEPRECATE_EOF
-    | caps::CONNECT_ATTRS;
+    | caps::CONNECT_ATTRS
+    // The server reports changes of the default database and of the
+    // charset variables in OK packets (Connection::database, ::charset).
+    | caps::SESSION_TRACK;
 
 impl Handshake {
     /// A handshake that will authenticate with `opts`.

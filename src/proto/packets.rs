@@ -17,6 +17,9 @@ pub struct OkPacket<'a> {
     pub warnings: u16,
     /// Human-readable information (`Records: 3  Duplicates: 0 ...`).
     pub info: &'a [u8],
+    /// Session-state changes (`CLIENT_SESSION_TRACK`), unparsed: read them
+    /// with [`session_changes`]. Empty when nothing changed.
+    pub session_state: &'a [u8],
 }
 
 impl<'a> OkPacket<'a> {
@@ -28,7 +31,8 @@ impl<'a> OkPacket<'a> {
 
 /// Parses an OK packet (first byte `0x00`, or `0xFE` as an end-of-rows marker).
 ///
-/// Session-state tracking data, when present, is skipped without being parsed.
+/// Session-state tracking data, when present, is kept unparsed in
+/// [`OkPacket::session_state`].
 pub fn parse_ok(payload: &[u8], capabilities: u32) -> ProtoResult<OkPacket<'_>> {
     let mut r = Reader::new(payload);
     let header = r.u8("OK header")?;
@@ -45,12 +49,13 @@ pub fn parse_ok(payload: &[u8], capabilities: u32) -> ProtoResult<OkPacket<'_>> 
     } else {
         (r.u16("OK status flags")?, r.u16("OK warnings")?)
     };
+    let mut session_state = &[][..];
     let info = if r.is_empty() {
         &[][..]
     } else if capabilities & caps::SESSION_TRACK != 0 {
         let info = r.lenenc_bytes("OK info")?;
         if status & status::SESSION_STATE_CHANGED != 0 && !r.is_empty() {
-            r.lenenc_bytes("OK session state")?;
+            session_state = r.lenenc_bytes("OK session state")?;
         }
         info
     } else {
@@ -70,6 +75,60 @@ pub fn parse_ok(payload: &[u8], capabilities: u32) -> ProtoResult<OkPacket<'_>> 
         status,
         warnings,
         info,
+        session_state,
+    })
+}
+
+/// One entry of an OK packet's session-state changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionChange<'a> {
+    /// A tracked system variable changed (`SESSION_TRACK_SYSTEM_VARIABLES`):
+    /// its name and new value, e.g. `character_set_client` = `utf8mb4`.
+    SystemVariable {
+        /// The variable's name.
+        name: &'a [u8],
+        /// Its new value, as text.
+        value: &'a [u8],
+    },
+    /// The default database changed (`SESSION_TRACK_SCHEMA`); empty for none.
+    Schema(&'a [u8]),
+    /// Any other kind of entry (GTIDs, transaction state, ...), unparsed.
+    Other {
+        /// The entry type byte.
+        kind: u8,
+        /// Its data.
+        data: &'a [u8],
+    },
+}
+
+/// The entries of [`OkPacket::session_state`], in order. Stops at the first
+/// malformed entry (never panics).
+pub fn session_changes(state: &[u8]) -> impl Iterator<Item = SessionChange<'_>> {
+    let mut r = Reader::new(state);
+    std::iter::from_fn(move || {
+        if r.is_empty() {
+            return None;
+        }
+        let entry = (|| {
+            let kind = r.u8("session state type")?;
+            let data = r.lenenc_bytes("session state data")?;
+            let mut d = Reader::new(data);
+            Ok::<_, ProtoError>(match kind {
+                0 => SessionChange::SystemVariable {
+                    name: d.lenenc_bytes("session variable name")?,
+                    value: d.lenenc_bytes("session variable value")?,
+                },
+                1 => SessionChange::Schema(d.lenenc_bytes("session schema")?),
+                _ => SessionChange::Other { kind, data },
+            })
+        })();
+        match entry {
+            Ok(e) => Some(e),
+            Err(_) => {
+                r = Reader::new(&[]);
+                None
+            }
+        }
     })
 }
 
@@ -187,9 +246,43 @@ mod tests {
         let ok = parse_ok(&p, caps::SESSION_TRACK).unwrap();
         assert_eq!(ok.info, b"ok");
         assert!(ok.more_results());
+        assert_eq!(ok.session_state, &[0, 3, 1, 2, 3]);
+        // A variable entry whose value runs past its data: nothing.
+        assert_eq!(session_changes(ok.session_state).count(), 0);
         // A truncated state block is an error, not a panic.
         p.truncate(p.len() - 2);
         assert!(parse_ok(&p, caps::SESSION_TRACK).is_err());
+    }
+
+    #[test]
+    fn session_changes_are_read_entry_by_entry() {
+        // USE db + SET NAMES latin1, as MariaDB reports them.
+        let mut st = vec![1, 3, 2, b'd', b'b'];
+        let var = [&[20][..], b"character_set_client", &[6], b"latin1"].concat();
+        st.push(0);
+        st.push(var.len() as u8);
+        st.extend_from_slice(&var);
+        st.extend_from_slice(&[5, 2, 1, b'T']);
+        let all: Vec<_> = session_changes(&st).collect();
+        assert_eq!(
+            all,
+            [
+                SessionChange::Schema(b"db"),
+                SessionChange::SystemVariable {
+                    name: b"character_set_client",
+                    value: b"latin1"
+                },
+                SessionChange::Other {
+                    kind: 5,
+                    data: &[1, b'T']
+                },
+            ]
+        );
+        // Cut anywhere: a prefix of the entries, never a panic.
+        for n in 0..st.len() {
+            assert!(session_changes(&st[..n]).count() <= all.len());
+        }
+        assert_eq!(session_changes(&[]).count(), 0);
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod cursor;
 mod errors;
 mod hosts;
 mod packets;
+mod parity;
 mod pipeline;
 mod pool;
 mod quoting;
