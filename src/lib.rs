@@ -61,6 +61,7 @@ pub mod row;
 pub mod runtime;
 pub mod session;
 pub mod statement;
+mod trace;
 pub mod value;
 
 pub use batch::{Batch, Progress};
