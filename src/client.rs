@@ -504,6 +504,9 @@ impl Client {
         let n = self.0.rt.cores();
         let core = self.0.next.fetch_add(1, Ordering::Relaxed) % n;
         let (tx, rx) = oneshot::channel();
+        // The caller's span goes along: spans made on the core are its children.
+        let caller = crate::trace::caller();
+        let f = move |core| caller.run(f(core));
         self.0.rt.send(core, f, tx);
         ClientCall { rx, core }
     }

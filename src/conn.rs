@@ -20,6 +20,7 @@ use crate::proto::packets::OkPacket;
 use crate::proto::result::{ResultEvent, ResultMachine};
 use crate::proto::row::text_row_fields;
 use crate::row::{Fields, Row, RowRef};
+use crate::trace::traced;
 
 /// Connects and authenticates. Accepts [`Opts`] or a URL.
 ///
@@ -207,6 +208,8 @@ pub struct Connection {
     host: Option<crate::hosts::HostLease>,
     /// A read connection on a replica (not on the primary as a fallback).
     replica: bool,
+    /// Rows read, for the command spans (feature `tracing`; zero-sized without).
+    trace_rows: crate::trace::RowCount,
 }
 
 /// Whether a server suits what a new connection is for.
@@ -231,7 +234,16 @@ fn is_local(host: &str) -> bool {
 ///
 /// A connection lost inside a transaction fails with
 /// [`ErrorKind::TransactionLost`] instead of the bare I/O error.
+/// `timed!(self, what, traced(op), fut)`: also a command span (feature
+/// `tracing`, see [`crate::trace`]) around it; `traced_outcome(op)` when
+/// `fut`'s output is the `Outcome` the span records.
 macro_rules! timed {
+    ($self:ident, $what:expr, traced($op:expr), $fut:expr) => {
+        traced!($self, $op, timed!($self, $what, $fut))
+    };
+    ($self:ident, $what:expr, traced_outcome($op:expr), $fut:expr) => {
+        traced!($self, $op, timed!($self, $what, $fut), outcome)
+    };
     ($self:ident, $what:expr, $fut:expr) => {{
         let in_tx = $self.status & crate::proto::consts::status::IN_TRANS != 0;
         let r = match $self.query_timeout {
@@ -265,7 +277,7 @@ impl Connection {
 
     /// Connects to the one host of `opts`, within the connect timeout.
     async fn connect_one(opts: &Opts) -> Result<Connection> {
-        let mut conn = Self::connect_timed(opts).await?;
+        let mut conn = crate::trace::connect(opts, Self::connect_timed(opts)).await?;
         if opts.prefer_socket && opts.socket.is_none() && is_local(&opts.host) {
             conn = conn.switch_to_socket().await;
         }
@@ -706,6 +718,7 @@ impl Connection {
             committing: false,
             host: None,
             replica: false,
+            trace_rows: Default::default(),
         };
         conn.apply_session_setup().await?;
         Ok(conn)
@@ -728,6 +741,12 @@ impl Connection {
     /// The server's version, e.g. `10.11.19-MariaDB-0+deb12u1` or `8.4.3`.
     pub fn server_version(&self) -> &str {
         &self.server_version
+    }
+
+    /// The authentication plugin the session logged in with.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn auth_plugin(&self) -> &str {
+        self.handshake.plugin().name()
     }
 
     /// The server's id for this session (`CONNECTION_ID()`), usable with `KILL`.
@@ -883,8 +902,10 @@ impl Connection {
     /// # Ok(()) }
     /// ```
     pub async fn query_with(&mut self, sql: &str, params: impl crate::Params) -> Result<Vec<Row>> {
+        // Traced with the template: the interpolated text holds the values.
+        let op = crate::trace::Op::Query(sql);
         let sql = self.interpolate(sql, params)?;
-        self.query(&sql).await
+        traced!(self, op, crate::trace::quiet(self.query(&sql)).await)
     }
 
     /// Like [`Connection::query_with`], discarding rows; returns the outcome.
@@ -893,8 +914,14 @@ impl Connection {
         sql: &str,
         params: impl crate::Params,
     ) -> Result<Outcome> {
+        let op = crate::trace::Op::Query(sql);
         let sql = self.interpolate(sql, params)?;
-        self.query_drop(&sql).await
+        traced!(
+            self,
+            op,
+            crate::trace::quiet(self.query_drop(&sql)).await,
+            outcome
+        )
     }
 
     /// Marks the session for `ROLLBACK` before its next command (a
@@ -950,7 +977,8 @@ impl Connection {
     ///
     /// Rows left unread from an earlier query are read and discarded first.
     pub async fn cmd_query(&mut self, sql: &str) -> Result<QueryResult> {
-        timed!(self, "the query", self.cmd_query_inner(sql))
+        let op = crate::trace::Op::Query(sql);
+        timed!(self, "the query", traced(op), self.cmd_query_inner(sql))
     }
 
     async fn cmd_query_inner(&mut self, sql: &str) -> Result<QueryResult> {
@@ -969,22 +997,31 @@ impl Connection {
 
     /// Runs a statement and discards any rows; returns its outcome.
     pub async fn query_drop(&mut self, sql: &str) -> Result<Outcome> {
-        match self.cmd_query(sql).await? {
-            QueryResult::Done(o) => {
-                timed!(self, "reading further results", self.consume(true))?;
-                Ok(o)
-            }
-            QueryResult::Rows(_) => {
-                timed!(self, "reading the result", self.consume(true))?;
-                Ok(self.last.clone())
-            }
-        }
+        let op = crate::trace::Op::Query(sql);
+        // Inline, not a helper: another future layer would cost a copy of
+        // it on every call, feature or not.
+        traced!(
+            self,
+            op,
+            match self.cmd_query(sql).await? {
+                QueryResult::Done(o) => {
+                    timed!(self, "reading further results", self.consume(true))?;
+                    Ok(o)
+                }
+                QueryResult::Rows(_) => {
+                    timed!(self, "reading the result", self.consume(true))?;
+                    Ok(self.last.clone())
+                }
+            },
+            outcome
+        )
     }
 
     /// Runs a statement that `drain` must not precede (the caller settled
     /// the connection just before), discarding rows; returns its outcome.
     pub(crate) async fn query_drop_settled(&mut self, sql: &str) -> Result<Outcome> {
-        timed!(self, "the query", async {
+        let op = crate::trace::Op::Query(sql);
+        timed!(self, "the query", traced_outcome(op), async {
             self.last = Outcome::default();
             {
                 let (framer, out) = self.chan.encoder()?;
@@ -1008,10 +1045,15 @@ impl Connection {
 
     /// Runs a query and returns all its rows.
     pub async fn query(&mut self, sql: &str) -> Result<Vec<Row>> {
-        match self.cmd_query(sql).await? {
-            QueryResult::Rows(_) => self.get_rows().await,
-            QueryResult::Done(_) => Ok(Vec::new()),
-        }
+        let op = crate::trace::Op::Query(sql);
+        traced!(
+            self,
+            op,
+            match self.cmd_query(sql).await? {
+                QueryResult::Rows(_) => self.get_rows().await,
+                QueryResult::Done(_) => Ok(Vec::new()),
+            }
+        )
     }
 
     /// Reads the next row of the current result set, or `None` at its end.
@@ -1103,6 +1145,20 @@ impl Connection {
         password: &str,
         database: Option<&str>,
     ) -> Result<()> {
+        let op = crate::trace::Op::ChangeUser { user, database };
+        traced!(
+            self,
+            op,
+            self.change_user_untraced(user, password, database).await
+        )
+    }
+
+    async fn change_user_untraced(
+        &mut self,
+        user: &str,
+        password: &str,
+        database: Option<&str>,
+    ) -> Result<()> {
         timed!(
             self,
             "change_user",
@@ -1188,7 +1244,13 @@ impl Connection {
 
     /// Checks the server is alive (`COM_PING`).
     pub async fn ping(&mut self) -> Result<()> {
-        timed!(self, "ping", self.simple_command(com::PING, &[]))
+        let op = crate::trace::Op::Ping;
+        timed!(
+            self,
+            "ping",
+            traced(op),
+            self.simple_command(com::PING, &[])
+        )
     }
 
     /// True when the connection is usable and the server answers a ping
@@ -1260,6 +1322,11 @@ impl Connection {
     /// before the reset are refused with a clear error. Needs MariaDB 10.2.4+
     /// or MySQL 5.7.3+.
     pub async fn reset(&mut self) -> Result<()> {
+        let op = crate::trace::Op::Reset;
+        traced!(self, op, self.reset_untraced().await)
+    }
+
+    async fn reset_untraced(&mut self) -> Result<()> {
         timed!(
             self,
             "reset",
@@ -1274,9 +1341,11 @@ impl Connection {
     /// Changes the default database (`COM_INIT_DB`, like `USE db`);
     /// [`Connection::database`] then returns it.
     pub async fn select_db(&mut self, db: &str) -> Result<()> {
+        let op = crate::trace::Op::SelectDb(db);
         timed!(
             self,
             "select_db",
+            traced(op),
             self.simple_command(com::INIT_DB, db.as_bytes())
         )?;
         self.session.database = Some(db.to_string());
@@ -1548,7 +1617,8 @@ impl Connection {
                 "load_local_data needs Opts::local_infile_reader(true) (URL: local_infile_reader=true)",
             ));
         }
-        timed!(self, "LOAD DATA LOCAL INFILE", async {
+        let op = crate::trace::Op::LoadData(sql);
+        timed!(self, "LOAD DATA LOCAL INFILE", traced_outcome(op), async {
             if self.needs_drain() {
                 self.drain().await?;
             }
@@ -1608,7 +1678,10 @@ impl Connection {
             return Err(Error::usage("no result is being read"));
         };
         match machine.on_packet(&self.chan.buf()[p.clone()]) {
-            Ok(ResultEvent::Row) => Ok(Some(p)),
+            Ok(ResultEvent::Row) => {
+                self.trace_rows.bump();
+                Ok(Some(p))
+            }
             Ok(ResultEvent::End(ok)) => {
                 self.session.on_ok(&ok);
                 self.last.warnings = ok.warnings;
@@ -1943,7 +2016,13 @@ impl Connection {
         &mut self,
         sqls: &[String],
     ) -> Result<Vec<Result<StageOutput>>> {
-        timed!(self, "the pipeline", self.run_pipeline_inner(sqls))
+        let op = crate::trace::Op::Pipeline(sqls);
+        timed!(
+            self,
+            "the pipeline",
+            traced(op),
+            self.run_pipeline_inner(sqls)
+        )
     }
 
     async fn run_pipeline_inner(&mut self, sqls: &[String]) -> Result<Vec<Result<StageOutput>>> {

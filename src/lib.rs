@@ -63,6 +63,7 @@ pub mod runtime;
 mod server_version;
 pub mod session;
 pub mod statement;
+mod trace;
 pub mod value;
 
 pub use batch::{Batch, Progress};

@@ -293,20 +293,20 @@ impl Pool {
                 let mut lease = Lease::with(&self.0, conn);
                 let age = since.elapsed();
                 if popts.idle_timeout.is_some_and(|t| age >= t) {
-                    lease.discard();
+                    lease.discard("idle_timeout");
                     continue;
                 }
                 if popts.health_check_after.is_some_and(|t| age >= t)
                     && !self.alive(&mut lease).await
                 {
-                    lease.discard();
+                    lease.discard("health_check_failed");
                     continue;
                 }
                 // Reads over replicas: one whose replica stopped or lags,
                 // or a fallback to the primary while a replica is back, is
                 // replaced by a connection to a better host.
                 if !lease.conn_mut().still_fits().await {
-                    lease.discard();
+                    lease.discard("replica_unfit");
                     continue;
                 }
                 return Ok(PooledConn { lease });
@@ -325,7 +325,8 @@ impl Pool {
                 Some(l) => l,
                 None => {
                     let deadline = popts.wait_timeout.map(|t| Instant::now() + t);
-                    self.wait(deadline).await?
+                    let ahead = self.0.state.borrow().waiters.len();
+                    crate::trace::pool_wait(popts.max, ahead, self.wait(deadline)).await?
                 }
             };
             if lease.conn.is_some() {
@@ -354,10 +355,12 @@ impl Pool {
             Ok(c) => c,
             Err(e) => {
                 add(&self.0.metrics.connect_errors, 1);
+                crate::trace::pool_connect_failed(&e);
                 return Err(e);
             }
         };
         add(&self.0.metrics.created, 1);
+        crate::trace::pool_opened(&conn);
         lease.conn = Some(Box::new(conn));
         Ok(PooledConn { lease })
     }
@@ -424,6 +427,7 @@ impl Pool {
                 if let Some(c) = st.idle.pop_front() {
                     sub(&self.0.metrics.idle, 1);
                     add(&self.0.metrics.closed, 1);
+                    crate::trace::pool_closed(&c.conn, "idle_timeout");
                     reaped.push(c.conn);
                 }
             }
@@ -558,10 +562,12 @@ impl Lease {
             .expect("a lease being checked holds a connection")
     }
 
-    /// Closes the connection; the capacity goes back when the lease drops.
-    fn discard(&mut self) {
-        if self.conn.take().is_some() {
+    /// Closes the connection (`reason` for the trace); the capacity goes
+    /// back when the lease drops.
+    fn discard(&mut self, reason: &'static str) {
+        if let Some(conn) = self.conn.take() {
             add(&self.pool.metrics.closed, 1);
+            crate::trace::pool_closed(&conn, reason);
         }
     }
 }
@@ -575,8 +581,9 @@ impl Drop for Lease {
         match self.conn.take() {
             Some(conn) if self.recycle => give_back(&pool, conn),
             other => {
-                if other.is_some() {
+                if let Some(conn) = &other {
                     add(&pool.metrics.closed, 1);
+                    crate::trace::pool_closed(conn, "not_settled");
                 }
                 drop(other);
                 give_back_capacity(&pool);
@@ -593,6 +600,7 @@ impl Drop for Lease {
 fn give_back(pool: &Rc<Inner>, conn: Box<Connection>) {
     if conn.is_broken() {
         add(&pool.metrics.closed, 1);
+        crate::trace::pool_closed(&conn, "broken");
         drop(conn);
         give_back_capacity(pool);
         return;
@@ -624,6 +632,7 @@ fn give_back(pool: &Rc<Inner>, conn: Box<Connection>) {
             .await;
             if matches!(cleaned, Ok(Ok(()))) && !lease.conn_mut().is_broken() {
                 add(&lease.pool.metrics.cleaned, 1);
+                crate::trace::pool_cleaned(lease.conn_mut());
                 if let Some(conn) = lease.conn.take() {
                     lease.armed = false; // the capacity moves on with the connection
                     hand_over(&lease.pool, conn);
@@ -689,6 +698,7 @@ impl PooledConn {
     /// another in its place.
     pub fn detach(mut self) -> Connection {
         let conn = self.lease.conn.take().expect("a pooled connection");
+        crate::trace::pool_detached(&conn);
         // The lease now holds no connection: dropping it frees the capacity.
         *conn
     }

@@ -15,6 +15,7 @@ use crate::proto::stmt::{
 };
 use crate::row::Row;
 use crate::statement::{AsStatement, Inner, Statement, StatementRef};
+use crate::trace::traced;
 
 /// String and byte parameters at least this long are sent ahead of the
 /// execute with `COM_STMT_SEND_LONG_DATA`, in chunks of this size.
@@ -36,7 +37,8 @@ impl Connection {
     /// the connection's end free it). The `exec*` methods also take SQL text
     /// directly and prepare it once through the statement cache.
     pub async fn prepare(&mut self, sql: &str) -> Result<Statement> {
-        timed!(self, "prepare", self.prepare_inner(sql))
+        let op = crate::trace::Op::Prepare(sql);
+        timed!(self, "prepare", traced(op), self.prepare_inner(sql))
     }
 
     async fn prepare_inner(&mut self, sql: &str) -> Result<Statement> {
@@ -108,7 +110,8 @@ impl Connection {
     pub async fn close_statement(&mut self, stmt: &Statement) -> Result<()> {
         self.check_owner(stmt)?;
         self.stmts.remove_id(stmt.id());
-        timed!(self, "closing a statement", async {
+        let op = crate::trace::Op::CloseStatement(stmt.sql());
+        timed!(self, "closing a statement", traced(op), async {
             if self.needs_drain() {
                 self.drain().await?;
             }
@@ -123,7 +126,8 @@ impl Connection {
     /// long data sent for it and closes a cursor it may have open.
     pub async fn reset_statement(&mut self, stmt: &Statement) -> Result<()> {
         self.check_owner(stmt)?;
-        timed!(self, "resetting a statement", async {
+        let op = crate::trace::Op::ResetStatement(stmt.sql());
+        timed!(self, "resetting a statement", traced(op), async {
             if self.needs_drain() {
                 self.drain().await?;
             }
@@ -161,7 +165,13 @@ impl Connection {
         stmt: impl AsStatement,
         params: impl Params,
     ) -> Result<QueryResult> {
-        timed!(self, "the statement", self.exec_start(&stmt, &params))
+        let op = crate::trace::Op::execute(&stmt);
+        timed!(
+            self,
+            "the statement",
+            traced(op),
+            self.exec_start(&stmt, &params)
+        )
     }
 
     /// Executes a statement and returns all its rows (empty for statements
@@ -176,7 +186,8 @@ impl Connection {
     /// # Ok(()) }
     /// ```
     pub async fn exec(&mut self, stmt: impl AsStatement, params: impl Params) -> Result<Vec<Row>> {
-        timed!(self, "the statement", async {
+        let op = crate::trace::Op::execute(&stmt);
+        timed!(self, "the statement", traced(op), async {
             match self.exec_start(&stmt, &params).await? {
                 QueryResult::Done(_) => {
                     self.consume(true).await?;
@@ -207,7 +218,8 @@ impl Connection {
         stmt: impl AsStatement,
         params: impl Params,
     ) -> Result<Option<Row>> {
-        timed!(self, "the statement", async {
+        let op = crate::trace::Op::execute(&stmt);
+        timed!(self, "the statement", traced(op), async {
             let first = match self.exec_start(&stmt, &params).await? {
                 QueryResult::Done(_) => None,
                 QueryResult::Rows(_) => self.read_row().await?,
@@ -224,7 +236,8 @@ impl Connection {
         stmt: impl AsStatement,
         params: impl Params,
     ) -> Result<Outcome> {
-        timed!(self, "the statement", async {
+        let op = crate::trace::Op::execute(&stmt);
+        timed!(self, "the statement", traced_outcome(op), async {
             let done = match self.exec_start(&stmt, &params).await? {
                 QueryResult::Done(o) => Some(o),
                 QueryResult::Rows(_) => None,
@@ -336,7 +349,13 @@ impl Connection {
         I: IntoIterator,
         I::Item: Params,
     {
-        timed!(self, "execute_many", self.execute_many_inner(&stmt, rows))
+        let op = crate::trace::Op::execute_many(&stmt);
+        timed!(
+            self,
+            "execute_many",
+            traced_outcome(op),
+            self.execute_many_inner(&stmt, rows)
+        )
     }
 
     /// The machine for a command's response on this connection.
@@ -527,7 +546,8 @@ impl Connection {
                 if let Some(s) = self.stmts.get(sql) {
                     return Ok((s.clone(), false));
                 }
-                let s = self.prepare_inner(sql).await?;
+                let op = crate::trace::Op::Prepare(sql);
+                let s = traced!(child self, op, self.prepare_inner(sql).await)?;
                 if self.stmts.capacity() == 0 {
                     return Ok((s, true));
                 }

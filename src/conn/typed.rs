@@ -20,6 +20,7 @@ use crate::from_row::FromRow;
 use crate::params::Params;
 use crate::row::{Fields, Row};
 use crate::statement::AsStatement;
+use crate::trace::traced;
 
 impl Connection {
     /// Runs a query (text protocol) and converts every row of its result to `T`.
@@ -55,7 +56,8 @@ impl Connection {
     where
         T: for<'r> FromRow<'r>,
     {
-        timed!(self, "the query", async {
+        let op = crate::trace::Op::Query(sql);
+        timed!(self, "the query", traced(op), async {
             match self.cmd_query_inner(sql).await? {
                 QueryResult::Done(_) => Ok(None),
                 QueryResult::Rows(_) => {
@@ -105,7 +107,8 @@ impl Connection {
         T: for<'r> FromRow<'r>,
         F: FnMut(A, T) -> A,
     {
-        timed!(self, "the query", async {
+        let op = crate::trace::Op::Query(sql);
+        timed!(self, "the query", traced(op), async {
             match self.cmd_query_inner(sql).await? {
                 QueryResult::Done(_) => Ok(init),
                 QueryResult::Rows(_) => self.fold_rows(init, f).await,
@@ -152,7 +155,8 @@ impl Connection {
     where
         T: for<'r> FromRow<'r>,
     {
-        timed!(self, "the statement", async {
+        let op = crate::trace::Op::execute(&stmt);
+        timed!(self, "the statement", traced(op), async {
             let first = match self.exec_start(&stmt, &params).await? {
                 QueryResult::Done(_) => None,
                 QueryResult::Rows(_) => self.first_row::<T>().await?,
@@ -212,7 +216,8 @@ impl Connection {
         T: for<'r> FromRow<'r>,
         F: FnMut(A, T) -> A,
     {
-        timed!(self, "the statement", async {
+        let op = crate::trace::Op::execute(&stmt);
+        timed!(self, "the statement", traced(op), async {
             let acc = match self.exec_start(&stmt, &params).await? {
                 QueryResult::Done(_) => init,
                 QueryResult::Rows(_) => self.fold_rows(init, f).await?,
