@@ -27,7 +27,12 @@
 //!   bound ([`RingConfig::batch_min_wait`], Linux 6.12+): after that bound
 //!   the wait returns as soon as one completion is there, so a lightly
 //!   loaded core adds no latency while a busy one sleeps far less than once
-//!   per query. With one waiter it waits for one completion.
+//!   per query. With one waiter it waits for one completion. The wait
+//!   always carries an overall timeout too (the next timer, else an hour):
+//!   without one the kernel treats the minimum wait as the timeout and
+//!   returns empty every 200 µs while nothing arrives, which cost slow
+//!   statements ~20 wake-ups each (found by the bench tool's multi-row
+//!   INSERT at 4 connections; a test guards it).
 //! - **Multishot receive into a provided buffer ring**: each socket has one
 //!   receive armed for its whole life; the kernel picks a buffer from the
 //!   core's ring, the loop copies the bytes into the socket's inbox and gives

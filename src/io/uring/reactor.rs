@@ -18,6 +18,11 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use super::bufring::{BGID, BufRing};
 use super::{RingConfig, RingInfo, RingSetup};
 
+/// The overall bound of a batched wait with no timer due (see
+/// [`Reactor::enter`]): long, since it only gives the min-wait its meaning;
+/// when it passes the loop simply waits again.
+const IDLE_WAIT_SECS: u64 = 3600;
+
 // ---------------------------------------------------------------- user_data
 
 const TAG_OP: u64 = 1;
@@ -391,7 +396,16 @@ impl Reactor {
         let r = match timeout {
             None if min_wait == 0 => self.ring.submit_and_wait(want),
             None => {
-                let args = types::SubmitArgs::new().min_wait_usec(min_wait);
+                // A min-wait needs an overall timeout to mean "wait this
+                // long for `want`, then return with whatever there is": with
+                // none, the kernel takes the min-wait as the timeout and
+                // returns empty-handed every `min_wait` while nothing
+                // arrives (measured: ~20 wake-ups per 16 ms INSERT on 4
+                // connections). A long timeout keeps the sleep unbroken.
+                let ts = types::Timespec::new().sec(IDLE_WAIT_SECS);
+                let args = types::SubmitArgs::new()
+                    .timespec(&ts)
+                    .min_wait_usec(min_wait);
                 self.ring.submitter().submit_with_args(want, &args)
             }
             Some(t) => {

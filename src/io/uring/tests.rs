@@ -595,3 +595,64 @@ fn sockets_and_tasks_outlive_one_block_on_but_not_the_runtime() {
     drop(rt);
     h.join().unwrap();
 }
+
+#[test]
+fn a_batched_wait_sleeps_until_a_reply_instead_of_waking_every_min_wait() {
+    // Four connections wait for replies that come 60 ms later: the loop
+    // waits for two completions at a time with a 200 µs min-wait. It must
+    // sleep through the 60 ms (a handful of waits), not wake every min-wait
+    // (~300 waits), which is what a min-wait without an overall timeout did.
+    let cfg = RingConfig::default();
+    assert!(
+        cfg.batch_per > 0 && cfg.batch_per <= 2,
+        "the test assumes batched waits"
+    );
+    let rt = rt(cfg);
+    if !rt
+        .block_on(async { ring_info().unwrap().min_wait })
+        .unwrap()
+    {
+        eprintln!("skipped: this kernel has no min-wait (IORING_FEAT_MIN_TIMEOUT)");
+        return;
+    }
+    let mut peers = Vec::new();
+    let mut addrs = Vec::new();
+    for _ in 0..4 {
+        let (addr, h) = peer(|mut s| {
+            let mut b = [0u8; 4];
+            s.read_exact(&mut b).unwrap();
+            thread::sleep(Duration::from_millis(60));
+            s.write_all(b"pong").unwrap();
+        });
+        addrs.push(addr);
+        peers.push(h);
+    }
+    let waits = rt
+        .block_on(async move {
+            let mut socks = Vec::new();
+            for a in addrs {
+                let mut s = connect(a).await;
+                s.send_all(&mut b"ping".to_vec()).await.unwrap();
+                socks.push(s);
+            }
+            let before = stats().unwrap().waits;
+            let started = Instant::now();
+            let tasks: Vec<_> = socks
+                .into_iter()
+                .map(|mut s| spawn(async move { recv_n(&mut s, 4).await }))
+                .collect();
+            for t in tasks {
+                assert_eq!(&t.await.unwrap()[..], b"pong");
+            }
+            assert!(started.elapsed() >= Duration::from_millis(40));
+            stats().unwrap().waits - before
+        })
+        .unwrap();
+    for p in peers {
+        p.join().unwrap();
+    }
+    assert!(
+        waits <= 12,
+        "the loop woke {waits} times while four replies were 60 ms away"
+    );
+}
