@@ -700,14 +700,17 @@ fn run() -> BoxResult<()> {
         }
     }
 
+    // The tokio and replicas workloads: tokio tasks calling a Client.
+    let tokio_front = front::Front {
+        tasks: args.tasks,
+        conns: args.tokio_conns,
+        workers: args
+            .tokio_workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        cores: args.cores,
+    };
     if wants("tokio") {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let f = front::Front {
-            tasks: args.tasks,
-            conns: args.tokio_conns,
-            workers: args.tokio_workers.unwrap_or(cpus),
-            cores: args.cores,
-        };
+        let f = tokio_front;
         let name = format!(
             "tokio: {} tasks, prepared point selects, {} conns",
             f.tasks, f.conns
@@ -727,13 +730,7 @@ fn run() -> BoxResult<()> {
     let mut failover_json = serde_json::Value::Null;
     let mut failover_text = String::new();
     if let Some(pair) = &pair {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let f = front::Front {
-            tasks: args.tasks,
-            conns: args.tokio_conns,
-            workers: args.tokio_workers.unwrap_or(cpus),
-            cores: args.cores,
-        };
+        let f = tokio_front;
         let ran_as: &[(DriverId, &str)] = &[
             (DriverId::Uring, "Client"),
             (DriverId::Async, "Pool, primary"),
