@@ -112,6 +112,8 @@ struct SessionTrack {
     database: Option<String>,
     /// `character_set_client`.
     charset: String,
+    /// MariaDB's `last_gtid`, when the session tracks it (read-your-writes).
+    last_gtid: Option<String>,
 }
 
 impl SessionTrack {
@@ -120,6 +122,7 @@ impl SessionTrack {
         SessionTrack {
             database: database.map(str::to_string),
             charset: "utf8mb4".to_string(),
+            last_gtid: None,
         }
     }
 
@@ -145,6 +148,11 @@ impl SessionTrack {
                     if name.eq_ignore_ascii_case(b"character_set_client") =>
                 {
                     self.charset = String::from_utf8_lossy(value).into_owned();
+                }
+                SessionChange::SystemVariable { name, value }
+                    if name.eq_ignore_ascii_case(b"last_gtid") && !value.is_empty() =>
+                {
+                    self.last_gtid = Some(String::from_utf8_lossy(value).into_owned());
                 }
                 _ => {}
             }
@@ -735,7 +743,22 @@ impl Connection {
         for sql in &opts.init {
             self.query_drop(sql).await?;
         }
+        if opts.read_your_writes && opts.role == crate::hosts::Role::Write && self.mariadb {
+            // Read-your-writes: the server reports each write's GTID in its
+            // OK packet, so noting it costs no round trip.
+            self.query_drop(
+                "SET SESSION session_track_system_variables = \
+                 CONCAT_WS(',', NULLIF(@@session_track_system_variables, ''), 'last_gtid')",
+            )
+            .await?;
+        }
         Ok(())
+    }
+
+    /// The GTID of this session's last write, as the server reported it
+    /// (MariaDB, with `read_your_writes`: the session tracks `last_gtid`).
+    pub fn last_gtid(&self) -> Option<&str> {
+        self.session.last_gtid.as_deref()
     }
 
     /// The server's version, e.g. `10.11.19-MariaDB-0+deb12u1` or `8.4.3`.

@@ -448,7 +448,8 @@ impl Opts {
     /// With `hosts=replication`, a [`Client`](crate::Client)'s reads
     /// ([`Client::reads`](crate::Client::reads)) see its own earlier writes:
     /// after each call on the write route the client notes the session's
-    /// GTID (`@@last_gtid`, one more round trip), and a read on a replica
+    /// GTID (MariaDB reports it in the OK packets: write connections track
+    /// `last_gtid`, so it costs no extra round trip), and a read on a replica
     /// first waits for the replica to apply it (`MASTER_GTID_WAIT`, at most
     /// `timeout`), else runs on the primary. Off by default.
     pub fn read_your_writes(mut self, on: bool, timeout: Duration) -> Self {

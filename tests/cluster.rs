@@ -259,6 +259,21 @@ fn read_your_writes_waits_for_the_replica_or_reads_the_primary() {
     let hold = hold_lock(rp, "app.ryw_block");
     ryw.query_drop("INSERT INTO ryw_block VALUES (1)").unwrap();
     ryw.query_drop("INSERT INTO ryw VALUES (7)").unwrap();
+    // The write's GTID came in its OK packet (session tracking), and it is
+    // the session's @@last_gtid.
+    let (tracked, asked) = ryw
+        .with_conn(async |c| {
+            c.query_drop("INSERT INTO ryw_block VALUES (2)").await?;
+            let tracked = c.last_gtid().map(str::to_string);
+            let asked: String = c.query("SELECT @@last_gtid").await?[0].get(0)?;
+            Ok((tracked, asked))
+        })
+        .unwrap();
+    assert_eq!(
+        tracked.as_deref(),
+        Some(asked.as_str()),
+        "last_gtid tracked"
+    );
     let count = "SELECT COUNT(*) FROM ryw WHERE id = 7";
     let seen_plain: i64 = plain
         .reads()
