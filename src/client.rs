@@ -31,15 +31,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
-use futures_channel::oneshot;
-
 use crate::conn::{Connection, Outcome};
 use crate::error::{Error, Result};
 use crate::opts::IntoOpts;
 use crate::params::Params;
 use crate::pool::{PerCorePool, PoolOpts};
 use crate::row::Row;
-use crate::runtime::{RingConfig, Runtime};
+use crate::runtime::{CoreTask, RingConfig, Runtime};
 use crate::session::{Transaction, TxOpts};
 
 /// A `Send + Sync + Clone` handle to the driver's cores and their pools.
@@ -59,6 +57,27 @@ struct Shared {
     /// On the read route with read-your-writes: the primary's pools, for
     /// reads no replica caught up with in time.
     primary: Option<PerCorePool>,
+}
+
+/// Runs `f` in a transaction on `c`: committed when it returns `Ok`, rolled
+/// back when it returns `Err` (the error that matters is `f`'s; a failed
+/// rollback leaves the connection to be settled or closed by its pool).
+async fn in_transaction<T>(
+    c: &mut Connection,
+    opts: TxOpts,
+    f: impl for<'c> AsyncFnOnce(&mut Transaction<'c>) -> Result<T>,
+) -> Result<T> {
+    let mut tx = c.begin_with(opts).await?;
+    match f(&mut tx).await {
+        Ok(v) => {
+            tx.commit().await?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
 }
 
 /// The highest GTID this client's writes made, per replication domain
@@ -371,42 +390,34 @@ impl Client {
             let mut pause = std::time::Duration::from_millis(5);
             let mut run = 1;
             loop {
-                // Before `f` runs nothing has happened: a dead pooled
-                // connection or an unreachable host is worth another try.
-                let fresh = |e: Error| {
-                    if matches!(
-                        e.kind(),
-                        crate::ErrorKind::Io
-                            | crate::ErrorKind::Broken
-                            | crate::ErrorKind::Unavailable
-                    ) {
-                        Error::new(
-                            crate::ErrorKind::TransactionLost,
-                            format!("{e}; nothing ran yet"),
-                        )
-                        .with_source(e)
-                    } else {
-                        e
-                    }
-                };
+                // Until `f` starts nothing has happened: a dead pooled
+                // connection or an unreachable host is worth another try too.
+                let started = std::cell::Cell::new(false);
                 let r = async {
-                    let mut conn = pools.get().await.map_err(fresh)?;
-                    let mut tx = conn.begin_with(TxOpts::default()).await.map_err(fresh)?;
-                    let r = match f(&mut tx).await {
-                        Ok(v) => tx.commit().await.map(|()| v),
-                        Err(e) => {
-                            let _ = tx.rollback().await;
-                            Err(e)
-                        }
-                    };
+                    let mut conn = pools.get().await?;
+                    let r = in_transaction(&mut conn, TxOpts::default(), async |tx| {
+                        started.set(true);
+                        f(tx).await
+                    })
+                    .await;
                     if let (Ok(_), Some(ryw)) = (&r, &ryw) {
                         ryw.note_write(&mut conn).await;
                     }
                     r
                 }
                 .await;
+                let again = |e: &Error| {
+                    e.is_retryable()
+                        || !started.get()
+                            && matches!(
+                                e.kind(),
+                                crate::ErrorKind::Io
+                                    | crate::ErrorKind::Broken
+                                    | crate::ErrorKind::Unavailable
+                            )
+                };
                 match r {
-                    Err(e) if e.is_retryable() && run < attempts.max(1) => {
+                    Err(e) if again(&e) && run < attempts.max(1) => {
                         run += 1;
                         crate::runtime::sleep(pause).await;
                         pause = (pause * 2).min(std::time::Duration::from_millis(500));
@@ -430,21 +441,7 @@ impl Client {
         } else {
             self.clone()
         };
-        route.with_conn(async move |c| {
-            let mut tx = c.begin_with(opts).await?;
-            match f(&mut tx).await {
-                Ok(v) => {
-                    tx.commit().await?;
-                    Ok(v)
-                }
-                Err(e) => {
-                    // The error that matters is `f`'s; a failed rollback
-                    // leaves the connection to be settled or closed.
-                    let _ = tx.rollback().await;
-                    Err(e)
-                }
-            }
-        })
+        route.with_conn(async move |c| in_transaction(c, opts, f).await)
     }
 
     /// Runs a query and returns all its rows.
@@ -503,28 +500,21 @@ impl Client {
     {
         let n = self.0.rt.cores();
         let core = self.0.next.fetch_add(1, Ordering::Relaxed) % n;
-        let (tx, rx) = oneshot::channel();
         // The caller's span goes along: spans made on the core are its children.
         let caller = crate::trace::caller();
-        let f = move |core| caller.run(f(core));
-        self.0.rt.send(core, f, tx);
-        ClientCall { rx, core }
+        ClientCall(self.0.rt.spawn_on(core, move |core| caller.run(f(core))))
     }
 }
 
 /// A call in flight on a [`Client`]: a `Send` future of its result.
-/// Dropping it cancels the call on its core.
+/// Dropping it cancels the call on its core. (A [`CoreTask`] by another
+/// name: the same hand-off to a core and one-shot result back.)
 #[must_use = "dropping it cancels the call"]
-pub struct ClientCall<T> {
-    rx: oneshot::Receiver<Result<T>>,
-    core: usize,
-}
+pub struct ClientCall<T>(CoreTask<T>);
 
 impl<T> std::fmt::Debug for ClientCall<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientCall")
-            .field("core", &self.core)
-            .finish()
+        f.debug_tuple("ClientCall").field(&self.0).finish()
     }
 }
 
@@ -532,10 +522,7 @@ impl<T> Future for ClientCall<T> {
     type Output = Result<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        let core = self.core;
-        Pin::new(&mut self.rx)
-            .poll(cx)
-            .map(|r| r.unwrap_or_else(|_| Err(crate::runtime::cores_stopped(core))))
+        Pin::new(&mut self.0).poll(cx)
     }
 }
 

@@ -304,10 +304,7 @@ impl HostSet {
     }
 
     fn denied(&self, i: usize, now: Instant) -> bool {
-        let h = self.hosts[i]
-            .health
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let h = self.health(i);
         h.denied_until.is_some_and(|t| t > now)
     }
 
@@ -324,11 +321,7 @@ impl HostSet {
     }
 
     fn read_only(&self, i: usize) -> bool {
-        self.hosts[i]
-            .health
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .read_only
+        self.health(i).read_only
     }
 
     fn next_random(&self) -> u64 {
@@ -381,23 +374,14 @@ impl HostSet {
         // Allowed hosts first, keeping the mode's order; then the denied.
         let (mut allowed, mut denied): (Vec<usize>, Vec<usize>) =
             order.into_iter().partition(|&i| !self.denied(i, now));
-        denied.sort_by_key(|&i| {
-            self.hosts[i]
-                .health
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .denied_until
-        });
+        denied.sort_by_key(|&i| self.health(i).denied_until);
         allowed.append(&mut denied);
         allowed
     }
 
     /// A connection to host `i` succeeded: it is healthy again.
     pub(crate) fn succeeded(&self, i: usize) {
-        let mut h = self.hosts[i]
-            .health
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut h = self.health(i);
         h.failures = 0;
         h.denied_until = None;
         h.why = None;
@@ -406,10 +390,7 @@ impl HostSet {
     /// Host `i` failed (refused, dropped, not ready): denied for a while,
     /// longer each time in a row.
     pub(crate) fn failed(&self, i: usize, why: &str) {
-        let mut h = self.hosts[i]
-            .health
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut h = self.health(i);
         h.failures = h.failures.saturating_add(1);
         let backoff = FIRST_DENY
             .saturating_mul(1 << (h.failures - 1).min(5))
@@ -420,11 +401,7 @@ impl HostSet {
 
     /// Host `i` refuses writes (or accepts them again).
     pub(crate) fn set_read_only(&self, i: usize, read_only: bool) {
-        self.hosts[i]
-            .health
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .read_only = read_only;
+        self.health(i).read_only = read_only;
     }
 
     /// True when host `i`'s replica lag was checked less than `every` ago;

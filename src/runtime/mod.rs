@@ -31,7 +31,6 @@ pub use crate::io::uring::{
     Sleep, Timeout, ring_info, sleep, sleep_until, spawn, spawn_blocking, stats, timeout,
     try_spawn, yield_now,
 };
-pub(crate) use cores::core_stopped as cores_stopped;
 pub use cores::{Builder, CoreTask, Runtime, current_core};
 
 /// Runs `fut` on the calling thread until it is done, parking the thread
