@@ -247,21 +247,18 @@ impl Channel {
             None => &mut self.wbuf,
         };
         if !out.is_empty() {
-            // The command goes out now, with no completion to wait for: its
-            // reply will prove it arrived (TLS sends and waits).
-            match stream.fire(out) {
-                Ok(true) => {}
-                Ok(false) => match stream.poll_write(cx, out) {
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(e)) => {
-                        return Poll::Ready(Err(self.io_error("writing to the server", e)));
-                    }
-                    Poll::Pending => {
-                        st.waiting = true;
-                        return Poll::Pending;
-                    }
-                },
-                Err(e) => return Poll::Ready(Err(self.io_error("writing to the server", e))),
+            // The command goes out now and the reply is read at once: the
+            // send's completion is not awaited here (the socket owns the
+            // bytes until it arrives; the next write waits for it).
+            match stream.poll_start_write(cx, out) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => {
+                    return Poll::Ready(Err(self.io_error("writing to the server", e)));
+                }
+                Poll::Pending => {
+                    st.waiting = true;
+                    return Poll::Pending;
+                }
             }
             if out.capacity() > KEEP_CAPACITY {
                 *out = Vec::with_capacity(4096);
@@ -287,7 +284,6 @@ impl Channel {
                     )));
                 }
                 Poll::Ready(Ok(_)) => {
-                    stream.reply_seen();
                     let Some(c) = self.compress.as_mut() else {
                         return Poll::Ready(Ok(()));
                     };
@@ -427,13 +423,11 @@ impl Channel {
         }
     }
 
-    /// True while bytes were fired at the server and no reply has proved
-    /// them sent yet.
-    pub fn has_fired(&mut self) -> bool {
-        match self.stream.as_mut() {
-            Some(Stream::Tcp(s) | Stream::Unix(s)) => s.has_fired(),
-            _ => false,
-        }
+    /// True once nothing more can arrive from the server (it closed or
+    /// reset the connection), even if nobody has read since: the ring saw
+    /// it. A pool never hands out such a connection.
+    pub fn peer_gone(&self) -> bool {
+        self.stream.as_ref().is_none_or(|s| s.peer_gone())
     }
 }
 

@@ -29,13 +29,14 @@ pub trait Transport {
     /// Writes all of `buf`, ready once the kernel has it; `buf` empties as
     /// it goes (possibly swapped for another allocation, ready for reuse).
     fn poll_write(&mut self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<()>>;
-    /// Starts writing `buf` without waiting, when the stream can prove the
-    /// write done by the peer's reply (see [`Transport::reply_seen`]);
-    /// `Ok(false)` when it cannot, or when an earlier write is still in
-    /// flight (then use [`Transport::poll_write`]).
-    fn fire(&mut self, buf: &mut Vec<u8>) -> io::Result<bool>;
-    /// The peer answered: a fired write has arrived.
-    fn reply_seen(&mut self);
+    /// Starts writing all of `buf` once an earlier write is done, ready as
+    /// soon as the bytes are handed over (their completion is not awaited:
+    /// the stream owns them until then). `buf` empties.
+    fn poll_start_write(&mut self, cx: &mut Context<'_>, buf: &mut Vec<u8>)
+    -> Poll<io::Result<()>>;
+    /// True once nothing more can arrive (the peer closed or reset the
+    /// stream), even if nobody has read since.
+    fn peer_gone(&self) -> bool;
     /// Shuts both directions down so in-flight operations complete promptly.
     fn shutdown(&self);
     /// True when the stream is local or encrypted, so a password may be sent in clear.
@@ -116,17 +117,21 @@ impl Transport for Stream {
     }
 
     #[inline]
-    fn fire(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
+    fn poll_start_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut Vec<u8>,
+    ) -> Poll<io::Result<()>> {
         match self {
-            Stream::Tls(_) => Ok(false),
-            Stream::Tcp(s) | Stream::Unix(s) => s.fire(buf),
+            Stream::Tls(t) => t.poll_start_write(cx, buf),
+            Stream::Tcp(s) | Stream::Unix(s) => s.poll_start_write(cx, buf),
         }
     }
 
-    #[inline]
-    fn reply_seen(&mut self) {
-        if let Stream::Tcp(s) | Stream::Unix(s) = self {
-            s.confirm_sent();
+    fn peer_gone(&self) -> bool {
+        match self {
+            Stream::Tls(t) => t.peer_gone(),
+            Stream::Tcp(s) | Stream::Unix(s) => s.peer_gone(),
         }
     }
 

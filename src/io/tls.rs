@@ -463,11 +463,17 @@ impl Transport for TlsStream {
         }
     }
 
-    fn fire(&mut self, _buf: &mut Vec<u8>) -> io::Result<bool> {
-        Ok(false)
+    fn poll_start_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut Vec<u8>,
+    ) -> Poll<io::Result<()>> {
+        Transport::poll_write(self, cx, buf)
     }
 
-    fn reply_seen(&mut self) {}
+    fn peer_gone(&self) -> bool {
+        self.inner.peer_gone()
+    }
 
     fn unwait(&mut self) {
         let s = self.inner.socket();

@@ -61,7 +61,10 @@ use std::time::{Duration, Instant};
 
 mod bufring;
 pub(crate) mod exec;
+pub(crate) mod kernel;
+mod ops;
 mod reactor;
+mod sock;
 pub(crate) mod socket;
 pub(crate) mod time;
 
@@ -214,14 +217,25 @@ impl Core {
     fn new(cfg: &RingConfig) -> io::Result<Core> {
         let shared = Shared::new()?;
         let reactor = Reactor::new(cfg, shared.eventfd())?;
-        Ok(Core {
+        Ok(Self::with_reactor(shared, reactor))
+    }
+
+    #[cfg(feature = "sim")]
+    fn simulated(cfg: &RingConfig, kernel: Box<crate::sim::kernel::SimKernel>) -> io::Result<Core> {
+        let shared = Shared::new()?;
+        let reactor = Reactor::simulated(kernel, cfg, shared.eventfd())?;
+        Ok(Self::with_reactor(shared, reactor))
+    }
+
+    fn with_reactor(shared: Arc<Shared>, reactor: Reactor) -> Core {
+        Core {
             reactor: RefCell::new(reactor),
             exec: Executor::new(shared.clone()),
             timers: RefCell::new(Timers::default()),
             shared,
             running: Cell::new(false),
             stop: Cell::new(false),
-        })
+        }
     }
 
     fn wake_all(wakers: &mut Vec<Waker>) {
@@ -252,12 +266,14 @@ impl Core {
                     job();
                 }
             }
+            // Results for other threads' callers go out in bursts.
+            let _ = exec::flush_deferred(false);
             if self.stop.get() {
                 return Ok(None);
             }
             let mut timeout = None;
             if !self.timers.borrow().is_empty() {
-                let now = Instant::now();
+                let now = kernel::now();
                 self.timers.borrow_mut().expire(now, &mut wakers);
                 Self::wake_all(&mut wakers);
                 timeout = self
@@ -267,6 +283,15 @@ impl Core {
                     .map(|d| d.saturating_duration_since(now));
             }
             let mut ready = self.exec.has_ready();
+            if !ready {
+                // About to wait: the results kept for other threads go now
+                // (a waker may be one of this core's own tasks: look again),
+                // or, while calls still run here, by the time they are due.
+                if let Some(due) = exec::flush_deferred(true) {
+                    timeout = Some(timeout.map_or(due, |t: Duration| t.min(due)));
+                }
+                ready = self.exec.has_ready();
+            }
             let sleeping = !ready && self.shared.prepare_sleep();
             if !sleeping {
                 ready = true;
@@ -333,6 +358,19 @@ impl LocalRuntime {
         })
     }
 
+    /// A ring on the simulated kernel (feature `sim`; see [`crate::sim`]).
+    #[cfg(feature = "sim")]
+    pub(crate) fn simulated(
+        cfg: &RingConfig,
+        kernel: Box<crate::sim::kernel::SimKernel>,
+    ) -> crate::Result<LocalRuntime> {
+        let core = Core::simulated(cfg, kernel)
+            .map_err(|e| crate::Error::new(crate::ErrorKind::Io, e.to_string()).with_source(e))?;
+        Ok(LocalRuntime {
+            core: Rc::new(core),
+        })
+    }
+
     /// What the ring got from the kernel.
     pub fn info(&self) -> RingInfo {
         self.core.reactor.borrow().info()
@@ -374,6 +412,7 @@ impl LocalRuntime {
         let core = &self.core;
         CORE.with(|c| *c.borrow_mut() = Some(core.clone()));
         exec::set_current(Arc::as_ptr(&core.shared));
+        core.exec.unpark();
         core.running.set(true);
         core.stop.set(false);
         let _guard = DriveGuard(core);
@@ -397,6 +436,8 @@ impl Drop for DriveGuard<'_> {
             r.submit_pending();
         }
         self.0.running.set(false);
+        exec::flush_deferred_now();
+        self.0.exec.park();
         CORE.with(|c| c.borrow_mut().take());
         exec::set_current(std::ptr::null());
     }
@@ -457,7 +498,7 @@ pub(crate) fn send_job(shared: &Shared, job: Job) -> Result<(), Job> {
 /// # Panics
 /// When polled outside a mysql-uring runtime.
 pub fn sleep(d: Duration) -> Sleep {
-    Sleep::until(Instant::now() + d)
+    Sleep::until(kernel::now() + d)
 }
 
 /// Waits until `deadline`; see [`sleep`].
@@ -468,7 +509,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 /// Runs `fut` for at most `limit`: its output, or [`Elapsed`]. When the
 /// deadline passes, `fut` is dropped (cancelling what it had in flight).
 pub fn timeout<F: Future>(limit: Duration, fut: F) -> Timeout<F> {
-    Timeout::new(fut, Instant::now() + limit, limit)
+    Timeout::new(fut, kernel::now() + limit, limit)
 }
 
 /// Lets the other tasks of this core run before continuing.

@@ -1,6 +1,5 @@
 //! Sockets and one-shot operations on the current core's ring.
 
-use std::any::Any;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -11,59 +10,53 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use bytes::BytesMut;
-use io_uring::{opcode, squeue, types};
 
 use super::Core;
+use super::ops::{OneShot, OpId};
 
-/// A one-shot operation in flight; dropping it cancels it in the kernel.
+/// A one-shot operation in flight; dropping it cancels it in the kernel
+/// (its memory stays with the ring until the kernel's completion).
 pub(crate) struct Op {
     core: Rc<Core>,
-    idx: usize,
+    id: OpId,
     done: bool,
 }
 
 impl Op {
-    /// Submits `e` on the current core, keeping `keep` alive until it completes.
-    ///
-    /// # Safety
-    /// Every pointer in `e` must point into `keep` (or outlive the ring).
-    pub(crate) unsafe fn submit(
-        core: Rc<Core>,
-        e: squeue::Entry,
-        keep: Option<Box<dyn Any>>,
-    ) -> io::Result<Op> {
+    /// Starts `op` on `core`; the memory it carries is the ring's until the
+    /// operation completes.
+    pub(crate) fn start(core: Rc<Core>, op: OneShot) -> io::Result<Op> {
         core.check_running()?;
-        // SAFETY: forwarded to the caller.
-        let idx = unsafe { core.reactor.borrow_mut().op_submit(e, keep) };
+        let id = core.reactor.borrow_mut().op_start(op);
         Ok(Op {
             core,
-            idx,
+            id,
             done: false,
         })
     }
 }
 
 impl Future for Op {
-    /// The completion's result (negative errno on failure) and the kept memory.
-    type Output = (i32, Option<Box<dyn Any>>);
+    /// The completion's result (negative errno on failure) and the memory
+    /// the operation was lent, back (`None` if the ring stopped first).
+    type Output = (i32, Option<OneShot>);
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let idx = self.idx;
-        let r = self.core.reactor.borrow_mut().op_poll(idx, cx);
-        match r {
-            Poll::Ready((res, _flags, keep)) => {
-                self.done = true;
-                Poll::Ready((res, keep))
-            }
-            Poll::Pending => Poll::Pending,
+        let id = self.id;
+        let r = self.core.reactor.borrow_mut().op_poll(id, cx);
+        if r.is_ready() {
+            self.done = true;
         }
+        r
     }
 }
 
 impl Drop for Op {
     fn drop(&mut self) {
         if !self.done {
-            self.core.reactor.borrow_mut().op_drop(self.idx);
+            if let Ok(mut r) = self.core.reactor.try_borrow_mut() {
+                r.op_drop(self.id);
+            }
         }
     }
 }
@@ -76,36 +69,35 @@ fn result(res: i32) -> io::Result<usize> {
     }
 }
 
-/// Reads up to `buf`'s spare capacity from `fd` at `offset` (a file; the
-/// ring reads it without blocking the core), appending to `buf`.
-pub(crate) async fn read_at(fd: RawFd, buf: Vec<u8>, offset: u64) -> (io::Result<usize>, Vec<u8>) {
+/// Reads up to `buf`'s spare capacity from `file` at `offset` (the ring reads
+/// it without blocking the core), appending to `buf`. The file and the
+/// buffer come back with the result; if this future is dropped first, the
+/// read keeps both (the file stays open) until the kernel completes it.
+pub(crate) async fn read_at(
+    file: std::fs::File,
+    buf: Vec<u8>,
+    offset: u64,
+) -> (io::Result<usize>, Option<(std::fs::File, Vec<u8>)>) {
     let core = match Core::current_io() {
         Ok(c) => c,
-        Err(e) => return (Err(e), buf),
+        Err(e) => return (Err(e), Some((file, buf))),
     };
-    let mut buf = Box::new(buf);
-    let len = buf.len();
-    let spare = (buf.capacity() - len).min(u32::MAX as usize) as u32;
-    // SAFETY: the pointer is into the boxed Vec's spare capacity, which the
-    // op keeps alive (and unmoved: the Vec's heap buffer) until it completes.
-    let ptr = unsafe { buf.as_mut_ptr().add(len) };
-    let e = opcode::Read::new(types::Fd(fd), ptr, spare)
-        .offset(offset)
-        .build();
-    let op = match unsafe { Op::submit(core, e, Some(buf as Box<dyn Any>)) } {
+    let op = match Op::start(core, OneShot::ReadFile { file, buf, offset }) {
         Ok(op) => op,
-        Err(e) => return (Err(e), Vec::new()),
+        Err(e) => return (Err(e), None),
     };
-    let (res, keep) = op.await;
-    let mut buf = keep
-        .and_then(|k| k.downcast::<Vec<u8>>().ok())
-        .map(|b| *b)
-        .unwrap_or_default();
-    if res > 0 {
-        // SAFETY: the kernel initialised `res` bytes after the old length.
-        unsafe { buf.set_len(len + res as usize) };
+    let (res, back) = op.await;
+    match back {
+        Some(OneShot::ReadFile { file, mut buf, .. }) => {
+            if res > 0 {
+                // SAFETY: the kernel initialised `res` bytes after the old
+                // length, within the spare capacity it was given.
+                unsafe { buf.set_len(buf.len() + res as usize) };
+            }
+            (result(res), Some((file, buf)))
+        }
+        _ => (result(res), None),
     }
-    (result(res), buf)
 }
 
 /// A connected TCP or Unix-domain socket on its core's ring: an
@@ -147,18 +139,18 @@ impl Socket {
 
     async fn connect(s: socket2::Socket, addr: socket2::SockAddr) -> io::Result<Socket> {
         let core = Core::current_io()?;
+        core.check_running()?;
         // SAFETY: into_raw_fd hands us sole ownership of the descriptor.
         let fd = unsafe { OwnedFd::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(s)) };
-        let (idx, _) = core.reactor.borrow_mut().sock_add(fd);
+        let idx = core.reactor.borrow_mut().sock_add(fd);
         let sock = Socket { core, idx };
-        let addr = Box::new(addr);
-        let e =
-            sock.core
-                .reactor
-                .borrow()
-                .sock_connect_entry(idx, addr.as_ptr().cast(), addr.len());
-        // SAFETY: the entry points into `addr`, which the op keeps.
-        let op = unsafe { Op::submit(sock.core.clone(), e, Some(addr as Box<dyn Any>))? };
+        let op = Op::start(
+            sock.core.clone(),
+            OneShot::Connect {
+                sock: idx,
+                addr: Box::new(addr),
+            },
+        )?;
         let (res, _) = op.await;
         result(res)?;
         Ok(sock)
@@ -207,42 +199,11 @@ impl Socket {
         }
     }
 
-    /// Starts sending `buf` without asking for a completion (`data` comes
-    /// back empty; the bytes stay with the socket) and returns true; the
-    /// caller must read the peer's reply (proof that the bytes arrived) and
-    /// then call [`Socket::confirm_sent`] before the next send. A failed send
-    /// shows in the next send or wait. Returns false, sending nothing, while
-    /// an earlier send (abandoned midway) is still in flight: then send with
-    /// [`Socket::poll_write`], which waits for it first.
-    #[inline]
-    pub(crate) fn fire(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
-        self.core.check_running()?;
-        let mut r = self.core.reactor.borrow_mut();
-        if r.sock_sending(self.idx) {
-            return Ok(false);
-        }
-        r.sock_send(self.idx, buf, true).map(|()| true)
-    }
-
-    /// The peer has answered the fired bytes.
-    #[inline]
-    pub(crate) fn confirm_sent(&mut self) {
-        self.core.reactor.borrow_mut().confirm_sent(self.idx);
-    }
-
-    /// True while fired bytes are unconfirmed.
-    pub(crate) fn has_fired(&self) -> bool {
-        self.core.reactor.borrow().sock_fired(self.idx)
-    }
-
     /// Starts sending all of `buf` (which comes back empty); completion is
     /// awaited with [`Socket::poll_sent`]. The previous send must be done.
     pub(crate) fn start_send(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
         self.core.check_running()?;
-        self.core
-            .reactor
-            .borrow_mut()
-            .sock_send(self.idx, buf, false)
+        self.core.reactor.borrow_mut().sock_send(self.idx, buf)
     }
 
     /// Ready once no awaited send is in flight (with its error, if it failed).
@@ -275,6 +236,31 @@ impl Socket {
         }
     }
 
+    /// Starts sending all of `buf` once an earlier send is done, without
+    /// waiting for this one's completion (the reply read next stands in for
+    /// it; the socket owns the bytes until the completion). `buf` comes back
+    /// empty.
+    pub(crate) fn poll_start_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut Vec<u8>,
+    ) -> Poll<io::Result<()>> {
+        std::task::ready!(self.poll_sent(cx))?;
+        if !buf.is_empty() {
+            self.start_send(buf)?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// True once nothing more can arrive: the peer closed or reset the
+    /// stream (seen by the ring even while nobody reads), or a send failed.
+    pub(crate) fn peer_gone(&self) -> bool {
+        self.core
+            .reactor
+            .try_borrow()
+            .is_ok_and(|r| r.sock_peer_gone(self.idx))
+    }
+
     /// Sends all of `buf` and waits until the kernel has taken it (`buf`
     /// comes back empty); see [`Socket::poll_write`].
     #[cfg(test)]
@@ -285,15 +271,16 @@ impl Socket {
 
     /// Shuts both directions down: the peer sees the end, receives end.
     pub(crate) fn shutdown(&self) {
-        self.core.reactor.borrow().sock_shutdown(self.idx);
+        if let Ok(mut r) = self.core.reactor.try_borrow_mut() {
+            r.sock_shutdown(self.idx);
+        }
     }
 }
 
 impl Drop for Socket {
     fn drop(&mut self) {
-        let running = self.core.running.get();
         if let Ok(mut r) = self.core.reactor.try_borrow_mut() {
-            r.sock_close(self.idx, running);
+            r.sock_close(self.idx);
         }
     }
 }

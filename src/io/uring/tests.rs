@@ -51,6 +51,14 @@ async fn recv_n(s: &mut Socket, n: usize) -> BytesMut {
     got
 }
 
+/// Starts sending `out` (after any send in flight), without waiting for
+/// its completion.
+async fn start(s: &mut Socket, out: &mut Vec<u8>) {
+    std::future::poll_fn(|cx| s.poll_start_write(cx, out))
+        .await
+        .expect("send");
+}
+
 fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 7 % 251) as u8).collect()
 }
@@ -161,7 +169,7 @@ fn other_threads_wake_tasks_and_send_jobs() {
 }
 
 #[test]
-fn echo_with_fired_and_awaited_sends() {
+fn echo_with_started_and_awaited_sends() {
     let (addr, h) = peer(|mut s| {
         let mut buf = [0u8; 4096];
         loop {
@@ -179,15 +187,12 @@ fn echo_with_fired_and_awaited_sends() {
             let msg = format!("ping {round}").into_bytes();
             let mut out = msg.clone();
             if round % 2 == 0 {
-                s.fire(&mut out).unwrap();
+                start(&mut s, &mut out).await;
                 assert!(out.is_empty(), "the socket keeps the bytes in flight");
-                assert!(s.has_fired());
             } else {
                 s.send_all(&mut out).await.unwrap();
             }
             let got = recv_n(&mut s, msg.len()).await;
-            s.confirm_sent();
-            assert!(!s.has_fired());
             assert_eq!(&got[..], &msg[..]);
         }
         let stats = stats().unwrap();
@@ -204,7 +209,7 @@ fn echo_with_fired_and_awaited_sends() {
 }
 
 #[test]
-fn a_fire_waits_its_turn_behind_an_awaited_send() {
+fn a_send_waits_its_turn_behind_one_in_flight() {
     let (addr, h) = peer(|mut s| {
         let mut got = vec![0u8; 6];
         s.read_exact(&mut got).unwrap();
@@ -218,13 +223,11 @@ fn a_fire_waits_its_turn_behind_an_awaited_send() {
         s.start_send(&mut first).unwrap(); // its completion not seen yet
         let mut second = b"def".to_vec();
         assert!(
-            !s.fire(&mut second).unwrap(),
-            "refused while the first is in flight"
+            s.start_send(&mut second).is_err(),
+            "refused while the first is in flight: its bytes are the kernel's"
         );
         assert_eq!(second, b"def", "nothing was taken");
-        std::future::poll_fn(|cx| s.poll_write(cx, &mut second))
-            .await
-            .unwrap();
+        start(&mut s, &mut second).await;
         assert_eq!(&recv_n(&mut s, 6).await[..], b"abcdef", "in order");
     })
     .unwrap();
@@ -342,9 +345,8 @@ fn a_socket_nobody_reads_does_not_starve_the_others() {
         for r in 0..50u32 {
             let msg = format!("still served {r}").into_bytes();
             let mut out = msg.clone();
-            busy.fire(&mut out).unwrap();
+            start(&mut busy, &mut out).await;
             assert_eq!(&recv_n(&mut busy, msg.len()).await[..], &msg[..]);
-            busy.confirm_sent();
         }
         let rest = recv_n(&mut idle, data.len() - first.len()).await;
         first.extend_from_slice(&rest);
@@ -377,7 +379,11 @@ fn a_full_inbox_pauses_the_receive_until_read() {
         let mut first = BytesMut::new();
         s.recv(&mut first).await.unwrap();
         sleep(Duration::from_millis(50)).await; // the peer keeps sending; we don't read
-        let peak = Core::current().unwrap().reactor.borrow().inbox_len(&s);
+        let peak = Core::current()
+            .unwrap()
+            .reactor
+            .borrow()
+            .sock_unread(s.idx());
         assert!(
             peak < LIMIT + 2 * 16 * 4096,
             "the inbox stopped near its limit ({peak} bytes)"
@@ -420,7 +426,6 @@ fn large_sends_to_a_slow_reader_arrive_whole() {
         let mut out = data.clone();
         s.send_all(&mut out).await.unwrap();
         assert!(out.is_empty());
-        // And a fired one of the same size, proven by the peer's reply.
         let got = recv_n(&mut s, 2).await;
         assert_eq!(&got[..], b"ok");
     })
@@ -505,9 +510,8 @@ fn a_tiny_submission_queue_still_carries_many_sockets() {
                 for r in 0..20 {
                     let msg = format!("{i}:{r}").into_bytes();
                     let mut out = msg.clone();
-                    s.fire(&mut out).unwrap();
+                    start(&mut s, &mut out).await;
                     let got = recv_n(&mut s, msg.len()).await;
-                    s.confirm_sent();
                     assert_eq!(&got[..], &msg[..]);
                 }
             }));
@@ -562,7 +566,7 @@ fn every_ring_setup_carries_an_exchange() {
         rt.block_on(async {
             let mut s = connect(addr).await;
             let mut out = b"hello".to_vec();
-            s.fire(&mut out).unwrap();
+            start(&mut s, &mut out).await;
             assert_eq!(&recv_n(&mut s, 5).await[..], b"hello");
         })
         .unwrap();
@@ -582,11 +586,11 @@ fn sockets_and_tasks_outlive_one_block_on_but_not_the_runtime() {
     let mut s = rt.block_on(connect(addr)).unwrap();
     let mut out = b"abc".to_vec();
     // Outside block_on the loop is not running: a clear error, no hang.
-    let e = s.fire(&mut out).unwrap_err();
+    let e = s.start_send(&mut out).unwrap_err();
     assert!(e.to_string().contains("stopped"), "{e}");
     let got = rt
         .block_on(async {
-            s.fire(&mut out).unwrap();
+            start(&mut s, &mut out).await;
             recv_n(&mut s, 3).await
         })
         .unwrap();
@@ -654,5 +658,41 @@ fn a_batched_wait_sleeps_until_a_reply_instead_of_waking_every_min_wait() {
     assert!(
         waits <= 12,
         "the loop woke {waits} times while four replies were 60 ms away"
+    );
+}
+
+/// A task queued when one `block_on` returns runs in the next one: its
+/// wake-up is not lost with the run queue (it used to be cleared while the
+/// task stayed marked as queued, so no later wake could queue it again).
+#[test]
+fn a_task_queued_when_block_on_returns_runs_in_the_next() {
+    let rt = rt(RingConfig::default());
+    let polls = Rc::new(std::cell::Cell::new(0u32));
+    let p = polls.clone();
+    rt.block_on(async move {
+        spawn(async move {
+            loop {
+                p.set(p.get() + 1);
+                yield_now().await;
+            }
+        });
+        // Let it run a little, then return with it queued.
+        for _ in 0..10 {
+            yield_now().await;
+        }
+    })
+    .unwrap();
+    let after_first = polls.get();
+    assert!(after_first > 0, "the task ran in the first block_on");
+    rt.block_on(async {
+        for _ in 0..10 {
+            yield_now().await;
+        }
+    })
+    .unwrap();
+    assert!(
+        polls.get() > after_first,
+        "the task queued at the end of the first block_on never ran again ({} polls)",
+        polls.get()
     );
 }

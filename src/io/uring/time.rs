@@ -105,7 +105,7 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.deadline {
+        if super::kernel::now() >= self.deadline {
             self.unregister();
             return Poll::Ready(());
         }
