@@ -63,6 +63,16 @@ pub enum ErrorKind {
     /// failed or was unsuitable (down, not ready, read-only for a write,
     /// lagging for a read); the message names each host and why.
     Unavailable,
+    /// The core a [`Client`](crate::Client) call was sent to stopped before
+    /// the call finished or could start: the client was closed or dropped,
+    /// its runtime shut down, or the core's thread panicked (later calls go
+    /// to the other cores). A statement already sent may have run;
+    /// [`Error::is_commit_unknown`] says when a `COMMIT` was on its way.
+    Stopped,
+    /// A call that needs a row ([`Client::exec_one`](crate::Client::exec_one),
+    /// [`Client::query_one`](crate::Client::query_one)) got none: sqlx's
+    /// `RowNotFound`. The connection is fine.
+    RowNotFound,
 }
 
 /// An error reported by the server in an ERR packet.
@@ -235,9 +245,12 @@ impl Error {
         }
     }
 
-    /// True when the connection was lost while `COMMIT` was on its way: the
-    /// transaction may or may not have been committed. Check before re-running
-    /// it (a unique key makes a duplicate fail instead of doubling).
+    /// True when a write's fate is unknown: the connection was lost, or the
+    /// query timeout passed, after a `COMMIT` (or a statement outside a
+    /// transaction) was sent and before its reply came. It may or may not
+    /// have been applied: check before re-running it (a unique key makes a
+    /// duplicate fail instead of doubling). A statement that only reads is
+    /// reported the same way (the driver does not parse SQL), harmlessly.
     pub fn is_commit_unknown(&self) -> bool {
         self.0.commit_unknown
     }
@@ -267,6 +280,38 @@ impl Error {
         e
     }
 
+    /// This error, for a statement sent outside a transaction whose reply
+    /// never came (the connection was lost, or the query timeout passed
+    /// while it ran): it may or may not have been applied, so
+    /// [`is_commit_unknown`](Error::is_commit_unknown) is true. The kind
+    /// stays (`Io`, `Broken`, `Timeout`, ...).
+    pub(crate) fn outcome_unknown(mut self, address: &str) -> Self {
+        self.0.commit_unknown = true;
+        let note = format!(
+            "the statement was sent to {address} and no reply came: it may or may not have been \
+             applied (commit-unknown); check before re-running a write"
+        );
+        self.0.message = if self.0.message.is_empty() {
+            note
+        } else {
+            format!("{}; {note}", self.0.message)
+        };
+        self
+    }
+
+    /// This error, when it ended a call whose `COMMIT` was already sent (a
+    /// timeout, the core stopping): whether it committed is unknown.
+    pub(crate) fn commit_unknown(mut self) -> Self {
+        if !self.0.commit_unknown {
+            self.0.commit_unknown = true;
+            self = self.note(
+                "COMMIT had been sent: the transaction may or may not have been committed; \
+                 check before re-running it",
+            );
+        }
+        self
+    }
+
     /// True when the connection that returned this error can no longer be used.
     /// A timed-out command leaves its connection usable (the rest of its
     /// reply is discarded, and the statement interrupted, before the next
@@ -288,6 +333,7 @@ impl Error {
                 | ErrorKind::Timeout
                 | ErrorKind::Other
                 | ErrorKind::Conflict
+                | ErrorKind::RowNotFound
         )
     }
 }

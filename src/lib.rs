@@ -61,13 +61,19 @@ pub mod proto;
 pub mod row;
 pub mod runtime;
 mod server_version;
-pub mod session;
+mod session;
+#[cfg(feature = "sim")]
+#[doc(hidden)]
+pub mod sim;
 pub mod statement;
 mod trace;
+pub mod transaction;
 pub mod value;
 
 pub use batch::{Batch, Progress};
-pub use client::{BlockingClient, Client, ClientBuilder, ClientCall};
+pub use client::{
+    BlockingClient, Client, ClientBuilder, ClientCall, ClientStream, ClientTransaction,
+};
 pub use column::{Column, ColumnType};
 pub use conn::RowStream;
 pub use conn::{CallResult, StoredResult};
@@ -88,8 +94,8 @@ pub use proto::compress::Algorithm as Compression;
 pub use row::{ColumnIndex, Row, RowMap, RowRef};
 pub use runtime::{start, try_start};
 pub use server_version::ServerVersion;
-pub use session::{IsolationLevel, Transaction, TxOpts, Warning};
 pub use statement::{AsStatement, Statement, StatementRef};
+pub use transaction::{IsolationLevel, Transaction, TxOpts, Warning};
 pub use value::{Binary, ConvError, Date, DateTime, FromValue, Time, Value};
 
 /// The README's Rust examples, compiled as doc tests so they cannot go stale.

@@ -86,6 +86,7 @@ pub struct Opts {
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) query_timeout: Option<Duration>,
     pub(crate) drain_timeout: Duration,
+    pub(crate) kill_grace: Duration,
     pub(crate) compression: Option<crate::proto::compress::Algorithm>,
     pub(crate) tcp_nodelay: bool,
     pub(crate) tcp_keepalive: Option<Duration>,
@@ -138,6 +139,7 @@ impl Default for Opts {
             connect_timeout: Some(Duration::from_secs(10)),
             query_timeout: None,
             drain_timeout: Duration::from_secs(5),
+            kill_grace: Duration::from_millis(50),
             compression: None,
             tcp_nodelay: true,
             tcp_keepalive: Some(Duration::from_secs(60)),
@@ -185,6 +187,7 @@ impl fmt::Debug for Opts {
             .field("connect_timeout", &self.connect_timeout)
             .field("query_timeout", &self.query_timeout)
             .field("drain_timeout", &self.drain_timeout)
+            .field("kill_grace", &self.kill_grace)
             .field("tcp_nodelay", &self.tcp_nodelay)
             .field("tcp_keepalive", &self.tcp_keepalive)
             .field("compression", &self.compression)
@@ -283,6 +286,9 @@ impl Opts {
                 "connect_timeout" => o.connect_timeout = Some(seconds(&k, v)?),
                 "query_timeout" | "read_timeout" => o.query_timeout = Some(seconds(&k, v)?),
                 "drain_timeout" => o.drain_timeout = seconds(&k, v)?,
+                "kill_grace" | "kill_grace_ms" => {
+                    o.kill_grace = Duration::from_millis(count(&k, v)? as u64)
+                }
                 "max_packet_size" => {
                     o.max_packet_size = v.parse().map_err(|_| {
                         Error::config(format!(
@@ -319,7 +325,7 @@ impl Opts {
                 "local_infile_reader" => o.local_infile_reader = boolean(&k, v)?,
                 other => {
                     return Err(Error::config(format!(
-                        "unknown URL option '{other}' (known: socket, connect_timeout, query_timeout, drain_timeout, \
+                        "unknown URL option '{other}' (known: socket, connect_timeout, query_timeout, drain_timeout, kill_grace, \
                          max_packet_size, tcp_nodelay, allow_cleartext_password, program_name, init, \
                          ssl_mode, ssl_ca, ssl_cert, ssl_key, tls_server_name, server_public_key, \
                          allow_public_key_retrieval, multi_statements, charset, local_infile_dir, \
@@ -535,12 +541,27 @@ impl Opts {
         self
     }
 
-    /// How long the next command waits for the rest of an abandoned reply
-    /// (a command timed out, or its future was dropped) before interrupting
-    /// that statement with `KILL QUERY`; if the reply still has not ended
-    /// after as long again, the connection is closed. Default 5 s.
+    /// How long the rest of an abandoned reply may take once its statement
+    /// was interrupted with `KILL QUERY` (see [`Opts::kill_grace`]): if it
+    /// still has not ended then, the connection is closed. Default 5 s.
     pub fn drain_timeout(mut self, t: Duration) -> Self {
         self.drain_timeout = t;
+        self
+    }
+
+    /// How long a statement whose command was abandoned (its future
+    /// dropped, or `query_timeout` passed) may keep running before it is
+    /// interrupted with `KILL QUERY` over a second connection. Its reply is
+    /// read and dropped before the connection's next command, so nothing is
+    /// left running for nobody and the connection stays usable. Default
+    /// 50 ms (URL: `kill_grace=50`, in milliseconds); zero kills at once.
+    ///
+    /// ```
+    /// let o = mysql_uring::Opts::new().kill_grace(std::time::Duration::from_millis(10));
+    /// # let _ = o;
+    /// ```
+    pub fn kill_grace(mut self, t: Duration) -> Self {
+        self.kill_grace = t;
         self
     }
 

@@ -3,17 +3,18 @@
 
 use std::sync::Arc;
 
-use super::{Connection, Outcome, QueryResult, Response};
+use super::{Connection, Outcome, QueryResult};
 use crate::column::Column;
 use crate::error::{Error, ErrorKind, Result, ServerError};
 use crate::params::{Params, ToValue};
 use crate::proto::binary::ValueRef;
-use crate::proto::result::{ResultEvent, ResultMachine};
+use crate::proto::result::ResultMachine;
 use crate::proto::stmt::{
     PrepareEvent, PrepareMachine, begin_bulk, put_bulk_row, write_close, write_execute,
     write_long_data, write_prepare, write_reset,
 };
 use crate::row::Row;
+use crate::session::{Owed, Reply, Stake};
 use crate::statement::{AsStatement, Inner, Statement, StatementRef};
 use crate::trace::traced;
 
@@ -42,26 +43,31 @@ impl Connection {
     }
 
     async fn prepare_inner(&mut self, sql: &str) -> Result<Statement> {
-        if self.needs_drain() {
-            self.drain().await?;
-        }
+        self.settle().await?;
         self.write_pending_closes()?;
         {
             let (framer, out) = self.chan.encoder()?;
             write_prepare(framer, out, sql.as_bytes())?;
         }
-        // Kept in the connection, not here: abandoned midway, the rest of
-        // the reply is read before the next command and the statement closed.
-        self.response = Response::Prepare {
-            machine: PrepareMachine::new(self.capabilities),
-            id: None,
-        };
+        // Kept in the session, not here: abandoned midway, the rest of the
+        // reply is read before the next command and the statement closed.
+        self.session.expect(
+            Reply::Prepare {
+                machine: PrepareMachine::new(self.capabilities),
+                id: None,
+            },
+            Stake::Nothing,
+        );
         let mut id = 0;
         let mut params = Vec::new();
         let mut columns = Vec::new();
         loop {
             let p = self.chan.read_packet().await?;
-            let Response::Prepare { machine, id: known } = &mut self.response else {
+            let Some(Owed {
+                reply: Reply::Prepare { machine, id: known },
+                ..
+            }) = self.session.front()
+            else {
                 return Err(Error::usage("no prepare is waiting for a response"));
             };
             let event = match machine.on_packet(&self.chan.buf()[p.clone()]) {
@@ -77,11 +83,9 @@ impl Connection {
                     columns.reserve_exact(ok.columns.into());
                 }
                 PrepareEvent::Err(e) => {
-                    self.response = Response::Idle;
-                    return Err(Error::server(
-                        ErrorKind::Server,
-                        ServerError::from_packet(&e),
-                    ));
+                    let e = ServerError::from_packet(&e);
+                    self.reply_finished(false);
+                    return Err(Error::server(ErrorKind::Server, e));
                 }
                 PrepareEvent::Param(def) => params.push(Column::new(self.chan.take_packet(p), def)),
                 PrepareEvent::Column(def) => {
@@ -90,7 +94,7 @@ impl Connection {
                 PrepareEvent::Eof => {}
             }
             if done {
-                self.response = Response::Idle;
+                self.reply_finished(true);
                 break;
             }
         }
@@ -112,9 +116,7 @@ impl Connection {
         self.stmts.remove_id(stmt.id());
         let op = crate::trace::Op::CloseStatement(stmt.sql());
         timed!(self, "closing a statement", traced(op), async {
-            if self.needs_drain() {
-                self.drain().await?;
-            }
+            self.settle().await?;
             self.write_pending_closes()?;
             let (framer, out) = self.chan.encoder()?;
             write_close(framer, out, stmt.id())?;
@@ -128,11 +130,11 @@ impl Connection {
         self.check_owner(stmt)?;
         let op = crate::trace::Op::ResetStatement(stmt.sql());
         timed!(self, "resetting a statement", traced(op), async {
-            if self.needs_drain() {
-                self.drain().await?;
-            }
+            self.settle().await?;
             self.write_pending_closes()?;
-            self.reset_inner(stmt.id()).await
+            self.reset_inner(stmt.id()).await?;
+            self.session.long_data_consumed();
+            Ok(())
         })
     }
 
@@ -141,7 +143,9 @@ impl Connection {
             let (framer, out) = self.chan.encoder()?;
             write_reset(framer, out, id)?;
         }
-        self.response = Response::Pending(self.result_machine());
+        let machine = self.result_machine();
+        self.session
+            .expect(Reply::result(machine, None), Stake::Nothing);
         match self.read_result_start().await? {
             QueryResult::Done(_) => Ok(()),
             QueryResult::Rows(_) => {
@@ -425,9 +429,7 @@ impl Connection {
         I: IntoIterator,
         I::Item: Params,
     {
-        if self.needs_drain() {
-            self.drain().await?;
-        }
+        self.settle().await?;
         self.write_pending_closes()?;
         let n = stmt.param_count();
         let mut types: Vec<(u8, u8)> = Vec::with_capacity(n);
@@ -482,7 +484,9 @@ impl Connection {
             framer.finish(out, start)?;
         }
         self.last = Outcome::default();
-        self.response = Response::Pending(self.result_machine());
+        let machine = self.result_machine();
+        self.session
+            .expect(Reply::result(machine, None), Stake::Statement);
         match self.read_result_start().await? {
             QueryResult::Done(o) => {
                 add(total, &o, *first);
@@ -490,9 +494,7 @@ impl Connection {
                 Ok(())
             }
             QueryResult::Rows(_) => {
-                if self.needs_drain() {
-                    self.drain().await?;
-                }
+                self.consume(false).await?;
                 Err(Error::usage(
                     "execute_many cannot run a statement that returns rows",
                 ))
@@ -620,9 +622,7 @@ impl Connection {
 
     /// Sends `COM_STMT_EXECUTE` (after any long data) and reads up to the rows.
     async fn exec_on(&mut self, stmt: &Statement, params: &impl Params) -> Result<QueryResult> {
-        if self.needs_drain() {
-            self.drain().await?;
-        }
+        self.settle().await?;
         self.check_params(stmt, params)?;
         self.last = Outcome::default();
         self.write_pending_closes()?;
@@ -636,7 +636,7 @@ impl Connection {
             }
             // Abandoned before the execute goes out, the server would keep
             // this data for the statement's next execute: reset it first.
-            self.reset_stmt = Some(stmt.id());
+            self.session.long_data_sent(stmt.id());
             let bytes = v.as_bytes().unwrap_or(&[]);
             let chunk = (self.chan.framer().max_packet() / 2).clamp(1, LONG_DATA);
             for chunk in bytes.chunks(chunk) {
@@ -652,119 +652,60 @@ impl Connection {
         };
         if written.is_ok() {
             // The execute consumes the long data (it goes out with the read below).
-            self.reset_stmt = None;
+            self.session.long_data_consumed();
         }
         if let Err(e) = written {
             if sent_long {
                 // The server keeps long data until an execute or a reset: a
                 // later execute must not pick up this one's values.
                 self.reset_inner(stmt.id()).await?;
-                self.reset_stmt = None;
+                self.session.long_data_consumed();
             }
             return Err(e.into());
         }
-        self.response = Response::Pending(
-            ResultMachine::binary(self.capabilities).with_cache_metadata(self.cache_metadata()),
-        );
-        self.read_exec_start(stmt).await
+        let machine =
+            ResultMachine::binary(self.capabilities).with_cache_metadata(self.cache_metadata());
+        self.session
+            .expect(Reply::result(machine, Some(stmt.clone())), Stake::Statement);
+        self.read_result_start().await
     }
 
-    /// Reads an execute's response up to its rows. Column definitions equal
-    /// (byte for byte) to the last result's or the statement's are not kept
-    /// again: the steady state allocates nothing here.
-    async fn read_exec_start(&mut self, stmt: &Statement) -> Result<QueryResult> {
-        let mut cands: [Option<Arc<[Column]>>; 2] = [None, None];
-        let mut fresh: Option<Vec<Column>> = None;
-        let mut i = 0usize;
+    /// Reads the rest of a prepare's reply nobody waits for; its statement
+    /// (if the server made one) is closed with the next statement command.
+    pub(super) async fn read_prepare_rest(&mut self) -> Result<()> {
         loop {
+            let Some(Owed {
+                reply: Reply::Prepare { machine, id },
+                ..
+            }) = self.session.front()
+            else {
+                return Ok(());
+            };
+            if machine.is_done() {
+                if let Some(id) = id.take() {
+                    self.stmts.to_close.push(id);
+                }
+                self.reply_finished(true);
+                return Ok(());
+            }
             let p = self.chan.read_packet().await?;
-            let Response::Pending(machine) = &mut self.response else {
-                return Err(Error::usage("no command is waiting for a response"));
+            let Some(Owed {
+                reply: Reply::Prepare { machine, id },
+                ..
+            }) = self.session.front()
+            else {
+                return Ok(());
             };
-            let event = match machine.on_packet(&self.chan.buf()[p.clone()]) {
-                Ok(ev) => ev,
+            match machine.on_packet(&self.chan.buf()[p]) {
+                Ok(PrepareEvent::Ok(ok)) => *id = Some(ok.statement_id),
+                Ok(PrepareEvent::Err(_)) => {
+                    self.reply_finished(false);
+                    return Ok(());
+                }
+                Ok(_) => {}
                 Err(e) => return Err(self.protocol_error(e)),
-            };
-            let done = machine.is_done();
-            let in_rows = machine.in_rows();
-            match event {
-                ResultEvent::Ok(ok) => {
-                    self.session.on_ok(&ok);
-                    let outcome = Outcome::from_ok(&ok);
-                    return Ok(QueryResult::Done(self.finish_ok(outcome, done)));
-                }
-                ResultEvent::Err(e) => return Err(self.finish_err(ServerError::from_packet(&e))),
-                ResultEvent::ColumnCount(n) => {
-                    let last = stmt.0.last_columns();
-                    if in_rows {
-                        // MariaDB skipped the metadata: unchanged since it last sent it.
-                        if last.len() != n {
-                            return Err(self.protocol_error(crate::proto::ProtoError::Invalid {
-                                what: "column count",
-                                detail: format!(
-                                    "{n} columns without metadata, but the statement's last result had {}",
-                                    last.len()
-                                ),
-                            }));
-                        }
-                        self.columns = last;
-                        return Ok(QueryResult::Rows(self.columns.clone()));
-                    }
-                    if self.columns.len() == n {
-                        cands[0] = Some(self.columns.clone());
-                    }
-                    if last.len() == n {
-                        cands[1] = Some(last);
-                    }
-                    if cands.iter().all(Option::is_none) {
-                        fresh = Some(Vec::with_capacity(n));
-                    }
-                }
-                ResultEvent::Column(def) => {
-                    if let Some(cols) = fresh.as_mut() {
-                        cols.push(Column::new(self.chan.take_packet(p), def));
-                    } else {
-                        let raw = &self.chan.buf()[p.clone()];
-                        let same = |c: &Option<Arc<[Column]>>| {
-                            c.as_ref()
-                                .is_some_and(|c| c.get(i).map(Column::raw) == Some(raw))
-                        };
-                        if cands.iter().any(same) {
-                            for c in &mut cands {
-                                if !same(c) {
-                                    *c = None;
-                                }
-                            }
-                        } else {
-                            let mut cols = Vec::with_capacity(i + 1);
-                            if let Some(b) = cands.iter().flatten().next() {
-                                cols.extend_from_slice(&b[..i]);
-                            }
-                            cols.push(Column::new(self.chan.take_packet(p), def));
-                            fresh = Some(cols);
-                        }
-                    }
-                    i += 1;
-                    if in_rows {
-                        break;
-                    }
-                }
-                ResultEvent::ColumnsEnd => break,
-                ResultEvent::Row | ResultEvent::End(_) | ResultEvent::LocalInfile(_) => {
-                    return Err(self.protocol_error(crate::proto::ProtoError::Unexpected {
-                        expected: "column definitions",
-                        first_byte: self.chan.buf().get(p.start).copied(),
-                    }));
-                }
             }
         }
-        let [a, b] = cands;
-        self.columns = match fresh {
-            Some(cols) => Arc::from(cols),
-            None => a.or(b).unwrap_or_else(|| Arc::from(Vec::new())),
-        };
-        stmt.0.set_last_columns(&self.columns);
-        Ok(QueryResult::Rows(self.columns.clone()))
     }
 }
 

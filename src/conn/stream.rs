@@ -263,7 +263,11 @@ impl Connection {
                     let sleep = deadline.get_or_insert_with(|| crate::runtime::sleep(limit));
                     if Pin::new(sleep).poll(cx).is_ready() {
                         self.chan.abandon_read(st);
-                        return Poll::Ready(Err(self.timed_out("reading a row", limit)));
+                        return Poll::Ready(Err(self.timed_out(
+                            "reading a row",
+                            limit,
+                            self.session.mark(),
+                        )));
                     }
                 }
                 return Poll::Pending;

@@ -13,6 +13,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use mysql_uring::runtime::sleep;
+use mysql_uring::value::Value;
 use mysql_uring::{Connection, ErrorKind, Opts, Pool, PoolOpts, Result, SslMode};
 
 use crate::run;
@@ -453,6 +454,75 @@ fn a_dropped_transaction_on_a_pooled_connection_releases_its_locks_on_return() {
             .await?;
         let v: i64 = setup_c.query("SELECT v FROM t WHERE id = 1").await?[0].get(0)?;
         assert_eq!(v, 11, "the dropped transaction's update was rolled back");
+        Ok(())
+    })
+}
+
+/// An execute cut while its reply is on its way: the reply (with column
+/// definitions the statement's last execute did not have) is read by the
+/// next command, which must keep them, because MariaDB's metadata cache
+/// then omits them. The next execute decodes with the right types. (It
+/// used to decode a BIGINT 8 as the DOUBLE bits 4e-323, for good.)
+#[test]
+fn a_cut_execute_leaves_no_stale_column_types_behind() {
+    run(async {
+        for (how, opts) in transports() {
+            let mut c = mysql_uring::connect(opts).await?;
+            const SQL: &str = "SELECT ? + 1, SLEEP(?)";
+            let rows = c.exec(SQL, (1.5f64, 0.0f64)).await?;
+            assert_eq!(rows[0].get::<Value>(0)?, Value::Double(2.5), "{how}");
+            // Integer parameter: the result column becomes BIGINT; cut
+            // while the server sleeps.
+            assert!(cut_after(c.exec(SQL, (5i64, 0.05f64)), 1).await.is_none());
+            for x in [7i64, 8, 9] {
+                let rows = c.exec(SQL, (x, 0.0f64)).await?;
+                assert_eq!(rows[0].get::<Value>(0)?, Value::Int(x + 1), "{how}");
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Six `SELECT SLEEP(5)` abandoned after 100 ms each, through a pool of one
+/// connection: each is interrupted (KILL QUERY) within the kill grace, so
+/// every next query answers in well under a second, and nothing abandoned
+/// keeps running on the server. (Each used to cost the next user 4.9 s.)
+#[test]
+fn abandoned_statements_are_interrupted_at_once_through_a_pool_of_one() {
+    run(async {
+        let p = Pool::new(
+            crate::opts(),
+            PoolOpts {
+                max: 1,
+                ..Default::default()
+            },
+        )?;
+        let mut watcher = crate::conn().await?;
+        for i in 0..6 {
+            let abandoned = mysql_uring::runtime::timeout(Duration::from_millis(100), async {
+                let mut c = p.get().await?;
+                c.query_drop("SELECT SLEEP(5)").await
+            })
+            .await;
+            assert!(abandoned.is_err(), "round {i}: the sleep was not cut");
+            let t0 = Instant::now();
+            let mut c = p.get().await?;
+            assert_eq!(c.query(&format!("SELECT {i}")).await?[0].get::<i64>(0)?, i);
+            let took = t0.elapsed();
+            assert!(
+                took < Duration::from_secs(1),
+                "round {i}: the next query took {took:?}"
+            );
+        }
+        sleep(Duration::from_secs(1)).await;
+        let running: i64 = watcher
+            .query(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+                 WHERE INFO LIKE 'SELECT SLEEP(5)%'",
+            )
+            .await?[0]
+            .get(0)?;
+        assert_eq!(running, 0, "abandoned statements still run on the server");
         Ok(())
     })
 }

@@ -351,9 +351,11 @@ fn prefer_socket_moves_a_local_tcp_connection_to_the_socket() {
                 .await?[0]
                 .get(0)
         };
-        let tcp = how(crate::opts()).await?;
+        // Over TCP whatever transport the suite runs on.
+        let over_tcp = Opts::from_url(&support::server().root_url())?;
+        let tcp = how(over_tcp.clone()).await?;
         assert!(tcp.contains(':'), "over TCP the host has a port: {tcp}");
-        let sock = how(crate::opts().prefer_socket(true)).await?;
+        let sock = how(over_tcp.prefer_socket(true)).await?;
         assert_eq!(sock, "localhost", "over the socket");
         Ok(())
     });

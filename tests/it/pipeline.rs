@@ -62,3 +62,65 @@ fn an_oversize_stage_means_nothing_is_sent() {
         c.close().await
     })
 }
+
+/// 100 INSERTs of 80 KB pipelined in one write (8 MB): every stage's
+/// reply arrives while the kernel is still sending later stages, and the
+/// table must hold exactly the bytes sent. (The write buffer used to be
+/// freed or reused as soon as the first reply arrived: over plain TCP and
+/// Unix sockets the server then got freed heap bytes.)
+async fn large_pipeline_stores_what_was_sent(
+    o: mysql_uring::Opts,
+    db: &str,
+) -> mysql_uring::Result<()> {
+    let mut c = connect(o).await?;
+    crate::scratch_db(&mut c, db).await?;
+    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v MEDIUMBLOB)")
+        .await?;
+    let row = |i: usize| -> Vec<u8> {
+        (0..80_000)
+            .map(|j| b'a' + ((i * 7 + j * 13) % 26) as u8)
+            .collect()
+    };
+    let mut p = c.pipeline();
+    for i in 0..100 {
+        let v = String::from_utf8(row(i)).expect("ascii");
+        p.push(format!("INSERT INTO t VALUES ({i}, '{v}')"));
+    }
+    // Bounded: the old failure was a hang as often as a wrong row.
+    let results = mysql_uring::runtime::timeout(std::time::Duration::from_secs(60), p.run())
+        .await
+        .expect("the pipeline finished within 60 s")?;
+    for (i, r) in results.iter().enumerate() {
+        let out = r.as_ref().map_err(|e| format!("stage {i}: {e}")).unwrap();
+        assert_eq!(out.outcome.affected_rows, 1, "stage {i}");
+    }
+    let rows = c.query("SELECT id, v FROM t ORDER BY id").await?;
+    assert_eq!(rows.len(), 100);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r.get::<i64>(0)?, i as i64);
+        assert!(r.get::<&[u8]>(1)? == row(i).as_slice(), "row {i} differs");
+    }
+    c.query_drop(&format!("DROP DATABASE it_{db}")).await?;
+    c.close().await
+}
+
+#[test]
+fn a_100_stage_pipeline_of_80kb_inserts_over_plain_tcp_stores_exactly_what_was_sent() {
+    run(large_pipeline_stores_what_was_sent(
+        crate::opts().ssl_mode(mysql_uring::SslMode::Disabled),
+        "bigpipe_tcp",
+    ))
+}
+
+#[test]
+fn a_100_stage_pipeline_of_80kb_inserts_over_a_unix_socket_stores_exactly_what_was_sent() {
+    if crate::support::external() {
+        crate::support::skip("needs the private server's Unix socket (MYSQL_URL is set)");
+        return;
+    }
+    let s = crate::support::server();
+    run(large_pipeline_stores_what_was_sent(
+        crate::opts().socket(&s.socket),
+        "bigpipe_unix",
+    ))
+}

@@ -1,9 +1,10 @@
-//! Session helpers over [`Connection`]: transactions, autocommit, warnings.
+//! Transactions on a [`Connection`], autocommit, and warnings.
 
 use std::ops::{Deref, DerefMut};
 
 use crate::conn::Connection;
 use crate::error::{Error, Result};
+use crate::session::Stake;
 
 /// Transaction isolation levels (`SET TRANSACTION ISOLATION LEVEL …`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,18 +100,35 @@ pub struct Transaction<'c> {
 
 impl Transaction<'_> {
     /// Makes the transaction's changes permanent (`COMMIT`).
+    ///
+    /// If the connection is lost or the query timeout passes after `COMMIT`
+    /// was sent and before its reply, the transaction may or may not have
+    /// been committed: the error says so ([`Error::is_commit_unknown`]).
     pub async fn commit(mut self) -> Result<()> {
         self.finished = true;
-        self.conn.committing = true;
-        let r = self.conn.query_drop("COMMIT").await.map(|_| ());
-        self.conn.committing = false;
-        r
+        self.conn.session_mut().tx_committing();
+        let r = self.conn.query_drop_as("COMMIT", Stake::Commit).await;
+        if r.is_ok()
+            || r.as_ref()
+                .is_err_and(|e| e.kind() == crate::ErrorKind::Server)
+        {
+            // Committed, or refused (and rolled back by the server).
+            self.conn.session_mut().tx_closed();
+        }
+        r.map(|_| ())
     }
 
     /// Undoes the transaction's changes (`ROLLBACK`).
     pub async fn rollback(mut self) -> Result<()> {
         self.finished = true;
-        self.conn.query_drop("ROLLBACK").await.map(|_| ())
+        let r = self.conn.query_drop_as("ROLLBACK", Stake::Nothing).await;
+        if r.is_ok() {
+            self.conn.session_mut().tx_closed();
+        } else {
+            // Not confirmed: roll back again before the next command.
+            self.conn.schedule_rollback();
+        }
+        r.map(|_| ())
     }
 }
 
@@ -157,7 +175,6 @@ impl Connection {
     /// Starts a transaction with an isolation level, read-only mode or a
     /// consistent snapshot.
     pub async fn begin_with(&mut self, opts: TxOpts) -> Result<Transaction<'_>> {
-        self.committing = false;
         // Settle a dropped transaction's rollback first, so the status is current.
         self.query_drop_pending().await?;
         if self.in_transaction() {
@@ -170,14 +187,10 @@ impl Connection {
                 .await?;
         }
         // Abandoned between here and the return, the transaction would stay
-        // open with no Transaction to end it: the next command rolls it back.
-        if self.needs_drain() {
-            self.drain().await?;
-        }
-        self.set_rollback_on_abandon(true);
-        let r = self.query_drop_settled(&opts.start_sql()).await;
-        self.set_rollback_on_abandon(false);
-        r?;
+        // open with no Transaction to end it: its reply is then read by the
+        // next command, which rolls it back (the session's Begin stake).
+        self.query_drop_as(&opts.start_sql(), Stake::Begin).await?;
+        self.session_mut().tx_opened();
         Ok(Transaction {
             conn: self,
             finished: false,
