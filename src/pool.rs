@@ -189,6 +189,21 @@ struct State {
     total: usize,
     waiters: VecDeque<Rc<Waiter>>,
     maintenance_started: bool,
+    /// The server refused a connect for having too many (1040, 1203) while
+    /// this pool held others open: until then, callers wait for one of
+    /// those instead of connecting again.
+    connect_backoff: Option<(Instant, Duration)>,
+}
+
+/// The first pause after a refused connect; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// The server's "too many connections" (1040), "user has too many
+/// connections" (1203, the global `max_user_connections`) and "user has
+/// exceeded its resource" (1226, a user's own `MAX_USER_CONNECTIONS`).
+fn too_many_connections(e: &Error) -> bool {
+    matches!(e.code(), Some(1040 | 1203 | 1226))
 }
 
 struct IdleConn {
@@ -246,6 +261,7 @@ impl Pool {
                 total: 0,
                 waiters: VecDeque::new(),
                 maintenance_started: false,
+                connect_backoff: None,
             }),
         }))
     }
@@ -286,21 +302,42 @@ impl Pool {
     async fn get_inner(&self) -> Result<PooledConn> {
         self.start_maintenance();
         let popts = &self.0.popts;
+        // One deadline for the whole checkout: health checks of idle
+        // connections, connects and waiting all come out of it.
+        let deadline = popts.wait_timeout.map(|t| now() + t);
         loop {
             let idle = self.0.state.borrow_mut().idle.pop_back();
             if let Some(IdleConn { conn, since }) = idle {
                 sub(&self.0.metrics.idle, 1);
                 let mut lease = Lease::with(&self.0, conn);
-                let age = since.elapsed();
+                let age = now().saturating_duration_since(since);
                 if popts.idle_timeout.is_some_and(|t| age >= t) {
                     lease.discard("idle_timeout");
                     continue;
                 }
-                if popts.health_check_after.is_some_and(|t| age >= t)
-                    && !self.alive(&mut lease).await
-                {
-                    lease.discard("health_check_failed");
+                // The ring saw the server close or reset it (a restart, a
+                // wait_timeout): no ping needed to know it is dead.
+                if lease.conn_mut().peer_gone() {
+                    lease.discard("server_closed");
                     continue;
+                }
+                if popts.health_check_after.is_some_and(|t| age >= t) {
+                    match self.alive(&mut lease, deadline).await {
+                        Health::Alive => {}
+                        Health::Failed => {
+                            lease.discard("health_check_failed");
+                            continue;
+                        }
+                        Health::Silent => {
+                            // No answer at all: the server (or the way to it)
+                            // is gone, and every connection idle as long went
+                            // with it. Close them all rather than wait for
+                            // each in turn.
+                            lease.discard("health_check_failed");
+                            self.discard_idle_since(since);
+                            continue;
+                        }
+                    }
                 }
                 // Reads over replicas: one whose replica stopped or lags,
                 // or a fallback to the primary while a replica is back, is
@@ -313,7 +350,9 @@ impl Pool {
             }
             let lease = {
                 let mut st = self.0.state.borrow_mut();
-                if st.total < popts.max {
+                let backing_off =
+                    st.total > 0 && st.connect_backoff.is_some_and(|(until, _)| now() < until);
+                if st.total < popts.max && !backing_off {
                     st.total += 1;
                     add(&self.0.metrics.open, 1);
                     Some(Lease::empty(&self.0))
@@ -324,7 +363,6 @@ impl Pool {
             let lease = match lease {
                 Some(l) => l,
                 None => {
-                    let deadline = popts.wait_timeout.map(|t| Instant::now() + t);
                     let ahead = self.0.state.borrow().waiters.len();
                     crate::trace::pool_wait(popts.max, ahead, self.wait(deadline)).await?
                 }
@@ -333,19 +371,63 @@ impl Pool {
                 // Handed over straight from a return: just used, no check needed.
                 return Ok(PooledConn { lease });
             }
-            return self.open(lease).await;
+            match self.open(lease).await {
+                Err(e) if too_many_connections(&e) && self.others_open() => {
+                    // The server is full but this pool holds connections:
+                    // wait for one of them, and connect less eagerly.
+                    self.back_off();
+                    continue;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// True while the pool holds connections besides the one being opened.
+    fn others_open(&self) -> bool {
+        self.0.state.borrow().total > 0
+    }
+
+    /// A connect was refused for too many connections: no new connect for
+    /// a while (doubling, up to [`MAX_BACKOFF`]).
+    fn back_off(&self) {
+        let mut st = self.0.state.borrow_mut();
+        let next = match st.connect_backoff {
+            Some((_, d)) => (d * 2).min(MAX_BACKOFF),
+            None => FIRST_BACKOFF,
+        };
+        st.connect_backoff = Some((now() + next, next));
+    }
+
+    /// Closes every idle connection idle since `since` or longer.
+    fn discard_idle_since(&self, since: Instant) {
+        let stale: Vec<IdleConn> = {
+            let mut st = self.0.state.borrow_mut();
+            let (stale, fresh): (VecDeque<IdleConn>, VecDeque<IdleConn>) =
+                st.idle.drain(..).partition(|c| c.since <= since);
+            st.idle = fresh;
+            stale.into()
+        };
+        for c in stale {
+            sub(&self.0.metrics.idle, 1);
+            Lease::with(&self.0, c.conn).discard("health_check_failed");
         }
     }
 
     /// Pings the lease's connection, within the connect timeout (10 s by
-    /// default) so that a peer that vanished without a reset cannot hold up
-    /// `get`; a ping cut short leaves the connection broken, and it is closed.
-    async fn alive(&self, lease: &mut Lease) -> bool {
-        let limit = self.0.ping_limit();
-        matches!(
-            crate::io::uring::timeout(limit, lease.conn_mut().ping()).await,
-            Ok(Ok(()))
-        )
+    /// default) and the checkout's deadline, so that a peer that vanished
+    /// without a reset cannot hold up `get`; a ping cut short leaves the
+    /// connection to be closed.
+    async fn alive(&self, lease: &mut Lease, deadline: Option<Instant>) -> Health {
+        let mut limit = self.0.ping_limit();
+        if let Some(d) = deadline {
+            limit = limit.min(d.saturating_duration_since(now()));
+        }
+        match crate::io::uring::timeout(limit, lease.conn_mut().ping()).await {
+            Ok(Ok(())) => Health::Alive,
+            Ok(Err(_)) => Health::Failed,
+            Err(_) => Health::Silent,
+        }
     }
 
     /// Opens a connection into a lease that holds capacity but no connection.
@@ -360,6 +442,7 @@ impl Pool {
             }
         };
         add(&self.0.metrics.created, 1);
+        self.0.state.borrow_mut().connect_backoff = None;
         crate::trace::pool_opened(&conn);
         lease.conn = Some(Box::new(conn));
         Ok(PooledConn { lease })
@@ -372,7 +455,7 @@ impl Pool {
         let m = &self.0.metrics;
         add(&m.waiting, 1);
         add(&m.waits, 1);
-        let t0 = Instant::now();
+        let t0 = now();
         let guard = WaitGuard {
             pool: &self.0,
             waiter,
@@ -386,28 +469,28 @@ impl Pool {
         });
         let r = match deadline {
             None => Ok(granted.await),
-            Some(d) => match crate::io::uring::timeout(
-                d.saturating_duration_since(Instant::now()),
-                granted,
-            )
-            .await
-            {
-                Ok(lease) => Ok(lease),
-                Err(_) => {
-                    add(&m.wait_timeouts, 1);
-                    Err(Error::new(
-                        ErrorKind::Timeout,
-                        format!(
-                            "no pooled connection became free within the wait timeout of {:?}: all {} \
+            Some(d) => {
+                match crate::io::uring::timeout(d.saturating_duration_since(now()), granted).await {
+                    Ok(lease) => Ok(lease),
+                    Err(_) => {
+                        add(&m.wait_timeouts, 1);
+                        Err(Error::new(
+                            ErrorKind::Timeout,
+                            format!(
+                                "no pooled connection became free within the wait timeout of {:?}: all {} \
                          (PoolOpts::max) are in use; raise max or return connections sooner",
-                            self.0.popts.wait_timeout.unwrap_or_default(),
-                            self.0.popts.max
-                        ),
-                    ))
+                                self.0.popts.wait_timeout.unwrap_or_default(),
+                                self.0.popts.max
+                            ),
+                        ))
+                    }
                 }
-            },
+            }
         };
-        add(&m.wait_nanos, t0.elapsed().as_nanos() as u64);
+        add(
+            &m.wait_nanos,
+            now().saturating_duration_since(t0).as_nanos() as u64,
+        );
         r
     }
 
@@ -422,7 +505,10 @@ impl Pool {
         if let Some(limit) = popts.idle_timeout {
             let mut st = self.0.state.borrow_mut();
             while st.total - reaped.len() > popts.min
-                && st.idle.front().is_some_and(|c| c.since.elapsed() >= limit)
+                && st
+                    .idle
+                    .front()
+                    .is_some_and(|c| now().saturating_duration_since(c.since) >= limit)
             {
                 if let Some(c) = st.idle.pop_front() {
                     sub(&self.0.metrics.idle, 1);
@@ -456,6 +542,21 @@ impl Pool {
             }
         }
         Ok(())
+    }
+
+    /// Closes every idle connection (`COM_QUIT`), as when the pool is
+    /// being shut down; connections in use are not touched.
+    pub(crate) async fn close_idle(&self) {
+        let idle: Vec<IdleConn> = self.0.state.borrow_mut().idle.drain(..).collect();
+        for c in idle {
+            sub(&self.0.metrics.idle, 1);
+            add(&self.0.metrics.closed, 1);
+            crate::trace::pool_closed(&c.conn, "pool_closed");
+            // The capacity goes back once the socket is closed.
+            let lease = Lease::empty(&self.0);
+            let _ = c.conn.close().await;
+            drop(lease);
+        }
     }
 
     /// Starts the background maintenance once, when there is something to maintain.
@@ -497,6 +598,20 @@ impl Inner {
     fn ping_limit(&self) -> Duration {
         self.opts.connect_timeout.unwrap_or(Duration::from_secs(10))
     }
+}
+
+/// What a health check found.
+enum Health {
+    Alive,
+    /// It answered with an error, or the connection failed.
+    Failed,
+    /// No answer within the time allowed.
+    Silent,
+}
+
+/// The core's clock (virtual in a simulation).
+fn now() -> Instant {
+    crate::io::uring::kernel::now()
 }
 
 /// Removes a waiter that gave up (timed out or dropped) from the line, and
@@ -598,7 +713,7 @@ impl Drop for Lease {
 /// task on this core, and handed out again only once clean; broken ones are
 /// closed.
 fn give_back(pool: &Rc<Inner>, conn: Box<Connection>) {
-    if conn.is_broken() {
+    if conn.is_broken() || !conn.can_settle() {
         add(&pool.metrics.closed, 1);
         crate::trace::pool_closed(&conn, "broken");
         drop(conn);
@@ -606,7 +721,7 @@ fn give_back(pool: &Rc<Inner>, conn: Box<Connection>) {
         return;
     }
     let reset = pool.popts.reset_on_return;
-    if reset || conn.in_transaction() || conn.needs_drain() {
+    if reset || conn.in_transaction() || conn.needs_settle() {
         let mut lease = Lease::with(pool, conn);
         lease.recycle = false;
         // Outside a running loop (e.g. dropped after it ended) the task
@@ -620,7 +735,7 @@ fn give_back(pool: &Rc<Inner>, conn: Box<Connection>) {
             let limit = lease.pool.ping_limit();
             let conn = lease.conn_mut();
             let cleaned = crate::io::uring::timeout(limit.saturating_mul(3), async {
-                conn.drain().await?;
+                conn.settle().await?;
                 if reset {
                     conn.reset().await
                 } else if conn.in_transaction() {
@@ -652,21 +767,27 @@ fn hand_over(pool: &Rc<Inner>, conn: Box<Connection>) {
         Some(w) => grant(&w, Lease::with(pool, conn)),
         None => {
             add(&pool.metrics.idle, 1);
-            pool.state.borrow_mut().idle.push_back(IdleConn {
-                conn,
-                since: Instant::now(),
-            })
+            pool.state
+                .borrow_mut()
+                .idle
+                .push_back(IdleConn { conn, since: now() })
         }
     }
 }
 
 /// Capacity without a connection: to the first waiter (who opens one), or freed.
+///
+/// While connects back off (the server refused one for too many
+/// connections), waiters keep waiting for a returned connection instead,
+/// unless this was the pool's last one.
 fn give_back_capacity(pool: &Rc<Inner>) {
     let waiter = {
         let mut st = pool.state.borrow_mut();
-        match st.waiters.pop_front() {
-            Some(w) => Some(w),
-            None => {
+        let backing_off =
+            st.total > 1 && st.connect_backoff.is_some_and(|(until, _)| now() < until);
+        match st.waiters.front() {
+            Some(_) if !backing_off => st.waiters.pop_front(),
+            _ => {
                 st.total -= 1;
                 sub(&pool.metrics.open, 1);
                 None
@@ -765,41 +886,160 @@ thread_local! {
 /// ```
 #[derive(Clone, Debug)]
 pub struct PerCorePool {
-    inner: std::sync::Arc<(u64, Opts, PoolOpts, Arc<Metrics>)>,
+    inner: std::sync::Arc<PerCoreInner>,
+}
+
+#[derive(Debug)]
+struct PerCoreInner {
+    id: u64,
+    opts: Opts,
+    popts: PoolOpts,
+    /// With a hard total over the cores of a runtime: core `i`'s (min, max).
+    split: Option<Vec<(usize, usize)>>,
+    metrics: Arc<Metrics>,
+    /// Set when its owner (a [`Client`](crate::Client)) has gone: no core
+    /// keeps a new pool for it in its thread-local list any more.
+    retired: std::sync::atomic::AtomicBool,
 }
 
 impl PerCorePool {
     /// Checks the options like [`Pool::new`]; no pool is made until a core asks.
     pub fn new(opts: impl IntoOpts, popts: PoolOpts) -> Result<PerCorePool> {
         let check = Pool::new(opts, popts)?;
+        Ok(Self::with_split(
+            check.0.opts.clone(),
+            check.0.popts.clone(),
+            None,
+        ))
+    }
+
+    /// `min` and `max` as totals over `cores` cores of a runtime, divided
+    /// exactly: core `i` gets `total / cores`, plus one for the first
+    /// `total % cores` cores. A core whose share of `max` is 0 has no pool
+    /// (see [`PerCorePool::max_on`]). Options checked like [`Pool::new`],
+    /// except that `max` may be below `cores`.
+    pub(crate) fn with_totals(opts: Opts, popts: PoolOpts, cores: usize) -> Result<PerCorePool> {
+        let cores = cores.max(1);
+        if popts.max == 0 {
+            return Err(Error::config("the pool's max must be at least 1"));
+        }
+        if popts.min > popts.max {
+            return Err(Error::config(format!(
+                "the pool's min ({}) exceeds its max ({})",
+                popts.min, popts.max
+            )));
+        }
+        let share = |total: usize, i: usize| total / cores + usize::from(i < total % cores);
+        let split = (0..cores)
+            .map(|i| (share(popts.min, i), share(popts.max, i)))
+            .collect();
+        Ok(Self::with_split(opts, popts, Some(split)))
+    }
+
+    fn with_split(opts: Opts, popts: PoolOpts, split: Option<Vec<(usize, usize)>>) -> PerCorePool {
         let id = NEXT_PER_CORE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(PerCorePool {
-            inner: std::sync::Arc::new((
+        PerCorePool {
+            inner: std::sync::Arc::new(PerCoreInner {
                 id,
-                check.0.opts.clone(),
-                check.0.popts.clone(),
-                Arc::default(),
-            )),
-        })
+                opts,
+                popts,
+                split,
+                metrics: Arc::default(),
+                retired: std::sync::atomic::AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The most connections core `index` may open (its share of a total).
+    pub(crate) fn max_on(&self, index: usize) -> usize {
+        match &self.inner.split {
+            Some(split) => split.get(index).map_or(0, |s| s.1),
+            None => self.inner.popts.max,
+        }
+    }
+
+    /// The pool options of the calling thread's pool.
+    fn popts_here(&self) -> PoolOpts {
+        let mut popts = self.inner.popts.clone();
+        if let Some(split) = &self.inner.split {
+            let (min, max) = crate::runtime::current_core()
+                .and_then(|i| split.get(i).copied())
+                .unwrap_or((0, 0));
+            // A core without a share never gets calls routed to it; one made
+            // anyway (max 0 cannot work) gets a single connection.
+            popts.max = max.max(1);
+            popts.min = min.min(popts.max);
+        }
+        popts
+    }
+
+    /// The identity shared by the clones of this handle.
+    pub(crate) fn id(&self) -> u64 {
+        self.inner.id
     }
 
     /// The calling thread's pool, made on first use.
     pub fn pool(&self) -> Pool {
-        let (id, opts, popts, metrics) = &*self.inner;
+        let id = self.inner.id;
         CORE_POOLS.with(|pools| {
             let mut pools = pools.borrow_mut();
-            if let Some((_, p)) = pools.iter().find(|(i, _)| i == id) {
+            if let Some((_, p)) = pools.iter().find(|(i, _)| *i == id) {
                 return p.clone();
             }
-            let p = Pool::with_checked(opts.clone(), popts.clone(), metrics.clone());
-            pools.push((*id, p.clone()));
+            let p = Pool::with_checked(
+                self.inner.opts.clone(),
+                self.popts_here(),
+                self.inner.metrics.clone(),
+            );
+            if !self
+                .inner
+                .retired
+                .load(std::sync::atomic::Ordering::Acquire)
+            {
+                pools.push((id, p.clone()));
+            }
             p
+        })
+    }
+
+    /// From now on, a core that makes a pool for this handle does not keep
+    /// it: it lives only as long as its users.
+    pub(crate) fn retire(&self) {
+        self.inner
+            .retired
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Takes the calling thread's pool out of its thread-local place, so it
+    /// goes away (with its idle connections) once its last user drops it.
+    pub(crate) fn forget_here(&self) -> Option<Pool> {
+        let id = self.inner.id;
+        CORE_POOLS.with(|pools| {
+            let mut pools = pools.borrow_mut();
+            let at = pools.iter().position(|(i, _)| *i == id)?;
+            Some(pools.swap_remove(at).1)
         })
     }
 
     /// Counters and gauges of every core's pool added up; see [`PoolMetrics`].
     pub fn metrics(&self) -> PoolMetrics {
-        self.inner.3.snapshot()
+        self.inner.metrics.snapshot()
+    }
+
+    /// A [`Client`](crate::Client) call starts waiting for a connection (in
+    /// its core's queue rather than in the pool): counted as a pool wait.
+    pub(crate) fn wait_started(&self) {
+        add(&self.inner.metrics.waiting, 1);
+        add(&self.inner.metrics.waits, 1);
+    }
+
+    /// That wait ended after `waited`, at the wait timeout when `timed_out`.
+    pub(crate) fn wait_ended(&self, waited: Duration, timed_out: bool) {
+        sub(&self.inner.metrics.waiting, 1);
+        add(&self.inner.metrics.wait_nanos, waited.as_nanos() as u64);
+        if timed_out {
+            add(&self.inner.metrics.wait_timeouts, 1);
+        }
     }
 
     /// A connection from the calling thread's pool; see [`Pool::get`].

@@ -124,9 +124,14 @@ impl Builder {
             let cpu = cpus.as_ref().map(|c| c[index % c.len()]);
             let ready = ready_tx.clone();
             let ring = self.ring.clone();
+            let exit = Arc::new(Exit::default());
+            let exited = ExitGuard(exit.clone());
             let thread = std::thread::Builder::new()
                 .name(format!("{}-{index}", self.name))
-                .spawn(move || core_main(id, index, cpu, ring, ready))
+                .spawn(move || {
+                    let _exited = exited;
+                    core_main(id, index, cpu, ring, ready)
+                })
                 .map_err(|e| {
                     Error::new(
                         ErrorKind::Io,
@@ -136,6 +141,7 @@ impl Builder {
                 })?;
             rt.cores.push(Core {
                 shared: None,
+                exit,
                 thread: Some(thread),
                 cpu,
                 ring: None,
@@ -175,6 +181,8 @@ type Ready = (usize, Result<(RingInfo, Arc<Shared>)>);
 struct Core {
     /// The core's door for jobs; `None` once the runtime is stopping.
     shared: Option<Arc<Shared>>,
+    /// Set when the core's thread has ended (however it ended).
+    exit: Arc<Exit>,
     thread: Option<JoinHandle<()>>,
     cpu: Option<usize>,
     ring: Option<RingInfo>,
@@ -389,11 +397,61 @@ impl Runtime {
                 }
             });
         });
-        if let Some(shared) = &self.cores[index].shared {
-            // Fails only when the core has stopped; the job (and `tx` in it)
-            // is dropped, which the receiver sees.
-            let _ = uring::send_job(shared, job);
+        // Fails only when the core has stopped; the job (and `tx` in it)
+        // is dropped, which the receiver sees.
+        let _ = self.send_job_to(index, job);
+    }
+
+    /// Queues `job` on core `index`; gives it back when that core has
+    /// stopped (or does not exist).
+    pub(crate) fn send_job_to(&self, index: usize, job: Job) -> std::result::Result<(), Job> {
+        match self.cores.get(index).and_then(|c| c.shared.as_ref()) {
+            Some(shared) => uring::send_job(shared, job),
+            None => Err(job),
         }
+    }
+
+    /// True while core `index` takes work: the runtime not stopped, the
+    /// core's thread not ended (a panic outside its tasks ends it; a
+    /// [`Client`](crate::Client) then routes calls to the other cores).
+    pub fn is_alive(&self, index: usize) -> bool {
+        self.cores.get(index).is_some_and(|c| {
+            c.shared.as_ref().is_some_and(|s| s.is_open()) && !c.exit.done.load(Ordering::Acquire)
+        })
+    }
+
+    /// Stops every core (their tasks are dropped, as when the runtime is
+    /// dropped) and resolves once every core thread has ended, without
+    /// blocking the caller's thread. The runtime then takes no more work;
+    /// dropping it later has nothing left to wait for.
+    pub(crate) fn stop(&self) -> impl Future<Output = ()> + Send + 'static {
+        for core in &self.cores {
+            if let Some(shared) = &core.shared {
+                let _ = uring::send_job(shared, stop_job());
+            }
+        }
+        let exits: Vec<Arc<Exit>> = self.cores.iter().map(|c| c.exit.clone()).collect();
+        std::future::poll_fn(move |cx| {
+            for e in &exits {
+                let mut w = e.wakers.lock().unwrap_or_else(|p| p.into_inner());
+                if !e.done.load(Ordering::Acquire) {
+                    w.push(cx.waker().clone());
+                    return std::task::Poll::Pending;
+                }
+            }
+            std::task::Poll::Ready(())
+        })
+    }
+
+    /// Makes core `index` panic outside its tasks, as a bug in the loop
+    /// would: its thread ends. For the tests of what a lost core does to
+    /// the work routed to it.
+    #[doc(hidden)]
+    pub fn __panic_core(&self, index: usize) {
+        let _ = self.send_job_to(
+            index,
+            Box::new(|| panic!("mysql-uring: a core was made to panic")),
+        );
     }
 
     /// True when the calling thread is one of this runtime's cores.
@@ -437,11 +495,9 @@ impl Runtime {
                 let _ = done.send((index, r));
             });
         });
-        if let Some(shared) = &self.cores[index].shared {
-            // Fails only when the core has stopped; the job (and `done` in
-            // it) is dropped, which the receiver sees.
-            let _ = uring::send_job(shared, job);
-        }
+        // Fails only when the core has stopped; the job (and `done` in
+        // it) is dropped, which the receiver sees.
+        let _ = self.send_job_to(index, job);
     }
 }
 
@@ -450,14 +506,7 @@ impl Drop for Runtime {
         for core in &mut self.cores {
             if let Some(shared) = core.shared.take() {
                 // Ends the core's loop; its tasks are dropped there.
-                let _ = uring::send_job(
-                    &shared,
-                    Box::new(|| {
-                        if let Ok(c) = RingCore::current() {
-                            c.stop.set(true);
-                        }
-                    }),
-                );
+                let _ = uring::send_job(&shared, stop_job());
             }
         }
         let here = CURRENT.with(|c| c.get());
@@ -469,6 +518,39 @@ impl Drop for Runtime {
                     let _ = t.join();
                 }
             }
+        }
+    }
+}
+
+/// The job that ends a core's loop; its tasks are dropped there.
+fn stop_job() -> Job {
+    Box::new(|| {
+        if let Ok(c) = RingCore::current() {
+            c.stop.set(true);
+        }
+    })
+}
+
+/// Whether a core's thread has ended, and who waits for it.
+#[derive(Default)]
+struct Exit {
+    done: std::sync::atomic::AtomicBool,
+    wakers: std::sync::Mutex<Vec<std::task::Waker>>,
+}
+
+/// Held by a core's thread: marks its end, a panic's unwinding included
+/// (after the ring and its tasks are gone).
+struct ExitGuard(Arc<Exit>);
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        let wakers = {
+            let mut w = self.0.wakers.lock().unwrap_or_else(|p| p.into_inner());
+            self.0.done.store(true, Ordering::Release);
+            std::mem::take(&mut *w)
+        };
+        for w in wakers {
+            w.wake();
         }
     }
 }
@@ -540,7 +622,7 @@ impl<T> Future for CoreTask<T> {
 
 pub(crate) fn core_stopped(index: usize) -> Error {
     Error::new(
-        ErrorKind::Io,
+        ErrorKind::Stopped,
         format!("core {index} stopped before the work sent to it finished"),
     )
 }
