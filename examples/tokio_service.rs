@@ -4,13 +4,16 @@
 //! driver runs its own io_uring cores beside tokio's workers, and every call
 //! is a `Send` future that `tokio::spawn` takes. The "service" handles a
 //! burst of requests, each a task: place an order in a transaction, or look
-//! one up; a slow request is cut by a timeout without hurting the others.
+//! one up; then one handler written the obvious way (borrowed parameters,
+//! `begin`/`commit`, a stream of rows, a row that must exist); a slow
+//! request is cut by a timeout without hurting the others.
 //!
 //! Run: `cargo run --example tokio_service` (uses `MYSQL_URL`, or starts a
 //! private server).
 
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use mysql_uring::{Client, Error, Result};
 
 /// One request the service answers.
@@ -148,6 +151,48 @@ async fn main() -> Result<()> {
         t0.elapsed().as_secs_f64() * 1e3
     );
 
+    // A handler written the obvious way: borrowed parameters from its
+    // request, a guard-style transaction, a stream of rows, and a row that
+    // must exist.
+    let who = String::from("customer 9");
+    let tx = db.begin().await?;
+    let stock: u32 = tx
+        .exec_one(
+            "SELECT stock FROM items WHERE name = ? FOR UPDATE",
+            ("apple",),
+        )
+        .await?
+        .get(0)?;
+    tx.exec_drop(
+        "INSERT INTO orders (customer, item, qty) VALUES (?, ?, ?)",
+        (9, "apple", stock.min(1)),
+    )
+    .await?;
+    tx.exec_drop(
+        "UPDATE items SET stock = stock - ? WHERE name = ?",
+        (stock.min(1), "apple"),
+    )
+    .await?;
+    tx.commit().await?;
+    println!("{who} took one apple in a transaction");
+    let mut orders = db.exec_stream_as::<(u32, String, u32), _>(
+        "SELECT customer, item, qty FROM orders WHERE qty >= ? ORDER BY id",
+        (1,),
+    );
+    let mut n = 0;
+    while let Some(order) = orders.next().await {
+        let (_customer, _item, _qty) = order?;
+        n += 1;
+    }
+    println!("{n} orders streamed");
+    match db
+        .exec_one("SELECT id FROM orders WHERE customer = ?", (99,))
+        .await
+    {
+        Err(e) if e.kind() == mysql_uring::ErrorKind::RowNotFound => println!("no order of 99"),
+        other => println!("unexpected: {:?}", other.map(|_| ())),
+    }
+
     // A slow request is cut by the caller's timeout: the statement is
     // cancelled on its core and the connection settled for the next user.
     let slow = tokio::time::timeout(
@@ -165,5 +210,8 @@ async fn main() -> Result<()> {
     assert_eq!(pears, 0, "exactly 3 pear orders succeeded");
 
     db.query_drop("DROP DATABASE tokio_service").await?;
-    Ok(())
+    // Closes every connection and stops the client's cores, without
+    // blocking this tokio thread.
+    db.close().await?;
+    setup.close().await
 }

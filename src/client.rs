@@ -2,76 +2,272 @@
 //!
 //! Connections live on the cores of a [`Runtime`] (one io_uring loop per
 //! thread) and never cross threads. A `Client` is a cheap, `Send + Sync`
-//! handle to those cores and to one connection pool per core: each call is
-//! sent to a core as a job (one lock-protected push, plus an eventfd write
-//! when that core sleeps), runs there on a pooled connection, and its owned
-//! result comes back over a one-shot channel. The futures it returns are
-//! `Send`, so `tokio::spawn` takes them; dropping one cancels the work on the
-//! core, and the connection is settled (see [`Connection`]'s cancellation)
-//! before the pool hands it out again.
+//! handle to those cores and to one connection pool per core. A call's
+//! parameters are copied on the caller's thread (so they may be borrowed:
+//! `(name.as_str(), &bytes[..])`), the call is queued for a core (one
+//! locked push; one job and at most one eventfd write carry a whole batch
+//! of calls), a worker there runs it on a pooled connection, and its owned
+//! result comes back, woken together with the other results of that loop
+//! turn. The futures it returns are `Send`, so `tokio::spawn` takes them;
+//! dropping one cancels the work on the core, and the connection is settled
+//! (see [`Connection`]'s cancellation) before the pool hands it out again.
 //!
 //! ```no_run
-//! # async fn f() -> mysql_uring::Result<()> {
+//! # async fn f(user: &str) -> mysql_uring::Result<()> {
 //! use mysql_uring::Client;
 //!
 //! let client = Client::new("mysql://root@127.0.0.1:3306/test")?; // starts the cores
-//! let rows = client.exec("SELECT name FROM users WHERE id = ?", (7,)).await?;
+//! let rows = client.exec("SELECT id FROM users WHERE name = ?", (user,)).await?;
+//! let tx = client.begin().await?;
+//! tx.exec_drop("UPDATE counters SET n = n + 1 WHERE owner = ?", (user,)).await?;
+//! tx.commit().await?;
 //! let n: i64 = client
 //!     .with_conn(async |c| {
 //!         c.query_drop("UPDATE counters SET n = n + 1").await?;
 //!         c.query("SELECT n FROM counters").await?[0].get(0)
 //!     })
 //!     .await?;
+//! client.close().await?;
 //! # Ok(()) }
 //! ```
+//!
+//! # For sqlx and mysql_async users
+//!
+//! | sqlx | mysql_async | `Client` |
+//! | --- | --- | --- |
+//! | `fetch_all` | `exec` | [`exec`](Client::exec) / [`exec_as`](Client::exec_as) |
+//! | `fetch_optional` | `exec_first` | [`exec_first`](Client::exec_first) / [`exec_first_as`](Client::exec_first_as) (`Option`) |
+//! | `fetch_one` (`RowNotFound`) | `exec_first` + `ok_or` | [`exec_one`](Client::exec_one) / [`exec_one_as`](Client::exec_one_as) ([`ErrorKind::RowNotFound`]) |
+//! | `execute` | `exec_drop` | [`exec_drop`](Client::exec_drop) |
+//! | `fetch` (a stream) | `exec_stream` | [`exec_stream`](Client::exec_stream) / [`exec_stream_as`](Client::exec_stream_as) |
+//! | `pool.begin()` + `commit()` | `start_transaction` | [`begin`](Client::begin) + [`commit`](ClientTransaction::commit) |
+//! | `pool.close()` | `pool.disconnect()` | [`close`](Client::close) |
+//!
+//! # Cores that stop
+//! A core whose thread panics (a bug outside the calls themselves, which
+//! are caught) leaves the rotation: its calls in flight end with
+//! [`ErrorKind::Stopped`], later calls go to the other cores. A call that
+//! ends without its result after its `COMMIT` was sent (the core stopped,
+//! the commit timed out, the connection was lost) says so:
+//! [`Error::is_commit_unknown`].
+
+mod handoff;
+mod params;
+mod slot;
+mod stream;
+mod tx;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use crate::conn::{Connection, Outcome};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
+use crate::io::uring::exec::{CatchUnwind, panic_message};
 use crate::opts::IntoOpts;
 use crate::params::Params;
 use crate::pool::{PerCorePool, PoolOpts};
 use crate::row::Row;
-use crate::runtime::{CoreTask, RingConfig, Runtime};
-use crate::session::{Transaction, TxOpts};
+use crate::runtime::{RingConfig, Runtime};
+use crate::transaction::{Transaction, TxOpts};
+
+use handoff::{Inbox, Lane, LocalBoxFuture, Work};
+pub(crate) use params::OwnedParams;
+use slot::{CommitMark, Receiver, Sender};
+pub use stream::ClientStream;
+pub use tx::ClientTransaction;
 
 /// A `Send + Sync + Clone` handle to the driver's cores and their pools.
 /// See the [module docs](self).
 #[derive(Clone)]
 pub struct Client(Arc<Shared>);
 
+/// One route's pools and the doors to them on each core.
+struct Route {
+    pools: PerCorePool,
+    /// Core `i`'s inbox for this route.
+    inboxes: Vec<Arc<Inbox>>,
+    /// The cores with a share of the connections (round robin over them).
+    cores: Vec<usize>,
+    next: AtomicUsize,
+}
+
+impl Route {
+    fn new(rt: &Runtime, pools: PerCorePool) -> Route {
+        let inboxes = (0..rt.cores())
+            .map(|i| Inbox::new(i, pools.clone()))
+            .collect();
+        let cores = (0..rt.cores()).filter(|&i| pools.max_on(i) > 0).collect();
+        Route {
+            pools,
+            inboxes,
+            cores,
+            next: AtomicUsize::new(0),
+        }
+    }
+}
+
 struct Shared {
     rt: Arc<Runtime>,
-    pools: PerCorePool,
-    next: AtomicUsize,
+    route: Route,
+    /// Set by [`Client::close`]: every handle of the client refuses calls.
+    closed: Arc<AtomicBool>,
     /// With [`HostMode::Replication`](crate::HostMode::Replication): the
-    /// read route's pools (connections to replicas).
+    /// read route (connections to replicas).
     reads: Option<Arc<Shared>>,
     /// Read-your-writes (`read_your_writes`): the GTID position written.
     ryw: Option<Arc<ReadYourWrites>>,
     /// On the read route with read-your-writes: the primary's pools, for
     /// reads no replica caught up with in time.
     primary: Option<PerCorePool>,
+    /// The runtime, when the client started it: stopped once the last
+    /// handle goes. Last, so it drops after everything else here.
+    owned: Owned,
+}
+
+/// The runtime a client started itself. Dropped with the last handle, it
+/// stops the cores from a thread of its own: the dropping thread (a tokio
+/// worker, say) never waits for them.
+struct Owned(Option<Arc<Runtime>>);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        let Some(rt) = self.0.take() else { return };
+        // Only the last owner stops it (a clone may live in a user's hands).
+        let Ok(rt) = Arc::try_unwrap(rt) else { return };
+        let spawned = std::thread::Builder::new()
+            .name("mysql-uring-stop".into())
+            .spawn(move || drop(rt));
+        if let Err(e) = spawned {
+            // No thread to spare: nothing better than stopping it here.
+            drop(e);
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // No idle connection outlives its client: each core closes its lane
+        // and its pool (the calls still running finish first).
+        retire(&self.rt, &self.route.pools);
+    }
+}
+
+/// Sends every core the job that closes the route's lane and pool there;
+/// the pool's idle connections are closed (`COM_QUIT`) once its calls are
+/// done. Returns the slots that say when each core is done.
+fn retire(rt: &Runtime, pools: &PerCorePool) -> Vec<Receiver<()>> {
+    pools.retire();
+    (0..rt.cores())
+        .map(|core| {
+            let (tx, rx) = slot::slot::<()>(core);
+            let pools = pools.clone();
+            let job = Box::new(move || {
+                let lane = Lane::close_here(&pools);
+                let pool = pools.forget_here();
+                if lane.is_none() && pool.is_none() {
+                    tx.send(Ok(()));
+                    return;
+                }
+                let _ = crate::io::uring::try_spawn(async move {
+                    if let Some(lane) = lane {
+                        lane.quiet().await;
+                    }
+                    if let Some(pool) = pool {
+                        pool.close_idle().await;
+                    }
+                    tx.send(Ok(()));
+                });
+            });
+            let _ = rt.send_job_to(core, job);
+            rx
+        })
+        .collect()
+}
+
+/// A call that runs `f` on a pooled connection on a core (see [`handoff`]).
+struct ConnWork<F, T> {
+    f: F,
+    tx: Sender<T>,
+    caller: crate::trace::Caller,
+}
+
+impl<F, T> Work for ConnWork<F, T>
+where
+    F: AsyncFnOnce(&mut Connection, CommitMark) -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    fn canceled(&self) -> bool {
+        self.tx.is_canceled()
+    }
+
+    fn fail(self: Box<Self>, e: Error) {
+        self.tx.send(Err(e));
+    }
+
+    fn run<'c>(self: Box<Self>, conn: &'c mut Connection) -> LocalBoxFuture<'c, bool> {
+        let ConnWork { f, tx, caller } = *self;
+        Box::pin(async move {
+            let mark = tx.commit_mark();
+            let fut = CatchUnwind(caller.run(f(conn, mark)));
+            let r = until_canceled(&tx, fut).await;
+            match r {
+                Some(Ok(v)) => {
+                    tx.send(v);
+                    true
+                }
+                Some(Err(p)) => {
+                    tx.send(Err(panicked(&*p)));
+                    false
+                }
+                None => false,
+            }
+        })
+    }
+}
+
+/// Runs `fut` until it is done (`Some`) or the caller behind `tx` has gone
+/// away (`None`: `fut` is dropped, which abandons what it had in flight).
+async fn until_canceled<T, F: Future>(tx: &Sender<T>, fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(r));
+        }
+        tx.poll_canceled(cx).map(|()| None)
+    })
+    .await
+}
+
+fn panicked(payload: &(dyn std::any::Any + Send)) -> Error {
+    Error::usage(format!(
+        "the work of a Client call panicked on its core: {}",
+        panic_message(payload)
+    ))
 }
 
 /// Runs `f` in a transaction on `c`: committed when it returns `Ok`, rolled
 /// back when it returns `Err` (the error that matters is `f`'s; a failed
 /// rollback leaves the connection to be settled or closed by its pool).
+/// `mark` is set as `COMMIT` is sent; a commit that times out is reported
+/// as of unknown outcome.
 async fn in_transaction<T>(
     c: &mut Connection,
     opts: TxOpts,
+    mark: &CommitMark,
     f: impl for<'c> AsyncFnOnce(&mut Transaction<'c>) -> Result<T>,
 ) -> Result<T> {
     let mut tx = c.begin_with(opts).await?;
     match f(&mut tx).await {
         Ok(v) => {
-            tx.commit().await?;
-            Ok(v)
+            mark.set();
+            match tx.commit().await {
+                Ok(()) => Ok(v),
+                Err(e) if e.kind() == ErrorKind::Timeout => Err(e.commit_unknown()),
+                Err(e) => Err(e),
+            }
         }
         Err(e) => {
             let _ = tx.rollback().await;
@@ -179,16 +375,19 @@ impl ClientBuilder {
         self
     }
 
-    /// The pool options of each core's pool (its `max` is per core unless
-    /// [`ClientBuilder::max_connections`] is given).
+    /// The pool options of each core's pool (its `max` and `min` are per
+    /// core unless [`ClientBuilder::max_connections`] is given).
     pub fn pool(mut self, popts: PoolOpts) -> Self {
         self.pool = popts;
         self.pool_set = true;
         self
     }
 
-    /// Most connections open at once, over all cores (divided between them,
-    /// rounding up). Default: the pool's `max` on every core.
+    /// Most connections open at once, over all cores: a hard total (as a
+    /// server's `max_user_connections` counts them). It is divided exactly:
+    /// with 5 over 2 cores, one core opens at most 3 and the other 2; with
+    /// fewer connections than cores, calls go only to the cores that have
+    /// one. Default: the URL's `pool_max`, else the pool's `max` on every core.
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = Some(n);
         self
@@ -204,41 +403,55 @@ impl ClientBuilder {
     /// Starts the cores (unless a runtime was given) and checks the options;
     /// connections are opened on first use.
     ///
-    /// Fails with [`ErrorKind::Config`](crate::ErrorKind::Config) for bad
-    /// options and with [`ErrorKind::Io`](crate::ErrorKind::Io) when io_uring
+    /// Fails with [`ErrorKind::Config`] for bad
+    /// options and with [`ErrorKind::Io`] when io_uring
     /// is unavailable (the message says how to fix it).
     pub fn build(self, opts: impl IntoOpts) -> Result<Client> {
         let opts = opts.into_opts()?;
-        let rt = match self.runtime {
-            Some(rt) => rt,
+        let (rt, owned) = match self.runtime {
+            Some(rt) => (rt, false),
             None => {
                 let mut b = Runtime::builder().pin(self.pin).ring(self.ring);
                 if let Some(n) = self.cores {
                     b = b.cores(n);
                 }
-                Arc::new(b.build()?)
+                (Arc::new(b.build()?), true)
             }
         };
+        let cores = rt.cores();
         let mut pool = self.pool;
-        let mut max_connections = self.max_connections;
+        let mut total = self.max_connections;
+        let mut min_total = None;
         if !self.pool_set {
             // The URL's pool_max / pool_min: totals over all cores.
-            if max_connections.is_none() {
-                max_connections = opts.pool_max;
+            if total.is_none() {
+                total = opts.pool_max;
             }
             if let Some(min) = opts.pool_min {
-                pool.min = min.div_ceil(rt.cores());
-                pool.max = pool.max.max(pool.min);
+                min_total = Some(min);
+                if total.is_none() {
+                    pool.max = pool.max.max(min.div_ceil(cores));
+                    pool.min = min.div_ceil(cores);
+                }
             }
         }
-        if let Some(total) = max_connections {
-            if total == 0 {
-                return Err(Error::config("max_connections must be at least 1"));
+        let split = match total {
+            Some(0) => return Err(Error::config("max_connections must be at least 1")),
+            Some(total) => {
+                pool.max = total;
+                pool.min = min_total.unwrap_or(pool.min * cores).min(total);
+                true
             }
-            pool.max = total.div_ceil(rt.cores());
-            pool.min = pool.min.min(pool.max);
-        }
-        let writes = PerCorePool::new(opts.clone(), pool.clone())?;
+            None => false,
+        };
+        let make = |opts: crate::Opts| {
+            if split {
+                PerCorePool::with_totals(opts, pool.clone(), cores)
+            } else {
+                PerCorePool::new(opts, pool.clone())
+            }
+        };
+        let writes = make(opts.clone())?;
         let replication =
             opts.hosts.as_ref().map(|h| h.mode()) == Some(crate::HostMode::Replication);
         let ryw = (replication && opts.read_your_writes).then(|| {
@@ -247,22 +460,25 @@ impl ClientBuilder {
                 timeout: opts.read_your_writes_timeout,
             })
         });
+        let closed = Arc::new(AtomicBool::new(false));
         let reads = if replication {
             Some(Arc::new(Shared {
-                pools: PerCorePool::new(opts.clone().role(crate::Role::Read), pool)?,
+                route: Route::new(&rt, make(opts.clone().role(crate::Role::Read))?),
                 rt: rt.clone(),
-                next: AtomicUsize::new(0),
+                closed: closed.clone(),
                 reads: None,
                 ryw: ryw.clone(),
                 primary: ryw.is_some().then(|| writes.clone()),
+                owned: Owned(None),
             }))
         } else {
             None
         };
         Ok(Client(Arc::new(Shared {
-            pools: writes,
+            route: Route::new(&rt, writes),
+            owned: Owned(owned.then(|| rt.clone())),
             rt,
-            next: AtomicUsize::new(0),
+            closed,
             reads,
             ryw,
             primary: None,
@@ -272,7 +488,8 @@ impl ClientBuilder {
 
 impl Client {
     /// A client with the defaults: one core per CPU, each with its own pool
-    /// (the URL's `pool_max`/`pool_min`, else 10 connections per core).
+    /// (the URL's `pool_max`/`pool_min` as totals over the cores, else 10
+    /// connections per core).
     pub fn new(opts: impl IntoOpts) -> Result<Client> {
         Self::builder().build(opts)
     }
@@ -308,14 +525,55 @@ impl Client {
 
     /// Counters and gauges of the client's pools, all cores added up:
     /// connections open, idle and waited for, created, closed, settled on
-    /// return, wait time. Readable at any time, from any thread.
+    /// return, wait time. Readable at any time, from any thread. Calls
+    /// waiting in a core's queue for a connection count as pool waits; a
+    /// core keeps a connection for the next call while calls are waiting,
+    /// so under load `gets` is lower than the number of calls.
     pub fn pool_metrics(&self) -> crate::PoolMetrics {
-        self.0.pools.metrics()
+        self.0.route.pools.metrics()
     }
 
     /// The runtime the client's connections live on.
     pub fn runtime(&self) -> &Arc<Runtime> {
         &self.0.rt
+    }
+
+    /// Closes the client: every handle refuses new calls (with
+    /// [`ErrorKind::Stopped`]), the calls already made finish, every idle
+    /// connection is closed (`COM_QUIT`) on its core, and, when the client
+    /// started its own runtime, its cores are stopped. Nothing blocks the
+    /// calling thread: await it from tokio or any executor.
+    ///
+    /// Without it, dropping the last handle closes the idle connections and
+    /// stops the cores too, without waiting: calls still running then end
+    /// with [`ErrorKind::Stopped`].
+    ///
+    /// ```no_run
+    /// # async fn f(client: mysql_uring::Client) -> mysql_uring::Result<()> {
+    /// client.query_drop("DO 1").await?;
+    /// client.close().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn close(&self) -> impl Future<Output = Result<()>> + Send + 'static {
+        self.0.closed.store(true, Ordering::SeqCst);
+        let mut done = retire(&self.0.rt, &self.0.route.pools);
+        if let Some(reads) = &self.0.reads {
+            done.extend(retire(&reads.rt, &reads.route.pools));
+        }
+        let stop = self.0.owned.0.as_ref().map(|rt| {
+            let rt = rt.clone();
+            async move { rt.stop().await }
+        });
+        async move {
+            for d in done {
+                // A core that has stopped has nothing left to close.
+                let _ = d.await;
+            }
+            if let Some(stop) = stop {
+                stop.await;
+            }
+            Ok(())
+        }
     }
 
     /// Runs `f` on a pooled connection on one of the cores and returns its
@@ -328,21 +586,27 @@ impl Client {
         F: AsyncFnOnce(&mut Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let pools = self.0.pools.clone();
+        self.on_conn(async move |c, _| f(c).await)
+    }
+
+    /// [`Client::with_conn`], with the call's commit mark.
+    fn on_conn<F, T>(&self, f: F) -> ClientCall<T>
+    where
+        F: AsyncFnOnce(&mut Connection, CommitMark) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
         let Some(ryw) = self.0.ryw.clone() else {
-            return self.call(move |_| async move {
-                let mut conn = pools.get().await?;
-                f(&mut conn).await
-            });
+            return self.submit(f);
         };
         // Read-your-writes: writes note their GTID; reads on a replica wait
         // for it, or go to the primary.
+        let pools = self.0.route.pools.clone();
         let primary = self.0.primary.clone();
-        self.call(move |_| async move {
+        self.spawn_call(move |mark| async move {
             let mut conn = pools.get().await?;
             match primary {
                 None => {
-                    let r = f(&mut conn).await;
+                    let r = f(&mut conn, mark).await;
                     ryw.note_write(&mut conn).await;
                     r
                 }
@@ -350,9 +614,9 @@ impl Client {
                     if conn.is_replica() && !ryw.caught_up(&mut conn).await {
                         drop(conn);
                         let mut p = primary.get().await?;
-                        return f(&mut p).await;
+                        return f(&mut p, mark).await;
                     }
-                    f(&mut conn).await
+                    f(&mut conn, mark).await
                 }
             }
         })
@@ -360,7 +624,10 @@ impl Client {
 
     /// Runs `f` in a transaction on one of the cores: committed when `f`
     /// returns `Ok`, rolled back when it returns `Err` (or panics, or the
-    /// call is dropped).
+    /// call is dropped). When the call ends without its result after
+    /// `COMMIT` was sent (the core stopped, the commit timed out, the
+    /// connection was lost), its error says the outcome is unknown
+    /// ([`Error::is_commit_unknown`]). See also [`Client::begin`].
     pub fn transaction<F, T>(&self, f: F) -> ClientCall<T>
     where
         F: for<'c> AsyncFnOnce(&mut Transaction<'c>) -> Result<T> + Send + 'static,
@@ -384,9 +651,9 @@ impl Client {
         F: for<'c> AsyncFn(&mut Transaction<'c>) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let pools = self.0.pools.clone();
+        let pools = self.0.route.pools.clone();
         let ryw = self.0.ryw.clone();
-        self.call(move |_| async move {
+        self.spawn_call(move |mark| async move {
             let mut pause = std::time::Duration::from_millis(5);
             let mut run = 1;
             loop {
@@ -395,7 +662,7 @@ impl Client {
                 let started = std::cell::Cell::new(false);
                 let r = async {
                     let mut conn = pools.get().await?;
-                    let r = in_transaction(&mut conn, TxOpts::default(), async |tx| {
+                    let r = in_transaction(&mut conn, TxOpts::default(), &mark, async |tx| {
                         started.set(true);
                         f(tx).await
                     })
@@ -407,14 +674,15 @@ impl Client {
                 }
                 .await;
                 let again = |e: &Error| {
-                    e.is_retryable()
-                        || !started.get()
-                            && matches!(
-                                e.kind(),
-                                crate::ErrorKind::Io
-                                    | crate::ErrorKind::Broken
-                                    | crate::ErrorKind::Unavailable
-                            )
+                    !e.is_commit_unknown()
+                        && (e.is_retryable()
+                            || !started.get()
+                                && matches!(
+                                    e.kind(),
+                                    crate::ErrorKind::Io
+                                        | crate::ErrorKind::Broken
+                                        | crate::ErrorKind::Unavailable
+                                ))
                 };
                 match r {
                     Err(e) if again(&e) && run < attempts.max(1) => {
@@ -441,13 +709,27 @@ impl Client {
         } else {
             self.clone()
         };
-        route.with_conn(async move |c| in_transaction(c, opts, f).await)
+        route.on_conn(async move |c, mark| in_transaction(c, opts, &mark, f).await)
     }
 
     /// Runs a query and returns all its rows.
     pub fn query(&self, sql: impl Into<String>) -> ClientCall<Vec<Row>> {
         let sql = sql.into();
         self.with_conn(async move |c| c.query(&sql).await)
+    }
+
+    /// Runs a query and returns its first row; fails with
+    /// [`ErrorKind::RowNotFound`] when there is none (sqlx's `fetch_one`).
+    /// The other rows are discarded.
+    ///
+    /// ```no_run
+    /// # async fn f(client: &mysql_uring::Client) -> mysql_uring::Result<()> {
+    /// let n: i64 = client.query_one("SELECT COUNT(*) FROM users").await?.get(0)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn query_one(&self, sql: impl Into<String>) -> ClientCall<Row> {
+        let sql = sql.into();
+        self.with_conn(async move |c| one(c.query_first_as::<Row>(&sql).await?))
     }
 
     /// Runs a statement, discarding any rows; returns its outcome.
@@ -457,32 +739,56 @@ impl Client {
     }
 
     /// Runs a prepared statement (cached per connection) with `params` and
-    /// returns all its rows. Parameters are moved to the core: pass owned
-    /// values (`String`, numbers, `Vec<u8>`) or `'static` ones.
-    pub fn exec<P>(&self, sql: impl Into<String>, params: P) -> ClientCall<Vec<Row>>
-    where
-        P: Params + Send + 'static,
-    {
-        let sql = sql.into();
-        self.with_conn(async move |c| c.exec(sql.as_str(), params).await)
+    /// returns all its rows. The parameters are copied before the call
+    /// leaves (nothing stays borrowed), so request-scoped `&str` and
+    /// `&[u8]` work as well as owned values.
+    ///
+    /// ```no_run
+    /// # async fn f(client: &mysql_uring::Client, name: String, blob: Vec<u8>) -> mysql_uring::Result<()> {
+    /// let rows = client
+    ///     .exec("SELECT id FROM files WHERE owner = ? AND digest = ?", (name.as_str(), &blob[..]))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn exec<P: Params>(&self, sql: impl Into<String>, params: P) -> ClientCall<Vec<Row>> {
+        let (sql, params) = (sql.into(), OwnedParams::new(&params));
+        self.with_conn(async move |c| c.exec(sql.as_str(), &params).await)
     }
 
-    /// Like [`Client::exec`], returning the first row (the rest is discarded).
-    pub fn exec_first<P>(&self, sql: impl Into<String>, params: P) -> ClientCall<Option<Row>>
-    where
-        P: Params + Send + 'static,
-    {
-        let sql = sql.into();
-        self.with_conn(async move |c| c.exec_first(sql.as_str(), params).await)
+    /// Like [`Client::exec`], returning the first row (the rest is
+    /// discarded), `None` without rows (mysql_async's `exec_first`, sqlx's
+    /// `fetch_optional`).
+    pub fn exec_first<P: Params>(
+        &self,
+        sql: impl Into<String>,
+        params: P,
+    ) -> ClientCall<Option<Row>> {
+        let (sql, params) = (sql.into(), OwnedParams::new(&params));
+        self.with_conn(async move |c| c.exec_first(sql.as_str(), &params).await)
+    }
+
+    /// Like [`Client::exec_first`], failing with [`ErrorKind::RowNotFound`]
+    /// when there is no row (sqlx's `fetch_one`).
+    ///
+    /// ```no_run
+    /// # async fn f(client: &mysql_uring::Client) -> mysql_uring::Result<()> {
+    /// use mysql_uring::ErrorKind;
+    /// match client.exec_one("SELECT name FROM users WHERE id = ?", (7,)).await {
+    ///     Ok(row) => println!("{}", row.get::<&str>(0)?),
+    ///     Err(e) if e.kind() == ErrorKind::RowNotFound => println!("no user 7"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn exec_one<P: Params>(&self, sql: impl Into<String>, params: P) -> ClientCall<Row> {
+        let (sql, params) = (sql.into(), OwnedParams::new(&params));
+        self.with_conn(async move |c| one(c.exec_first(sql.as_str(), &params).await?))
     }
 
     /// Like [`Client::exec`], discarding rows; returns the outcome.
-    pub fn exec_drop<P>(&self, sql: impl Into<String>, params: P) -> ClientCall<Outcome>
-    where
-        P: Params + Send + 'static,
-    {
-        let sql = sql.into();
-        self.with_conn(async move |c| c.exec_drop(sql.as_str(), params).await)
+    pub fn exec_drop<P: Params>(&self, sql: impl Into<String>, params: P) -> ClientCall<Outcome> {
+        let (sql, params) = (sql.into(), OwnedParams::new(&params));
+        self.with_conn(async move |c| c.exec_drop(sql.as_str(), &params).await)
     }
 
     /// The blocking form, for plain threads: the same calls, returning
@@ -491,38 +797,131 @@ impl Client {
         BlockingClient(self.clone())
     }
 
-    /// Sends `f` to the next core (round robin).
-    fn call<F, Fut, T>(&self, f: F) -> ClientCall<T>
+    /// The core for the next call: round robin over the cores that have
+    /// connections and are alive.
+    fn pick(&self) -> Result<usize> {
+        if self.0.closed.load(Ordering::Relaxed) {
+            return Err(Error::new(
+                ErrorKind::Stopped,
+                "this Client was closed (Client::close)",
+            ));
+        }
+        let route = &self.0.route;
+        let n = route.cores.len();
+        let start = route.next.fetch_add(1, Ordering::Relaxed);
+        for k in 0..n {
+            let core = route.cores[start.wrapping_add(k) % n];
+            if self.0.rt.is_alive(core) {
+                return Ok(core);
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Stopped,
+            "every core of this Client has stopped (its runtime was shut down, or they panicked)",
+        ))
+    }
+
+    /// Hands `work` to core `core`'s lane of this route.
+    fn push(&self, core: usize, work: Box<dyn Work>) {
+        self.0.route.inboxes[core].push(&self.0.rt, work);
+    }
+
+    /// Sends `f` to the next core's lane, to run on a pooled connection.
+    fn submit<F, T>(&self, f: F) -> ClientCall<T>
     where
-        F: FnOnce(usize) -> Fut + Send + 'static,
+        F: AsyncFnOnce(&mut Connection, CommitMark) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let core = match self.pick() {
+            Ok(c) => c,
+            Err(e) => return ClientCall::failed(e),
+        };
+        let (tx, rx) = slot::slot(core);
+        let work = Box::new(ConnWork {
+            f,
+            tx,
+            // The caller's span goes along: spans made on the core are its children.
+            caller: crate::trace::caller(),
+        });
+        self.push(core, work);
+        ClientCall(Call::Slot(rx))
+    }
+
+    /// Sends `f` to the next core as a task of its own (calls that take
+    /// their connections from the pools themselves).
+    fn spawn_call<F, Fut, T>(&self, f: F) -> ClientCall<T>
+    where
+        F: FnOnce(CommitMark) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T>> + 'static,
         T: Send + 'static,
     {
-        let n = self.0.rt.cores();
-        let core = self.0.next.fetch_add(1, Ordering::Relaxed) % n;
-        // The caller's span goes along: spans made on the core are its children.
+        let core = match self.pick() {
+            Ok(c) => c,
+            Err(e) => return ClientCall::failed(e),
+        };
+        let (tx, rx) = slot::slot::<T>(core);
         let caller = crate::trace::caller();
-        ClientCall(self.0.rt.spawn_on(core, move |core| caller.run(f(core))))
+        let job = Box::new(move || {
+            let mark = tx.commit_mark();
+            let fut = caller.run(f(mark));
+            let _ = crate::io::uring::try_spawn(async move {
+                match until_canceled(&tx, CatchUnwind(fut)).await {
+                    Some(Ok(r)) => tx.send(r),
+                    Some(Err(p)) => tx.send(Err(panicked(&*p))),
+                    None => {}
+                }
+            });
+        });
+        // Refused (the core stopped): the job and its sender are dropped,
+        // which the receiver reports.
+        let _ = self.0.rt.send_job_to(core, job);
+        ClientCall(Call::Slot(rx))
     }
 }
 
+/// The row of a call that needs one.
+fn one(row: Option<Row>) -> Result<Row> {
+    row.ok_or_else(|| Error::new(ErrorKind::RowNotFound, "the statement returned no row"))
+}
+
 /// A call in flight on a [`Client`]: a `Send` future of its result.
-/// Dropping it cancels the call on its core. (A [`CoreTask`] by another
-/// name: the same hand-off to a core and one-shot result back.)
+/// Dropping it cancels the call on its core: a call still queued is
+/// skipped, a running one is abandoned (its statement interrupted and its
+/// connection settled before reuse, see [`Connection`]'s cancellation).
 #[must_use = "dropping it cancels the call"]
-pub struct ClientCall<T>(CoreTask<T>);
+pub struct ClientCall<T>(Call<T>);
+
+enum Call<T> {
+    Slot(Receiver<T>),
+    Failed(Option<Error>),
+}
+
+impl<T> ClientCall<T> {
+    fn failed(e: Error) -> Self {
+        ClientCall(Call::Failed(Some(e)))
+    }
+}
 
 impl<T> std::fmt::Debug for ClientCall<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("ClientCall").field(&self.0).finish()
+        let core = match &self.0 {
+            Call::Slot(rx) => rx.core(),
+            Call::Failed(_) => None,
+        };
+        f.debug_struct("ClientCall").field("core", &core).finish()
     }
 }
 
 impl<T> Future for ClientCall<T> {
     type Output = Result<T>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        Pin::new(&mut self.0).poll(cx)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        match &mut self.get_mut().0 {
+            Call::Slot(rx) => Pin::new(rx).poll(cx),
+            Call::Failed(e) => Poll::Ready(Err(e
+                .take()
+                .unwrap_or_else(|| Error::usage("a Client call was polled after it finished")))),
+        }
     }
 }
 
@@ -587,32 +986,33 @@ impl BlockingClient {
         self.wait(self.0.query(sql))
     }
 
+    /// See [`Client::query_one`].
+    pub fn query_one(&self, sql: impl Into<String>) -> Result<Row> {
+        self.wait(self.0.query_one(sql))
+    }
+
     /// See [`Client::query_drop`].
     pub fn query_drop(&self, sql: impl Into<String>) -> Result<Outcome> {
         self.wait(self.0.query_drop(sql))
     }
 
     /// See [`Client::exec`].
-    pub fn exec<P>(&self, sql: impl Into<String>, params: P) -> Result<Vec<Row>>
-    where
-        P: Params + Send + 'static,
-    {
+    pub fn exec<P: Params>(&self, sql: impl Into<String>, params: P) -> Result<Vec<Row>> {
         self.wait(self.0.exec(sql, params))
     }
 
     /// See [`Client::exec_first`].
-    pub fn exec_first<P>(&self, sql: impl Into<String>, params: P) -> Result<Option<Row>>
-    where
-        P: Params + Send + 'static,
-    {
+    pub fn exec_first<P: Params>(&self, sql: impl Into<String>, params: P) -> Result<Option<Row>> {
         self.wait(self.0.exec_first(sql, params))
     }
 
+    /// See [`Client::exec_one`].
+    pub fn exec_one<P: Params>(&self, sql: impl Into<String>, params: P) -> Result<Row> {
+        self.wait(self.0.exec_one(sql, params))
+    }
+
     /// See [`Client::exec_drop`].
-    pub fn exec_drop<P>(&self, sql: impl Into<String>, params: P) -> Result<Outcome>
-    where
-        P: Params + Send + 'static,
-    {
+    pub fn exec_drop<P: Params>(&self, sql: impl Into<String>, params: P) -> Result<Outcome> {
         self.wait(self.0.exec_drop(sql, params))
     }
 
@@ -625,20 +1025,37 @@ impl BlockingClient {
     }
 
     /// See [`Client::exec_as`].
-    pub fn exec_as<T, P>(&self, sql: impl Into<String>, params: P) -> Result<Vec<T>>
+    pub fn exec_as<T, P: Params>(&self, sql: impl Into<String>, params: P) -> Result<Vec<T>>
     where
         T: for<'r> crate::FromRow<'r> + Send + 'static,
-        P: Params + Send + 'static,
     {
         self.wait(self.0.exec_as(sql, params))
     }
 
     /// See [`Client::exec_first_as`].
-    pub fn exec_first_as<T, P>(&self, sql: impl Into<String>, params: P) -> Result<Option<T>>
+    pub fn exec_first_as<T, P: Params>(
+        &self,
+        sql: impl Into<String>,
+        params: P,
+    ) -> Result<Option<T>>
     where
         T: for<'r> crate::FromRow<'r> + Send + 'static,
-        P: Params + Send + 'static,
     {
         self.wait(self.0.exec_first_as(sql, params))
+    }
+
+    /// See [`Client::close`].
+    pub fn close(&self) -> Result<()> {
+        self.wait_any(self.0.close())
+    }
+
+    fn wait_any<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
+        if self.0.0.rt.is_own_core() {
+            return Err(Error::usage(
+                "BlockingClient was called on one of its own cores, which would wait for \
+                 itself; use the async Client methods there",
+            ));
+        }
+        crate::runtime::block_on(fut)
     }
 }

@@ -2,7 +2,7 @@
 //! the core, next to the connection, so only the converted values cross
 //! threads.
 
-use crate::client::{Client, ClientCall};
+use crate::client::{Client, ClientCall, OwnedParams};
 use crate::from_row::FromRow;
 use crate::params::Params;
 
@@ -32,20 +32,19 @@ impl Client {
 
     /// Executes a prepared statement (cached per connection) and converts
     /// every row to `T` (see [`Connection::exec_as`](crate::Connection::exec_as)).
-    /// Parameters are moved to the core, as for [`Client::exec`].
+    /// Parameters are copied before the call leaves, as for [`Client::exec`].
     ///
     /// ```no_run
     /// # async fn f(client: &mysql_uring::Client) -> mysql_uring::Result<()> {
     /// let names = client.exec_as::<(u64, String), _>("SELECT id, name FROM users WHERE age > ?", (30,)).await?;
     /// # Ok(()) }
     /// ```
-    pub fn exec_as<T, P>(&self, sql: impl Into<String>, params: P) -> ClientCall<Vec<T>>
+    pub fn exec_as<T, P: Params>(&self, sql: impl Into<String>, params: P) -> ClientCall<Vec<T>>
     where
         T: for<'r> FromRow<'r> + Send + 'static,
-        P: Params + Send + 'static,
     {
-        let sql = sql.into();
-        self.with_conn(async move |c| c.exec_as::<T>(sql.as_str(), params).await)
+        let (sql, params) = (sql.into(), OwnedParams::new(&params));
+        self.with_conn(async move |c| c.exec_as::<T>(sql.as_str(), &params).await)
     }
 
     /// Like [`Client::exec_as`], converting the first row only (the rest is
@@ -56,12 +55,62 @@ impl Client {
     /// let name: Option<(String,)> = client.exec_first_as("SELECT name FROM users WHERE id = ?", (7,)).await?;
     /// # Ok(()) }
     /// ```
-    pub fn exec_first_as<T, P>(&self, sql: impl Into<String>, params: P) -> ClientCall<Option<T>>
+    pub fn exec_first_as<T, P: Params>(
+        &self,
+        sql: impl Into<String>,
+        params: P,
+    ) -> ClientCall<Option<T>>
     where
         T: for<'r> FromRow<'r> + Send + 'static,
-        P: Params + Send + 'static,
+    {
+        let (sql, params) = (sql.into(), OwnedParams::new(&params));
+        self.with_conn(async move |c| c.exec_first_as::<T>(sql.as_str(), &params).await)
+    }
+
+    /// Like [`Client::exec_first_as`], failing with
+    /// [`ErrorKind::RowNotFound`](crate::ErrorKind::RowNotFound) when there
+    /// is no row (sqlx's `fetch_one`).
+    ///
+    /// ```no_run
+    /// # async fn f(client: &mysql_uring::Client, email: &str) -> mysql_uring::Result<()> {
+    /// let (id, name): (u64, String) = client
+    ///     .exec_one_as("SELECT id, name FROM users WHERE email = ?", (email,))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn exec_one_as<T, P: Params>(&self, sql: impl Into<String>, params: P) -> ClientCall<T>
+    where
+        T: for<'r> FromRow<'r> + Send + 'static,
+    {
+        let (sql, params) = (sql.into(), OwnedParams::new(&params));
+        self.with_conn(async move |c| {
+            c.exec_first_as::<T>(sql.as_str(), &params)
+                .await?
+                .ok_or_else(no_row)
+        })
+    }
+
+    /// Runs a query and converts its first row to `T`, failing with
+    /// [`ErrorKind::RowNotFound`](crate::ErrorKind::RowNotFound) when there
+    /// is none.
+    ///
+    /// ```no_run
+    /// # async fn f(client: &mysql_uring::Client) -> mysql_uring::Result<()> {
+    /// let (n,): (i64,) = client.query_one_as("SELECT COUNT(*) FROM users").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn query_one_as<T>(&self, sql: impl Into<String>) -> ClientCall<T>
+    where
+        T: for<'r> FromRow<'r> + Send + 'static,
     {
         let sql = sql.into();
-        self.with_conn(async move |c| c.exec_first_as::<T>(sql.as_str(), params).await)
+        self.with_conn(async move |c| c.query_first_as::<T>(&sql).await?.ok_or_else(no_row))
     }
+}
+
+fn no_row() -> crate::Error {
+    crate::Error::new(
+        crate::ErrorKind::RowNotFound,
+        "the statement returned no row",
+    )
 }
