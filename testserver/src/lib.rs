@@ -59,7 +59,7 @@ mod users;
 pub use cluster::{
     GALERA_NODES, Galera, REPL_PASSWORD, REPL_USER, Replication, Role, galera, replication,
 };
-pub use server::{HOST, TestServer, external, server, test_url};
+pub use server::{HOST, TestServer, external, server, test_url, transport};
 pub use skips::{skip, skipped};
 pub use tls::TlsFiles;
 pub use users::{

@@ -123,10 +123,33 @@ pub fn server() -> &'static TestServer {
 
 /// `MYSQL_URL` if it is set (then no private server is started), else
 /// [`server()`]'s [`TestServer::root_url`].
+///
+/// `MYSQL_TEST_TRANSPORT` picks how the private server is reached, so the
+/// same suite runs over each: `tls` (the default: TLS over TCP, as the
+/// server offers it), `tcp` (plain TCP, no TLS) or `unix` (its Unix socket).
 pub fn test_url() -> String {
     match std::env::var("MYSQL_URL") {
         Ok(url) if !url.is_empty() => url,
-        _ => server().root_url(),
+        _ => {
+            let s = server();
+            let url = s.root_url();
+            match transport().as_str() {
+                "tcp" => format!("{url}?ssl_mode=disabled"),
+                "unix" => format!("{url}?ssl_mode=disabled&socket={}", s.socket.display()),
+                _ => url,
+            }
+        }
+    }
+}
+
+/// The transport of [`test_url`]: `tls`, `tcp` or `unix`.
+pub fn transport() -> String {
+    match std::env::var("MYSQL_TEST_TRANSPORT") {
+        Ok(t) if matches!(t.as_str(), "tls" | "tcp" | "unix") => t,
+        Ok(t) if !t.is_empty() => {
+            panic!("MYSQL_TEST_TRANSPORT={t}: expected tls, tcp or unix")
+        }
+        _ => "tls".to_string(),
     }
 }
 
