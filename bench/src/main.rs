@@ -24,6 +24,7 @@ mod replicas;
 mod setup;
 mod stats;
 mod sys;
+mod sysbench;
 mod uring;
 mod zero;
 
@@ -47,6 +48,8 @@ mysql-uring-bench: mysql-uring against mysql_async, zero-mysql and a raw
 io_uring floor, side by side
 
 USAGE: mysql-uring-bench [OPTIONS]
+       mysql-uring-bench sysbench TEST prepare|run|cleanup [sysbench's options]
+         (sysbench 1.0's OLTP tests, options and report; `sysbench --help`)
 
 WORKLOADS (--workloads a,b,...; default: all)
   point      point selects by primary key, id in the SQL text (text protocol)
@@ -465,6 +468,11 @@ impl Runner<'_> {
 }
 
 fn main() {
+    // `mysql-uring-bench sysbench TEST COMMAND [options]`: sysbench's tests.
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().is_some_and(|a| a == "sysbench") {
+        std::process::exit(sysbench::main(&argv[1..]));
+    }
     let r = run();
     // --pin-server: give the server its CPUs back, whatever happened.
     match sys::restore_server_affinity() {
