@@ -1,37 +1,3 @@
-//! [`Batch`]: run many jobs sharded over cores, K connections per core.
-//!
-//! Every connection pulls its next item as soon as it is free, from one shared
-//! index across all cores (an atomic increment per *item*, not per query): no
-//! batch barrier, and a slow item holds up only its own connection. Results
-//! come back per item, in input order.
-//!
-//! **Shards**: [`Batch::sharded`] takes one set of options per shard (each a
-//! server, or a host list with its own failover) and
-//! [`Batch::run_sharded`] a key function; every item runs on its shard,
-//! with K connections per core to each shard, each shard's items pulled
-//! from their own index.
-//!
-//! ```no_run
-//! use mysql_uring::runtime::Runtime;
-//! use mysql_uring::{Batch, Connection};
-//!
-//! # fn main() -> mysql_uring::Result<()> {
-//! let rt = Runtime::builder().cores(2).build()?;
-//! let tables: Vec<String> = (0..100).map(|i| format!("t{i}")).collect();
-//! let results = Batch::new("mysql://root@127.0.0.1:3306/test")?
-//!     .connections_per_core(4)
-//!     .stop_on_error(true)
-//!     .on_progress(|p| eprint!("\r{}/{}", p.done, p.total))
-//!     .run(&rt, tables, async |cnx: &mut Connection, name: String| {
-//!         cnx.query_drop(&format!("CREATE TABLE {name} (id INT)")).await?;
-//!         Ok(name.len())
-//!     });
-//! for r in results {
-//!     r?;
-//! }
-//! # Ok(()) }
-//! ```
-
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -55,7 +21,41 @@ pub struct Progress {
 
 type ProgressHook = Arc<dyn Fn(Progress) + Send + Sync>;
 
-/// A sharded batch runner; see the [module docs](self).
+/// A sharded batch runner.
+///
+/// [`Batch`]: run many jobs sharded over cores, K connections per core.
+///
+/// Every connection pulls its next item as soon as it is free, from one shared
+/// index across all cores (an atomic increment per *item*, not per query): no
+/// batch barrier, and a slow item holds up only its own connection. Results
+/// come back per item, in input order.
+///
+/// **Shards**: [`Batch::sharded`] takes one set of options per shard (each a
+/// server, or a host list with its own failover) and
+/// [`Batch::run_sharded`] a key function; every item runs on its shard,
+/// with K connections per core to each shard, each shard's items pulled
+/// from their own index.
+///
+/// ```no_run
+/// use mysql_uring::runtime::Runtime;
+/// use mysql_uring::{Batch, Connection};
+///
+/// # fn main() -> mysql_uring::Result<()> {
+/// let rt = Runtime::builder().cores(2).build()?;
+/// let tables: Vec<String> = (0..100).map(|i| format!("t{i}")).collect();
+/// let results = Batch::new("mysql://root@127.0.0.1:3306/test")?
+///     .connections_per_core(4)
+///     .stop_on_error(true)
+///     .on_progress(|p| eprint!("\r{}/{}", p.done, p.total))
+///     .run(&rt, tables, async |cnx: &mut Connection, name: String| {
+///         cnx.query_drop(&format!("CREATE TABLE {name} (id INT)")).await?;
+///         Ok(name.len())
+///     });
+/// for r in results {
+///     r?;
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Batch {
     /// One per shard (one for an unsharded batch).

@@ -1,56 +1,3 @@
-//! [`Client`]: the `Send` front door, for tokio and every other executor.
-//!
-//! Connections live on the cores of a [`Runtime`] (one io_uring loop per
-//! thread) and never cross threads. A `Client` is a cheap, `Send + Sync`
-//! handle to those cores and to one connection pool per core. A call's
-//! parameters are copied on the caller's thread (so they may be borrowed:
-//! `(name.as_str(), &bytes[..])`), the call is queued for a core (one
-//! locked push; one job and at most one eventfd write carry a whole batch
-//! of calls), a worker there runs it on a pooled connection, and its owned
-//! result comes back, woken together with the other results of that loop
-//! turn. The futures it returns are `Send`, so `tokio::spawn` takes them;
-//! dropping one cancels the work on the core, and the connection is settled
-//! (see [`Connection`]'s cancellation) before the pool hands it out again.
-//!
-//! ```no_run
-//! # async fn f(user: &str) -> mysql_uring::Result<()> {
-//! use mysql_uring::Client;
-//!
-//! let client = Client::new("mysql://root@127.0.0.1:3306/test")?; // starts the cores
-//! let rows = client.exec("SELECT id FROM users WHERE name = ?", (user,)).await?;
-//! let tx = client.begin().await?;
-//! tx.exec_drop("UPDATE counters SET n = n + 1 WHERE owner = ?", (user,)).await?;
-//! tx.commit().await?;
-//! let n: i64 = client
-//!     .with_conn(async |c| {
-//!         c.query_drop("UPDATE counters SET n = n + 1").await?;
-//!         c.query("SELECT n FROM counters").await?[0].get(0)
-//!     })
-//!     .await?;
-//! client.close().await?;
-//! # Ok(()) }
-//! ```
-//!
-//! # For sqlx and mysql_async users
-//!
-//! | sqlx | mysql_async | `Client` |
-//! | --- | --- | --- |
-//! | `fetch_all` | `exec` | [`exec`](Client::exec) / [`exec_as`](Client::exec_as) |
-//! | `fetch_optional` | `exec_first` | [`exec_first`](Client::exec_first) / [`exec_first_as`](Client::exec_first_as) (`Option`) |
-//! | `fetch_one` (`RowNotFound`) | `exec_first` + `ok_or` | [`exec_one`](Client::exec_one) / [`exec_one_as`](Client::exec_one_as) ([`ErrorKind::RowNotFound`]) |
-//! | `execute` | `exec_drop` | [`exec_drop`](Client::exec_drop) |
-//! | `fetch` (a stream) | `exec_stream` | [`exec_stream`](Client::exec_stream) / [`exec_stream_as`](Client::exec_stream_as) |
-//! | `pool.begin()` + `commit()` | `start_transaction` | [`begin`](Client::begin) + [`commit`](ClientTransaction::commit) |
-//! | `pool.close()` | `pool.disconnect()` | [`close`](Client::close) |
-//!
-//! # Cores that stop
-//! A core whose thread panics (a bug outside the calls themselves, which
-//! are caught) leaves the rotation: its calls in flight end with
-//! [`ErrorKind::Stopped`], later calls go to the other cores. A call that
-//! ends without its result after its `COMMIT` was sent (the core stopped,
-//! the commit timed out, the connection was lost) says so:
-//! [`Error::is_commit_unknown`].
-
 mod handoff;
 mod params;
 mod slot;
@@ -80,7 +27,59 @@ pub use stream::ClientStream;
 pub use tx::ClientTransaction;
 
 /// A `Send + Sync + Clone` handle to the driver's cores and their pools.
-/// See the [module docs](self).
+///
+/// [`Client`]: the `Send` front door, for tokio and every other executor.
+///
+/// Connections live on the cores of a [`Runtime`] (one io_uring loop per
+/// thread) and never cross threads. A `Client` is a cheap, `Send + Sync`
+/// handle to those cores and to one connection pool per core. A call's
+/// parameters are copied on the caller's thread (so they may be borrowed:
+/// `(name.as_str(), &bytes[..])`), the call is queued for a core (one
+/// locked push; one job and at most one eventfd write carry a whole batch
+/// of calls), a worker there runs it on a pooled connection, and its owned
+/// result comes back, woken together with the other results of that loop
+/// turn. The futures it returns are `Send`, so `tokio::spawn` takes them;
+/// dropping one cancels the work on the core, and the connection is settled
+/// (see [`Connection`]'s cancellation) before the pool hands it out again.
+///
+/// ```no_run
+/// # async fn f(user: &str) -> mysql_uring::Result<()> {
+/// use mysql_uring::Client;
+///
+/// let client = Client::new("mysql://root@127.0.0.1:3306/test")?; // starts the cores
+/// let rows = client.exec("SELECT id FROM users WHERE name = ?", (user,)).await?;
+/// let tx = client.begin().await?;
+/// tx.exec_drop("UPDATE counters SET n = n + 1 WHERE owner = ?", (user,)).await?;
+/// tx.commit().await?;
+/// let n: i64 = client
+///     .with_conn(async |c| {
+///         c.query_drop("UPDATE counters SET n = n + 1").await?;
+///         c.query("SELECT n FROM counters").await?[0].get(0)
+///     })
+///     .await?;
+/// client.close().await?;
+/// # Ok(()) }
+/// ```
+///
+/// # For sqlx and mysql_async users
+///
+/// | sqlx | mysql_async | `Client` |
+/// | --- | --- | --- |
+/// | `fetch_all` | `exec` | [`exec`](Client::exec) / [`exec_as`](Client::exec_as) |
+/// | `fetch_optional` | `exec_first` | [`exec_first`](Client::exec_first) / [`exec_first_as`](Client::exec_first_as) (`Option`) |
+/// | `fetch_one` (`RowNotFound`) | `exec_first` + `ok_or` | [`exec_one`](Client::exec_one) / [`exec_one_as`](Client::exec_one_as) ([`ErrorKind::RowNotFound`]) |
+/// | `execute` | `exec_drop` | [`exec_drop`](Client::exec_drop) |
+/// | `fetch` (a stream) | `exec_stream` | [`exec_stream`](Client::exec_stream) / [`exec_stream_as`](Client::exec_stream_as) |
+/// | `pool.begin()` + `commit()` | `start_transaction` | [`begin`](Client::begin) + [`commit`](ClientTransaction::commit) |
+/// | `pool.close()` | `pool.disconnect()` | [`close`](Client::close) |
+///
+/// # Cores that stop
+/// A core whose thread panics (a bug outside the calls themselves, which
+/// are caught) leaves the rotation: its calls in flight end with
+/// [`ErrorKind::Stopped`], later calls go to the other cores. A call that
+/// ends without its result after its `COMMIT` was sent (the core stopped,
+/// the commit timed out, the connection was lost) says so:
+/// [`Error::is_commit_unknown`].
 #[derive(Clone)]
 pub struct Client(Arc<Shared>);
 

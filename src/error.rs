@@ -1,9 +1,3 @@
-//! The one error type of the crate.
-//!
-//! [`Error`] is a boxed, cheap-to-move value. Match on [`Error::kind`] for the
-//! category, and use [`Error::server_error`] for the server's code, SQLSTATE
-//! and message when the server refused something.
-
 use std::fmt;
 use std::io;
 
@@ -119,6 +113,12 @@ struct Inner {
 }
 
 /// An error from mysql-uring. See [`ErrorKind`] for the categories.
+///
+/// The one error type of the crate.
+///
+/// [`Error`] is a boxed, cheap-to-move value. Match on [`Error::kind`] for the
+/// category, and use [`Error::server_error`] for the server's code, SQLSTATE
+/// and message when the server refused something.
 pub struct Error(Box<Inner>);
 
 /// `Result<T, mysql_uring::Error>`.

@@ -1,31 +1,3 @@
-//! Rows into Rust types: [`FromRow`] for tuples, [`Row`] and structs
-//! (`#[derive(FromRow)]`, feature `derive`).
-//!
-//! The trait takes the row's lifetime, so a type may borrow from the row:
-//! `(u64, &'a str)` reads a streamed [`RowRef<'a>`] without copying, while
-//! owned types (`(u64, String)`, structs without a lifetime) implement
-//! `FromRow<'a>` for every `'a` and work everywhere, including the
-//! [`Connection`](crate::Connection) methods that collect rows
-//! (`query_as`, `exec_map`, ...) and row streams.
-//!
-//! ```no_run
-//! use mysql_uring::{FromRow, Result};
-//!
-//! #[derive(FromRow)]
-//! struct Item {
-//!     id: u64,
-//!     name: String,
-//!     #[mysql(rename = "unit_price")]
-//!     price: f64,
-//!     note: Option<String>, // NULL -> None
-//! }
-//!
-//! # async fn f(cnx: &mut mysql_uring::Connection) -> Result<()> {
-//! let items: Vec<Item> = cnx.query_as("SELECT id, name, unit_price, note FROM items").await?;
-//! let pairs = cnx.exec_as::<(u64, String)>("SELECT id, name FROM items WHERE id > ?", (10,)).await?;
-//! # Ok(()) }
-//! ```
-
 use crate::column::Column;
 use crate::error::{Error, ErrorKind, Result};
 use crate::proto::consts::ColumnType;
@@ -90,6 +62,34 @@ use crate::value::{ConvError, FromValue};
 ///         Ok(Point { x: row.get("x")?, y: row.get("y")? })
 ///     }
 /// }
+/// ```
+///
+/// Rows into Rust types: [`FromRow`] for tuples, [`Row`] and structs
+/// (`#[derive(FromRow)]`, feature `derive`).
+///
+/// The trait takes the row's lifetime, so a type may borrow from the row:
+/// `(u64, &'a str)` reads a streamed [`RowRef<'a>`] without copying, while
+/// owned types (`(u64, String)`, structs without a lifetime) implement
+/// `FromRow<'a>` for every `'a` and work everywhere, including the
+/// [`Connection`](crate::Connection) methods that collect rows
+/// (`query_as`, `exec_map`, ...) and row streams.
+///
+/// ```no_run
+/// use mysql_uring::{FromRow, Result};
+///
+/// #[derive(FromRow)]
+/// struct Item {
+///     id: u64,
+///     name: String,
+///     #[mysql(rename = "unit_price")]
+///     price: f64,
+///     note: Option<String>, // NULL -> None
+/// }
+///
+/// # async fn f(cnx: &mut mysql_uring::Connection) -> Result<()> {
+/// let items: Vec<Item> = cnx.query_as("SELECT id, name, unit_price, note FROM items").await?;
+/// let pairs = cnx.exec_as::<(u64, String)>("SELECT id, name FROM items WHERE id > ?", (10,)).await?;
+/// # Ok(()) }
 /// ```
 pub trait FromRow<'a>: Sized {
     /// Converts one row.

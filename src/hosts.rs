@@ -1,23 +1,3 @@
-//! Several servers behind one URL: host lists, how a host is chosen for a
-//! new connection, and what the driver has learned about each host (a deny
-//! list with backoff, connections open, read-only, replica lag).
-//!
-//! `mysql://user:pw@h1:3306,h2:3307,[::1]:3308/db?hosts=MODE`:
-//!
-//! | `hosts=` | a new connection goes to |
-//! | --- | --- |
-//! | `sequential` (default) | the first host in the list that answers |
-//! | `random` | a random host that answers |
-//! | `loadbalance` | the host with the fewest connections open from this process |
-//! | `galera` | like `loadbalance`, skipping Galera nodes that are not ready (`wsrep_ready`, `wsrep_local_state` Synced) |
-//! | `replication` | writes: the first host that is writable (the primary, normally the first); reads (`Client::reads`, read-only transactions): a replica, by load, within `max_replica_lag`, else the primary |
-//!
-//! A host that refuses or drops a connection is denied for a while (1 s,
-//! doubling up to 30 s) and tried last; when every host is denied they are
-//! all tried anyway, so a recovered server is found. The state is shared by
-//! every connection made from the same [`Opts`](crate::Opts) (clones
-//! included), across cores and threads.
-
 use std::fmt;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -45,7 +25,27 @@ impl fmt::Display for HostAddr {
     }
 }
 
-/// How the hosts of a URL are used; see the [module docs](self).
+/// How the hosts of a URL are used.
+///
+/// Several servers behind one URL: host lists, how a host is chosen for a
+/// new connection, and what the driver has learned about each host (a deny
+/// list with backoff, connections open, read-only, replica lag).
+///
+/// `mysql://user:pw@h1:3306,h2:3307,[::1]:3308/db?hosts=MODE`:
+///
+/// | `hosts=` | a new connection goes to |
+/// | --- | --- |
+/// | `sequential` (default) | the first host in the list that answers |
+/// | `random` | a random host that answers |
+/// | `loadbalance` | the host with the fewest connections open from this process |
+/// | `galera` | like `loadbalance`, skipping Galera nodes that are not ready (`wsrep_ready`, `wsrep_local_state` Synced) |
+/// | `replication` | writes: the first host that is writable (the primary, normally the first); reads (`Client::reads`, read-only transactions): a replica, by load, within `max_replica_lag`, else the primary |
+///
+/// A host that refuses or drops a connection is denied for a while (1 s,
+/// doubling up to 30 s) and tried last; when every host is denied they are
+/// all tried anyway, so a recovered server is found. The state is shared by
+/// every connection made from the same [`Opts`](crate::Opts) (clones
+/// included), across cores and threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum HostMode {

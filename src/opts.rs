@@ -369,7 +369,7 @@ impl Opts {
     }
 
     /// Several servers instead of one: new connections go to one of `hosts`
-    /// as `mode` says (see [`crate::hosts`]): failover, load balancing, Galera
+    /// as `mode` says (see [`HostMode`](crate::HostMode)): failover, load balancing, Galera
     /// or a replication primary with replicas. What is learned about the
     /// hosts (down, read-only, lagging) is shared by every clone of these
     /// options.
@@ -417,7 +417,7 @@ impl Opts {
 
     /// What connections made from these options are for: with
     /// [`HostMode::Replication`], [`Role::Read`] connections go to replicas
-    /// (see [`crate::hosts`]). Default [`Role::Write`].
+    /// (see [`HostMode`](crate::HostMode)). Default [`Role::Write`].
     pub fn role(mut self, role: Role) -> Self {
         self.role = role;
         self

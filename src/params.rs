@@ -1,19 +1,3 @@
-//! Statement parameters: [`ToValue`] for one value, [`Params`] for a list.
-//!
-//! Parameters are borrowed while the command is encoded: nothing is copied
-//! except into the connection's write buffer.
-//!
-//! ```no_run
-//! # async fn f(cnx: &mut mysql_uring::Connection) -> mysql_uring::Result<()> {
-//! use mysql_uring::params;
-//! // A tuple (up to 12 values), a slice or array of one type, or params![..] for mixed types.
-//! cnx.exec_drop("INSERT INTO t (id, name, score) VALUES (?, ?, ?)", (1, "ada", Some(9.5))).await?;
-//! cnx.exec_drop("DELETE FROM t WHERE id IN (?, ?)", [1, 2]).await?;
-//! let name = String::from("bob");
-//! cnx.exec_drop("INSERT INTO t (id, name, score) VALUES (?, ?, ?)", params![2, name, None::<f64>]).await?;
-//! # Ok(()) }
-//! ```
-
 pub use crate::proto::binary::ValueRef;
 use crate::proto::temporal::{Date, DateTime, Time};
 use crate::value::Value;
@@ -114,6 +98,22 @@ impl<T: ToValue + ?Sized> ToValue for Box<T> {
 /// The parameters of one execution: a tuple of up to 12 values, `()`, a
 /// slice, array or `Vec` of values of one type (including `&dyn ToValue` and
 /// [`Value`]), or [`params!`](macro@crate::params).
+///
+/// Statement parameters: [`ToValue`] for one value, [`Params`] for a list.
+///
+/// Parameters are borrowed while the command is encoded: nothing is copied
+/// except into the connection's write buffer.
+///
+/// ```no_run
+/// # async fn f(cnx: &mut mysql_uring::Connection) -> mysql_uring::Result<()> {
+/// use mysql_uring::params;
+/// // A tuple (up to 12 values), a slice or array of one type, or params![..] for mixed types.
+/// cnx.exec_drop("INSERT INTO t (id, name, score) VALUES (?, ?, ?)", (1, "ada", Some(9.5))).await?;
+/// cnx.exec_drop("DELETE FROM t WHERE id IN (?, ?)", [1, 2]).await?;
+/// let name = String::from("bob");
+/// cnx.exec_drop("INSERT INTO t (id, name, score) VALUES (?, ?, ?)", params![2, name, None::<f64>]).await?;
+/// # Ok(()) }
+/// ```
 pub trait Params {
     /// How many parameters there are.
     fn len(&self) -> usize;

@@ -1,16 +1,3 @@
-//! [`Pool`]: a connection pool for one core (one io_uring thread).
-//!
-//! Connections belong to the io_uring of the thread that opened them, so a
-//! pool is per core too: it is `Rc`-based (`!Send`), with no locks or atomics.
-//! With [`crate::runtime::Runtime`], make one pool per core inside the work
-//! sent there.
-//!
-//! Every unit of the pool's capacity (`max`) is held by exactly one of: an
-//! idle connection, a [`PooledConn`] handed out, a connection being opened,
-//! checked or cleaned, or a waiter it was just granted to. Each of these gives
-//! its unit back when dropped, so a cancelled [`Pool::get`] or a dropped
-//! connection never leaks capacity.
-
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -173,6 +160,19 @@ impl Metrics {
 /// drop(cnx); // back to the pool
 /// # Ok(()) }
 /// ```
+///
+/// [`Pool`]: a connection pool for one core (one io_uring thread).
+///
+/// Connections belong to the io_uring of the thread that opened them, so a
+/// pool is per core too: it is `Rc`-based (`!Send`), with no locks or atomics.
+/// With [`crate::runtime::Runtime`], make one pool per core inside the work
+/// sent there.
+///
+/// Every unit of the pool's capacity (`max`) is held by exactly one of: an
+/// idle connection, a [`PooledConn`] handed out, a connection being opened,
+/// checked or cleaned, or a waiter it was just granted to. Each of these gives
+/// its unit back when dropped, so a cancelled [`Pool::get`] or a dropped
+/// connection never leaks capacity.
 #[derive(Clone)]
 pub struct Pool(Rc<Inner>);
 

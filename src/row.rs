@@ -1,10 +1,3 @@
-//! Rows: the received packet plus where each value lies in it.
-//!
-//! [`Row`] owns its packet as [`Bytes`] that share the connection's read
-//! buffer; [`RowRef`] borrows the buffer directly and is what streaming reads
-//! hand out. Neither copies a value: `get::<&str>` borrows, `get::<i64>`
-//! parses in place.
-
 use std::fmt;
 use std::sync::Arc;
 
@@ -212,6 +205,13 @@ impl fmt::Debug for RowRef<'_> {
 /// An owned row. Its bytes are shared with the buffer they were read into,
 /// so keeping rows alive keeps that buffer alive; converting values copies
 /// nothing until you ask for an owned type like `String`.
+///
+/// Rows: the received packet plus where each value lies in it.
+///
+/// [`Row`] owns its packet as [`Bytes`] that share the connection's read
+/// buffer; [`RowRef`] borrows the buffer directly and is what streaming reads
+/// hand out. Neither copies a value: `get::<&str>` borrows, `get::<i64>`
+/// parses in place.
 #[derive(Clone)]
 pub struct Row {
     packet: Bytes,

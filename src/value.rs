@@ -1,9 +1,3 @@
-//! Conversion of column values to Rust types.
-//!
-//! [`FromValue`] turns one value, borrowed from the row packet, into a Rust
-//! type: numbers are parsed in place, `&str` and `&[u8]` borrow, `Option<T>`
-//! maps SQL NULL to `None`.
-
 use bytes::Bytes;
 
 use crate::column::{Column, ColumnType};
@@ -761,6 +755,12 @@ impl<'a> FromValue<'a> for Time {
 /// DOUBLE `Float`/`Double`, DATE/DATETIME/TIMESTAMP/TIME the date/time
 /// variants, and everything else (strings, blobs, DECIMAL, BIT, ENUM, SET,
 /// JSON, GEOMETRY) `Bytes`. It is also a statement parameter.
+///
+/// Conversion of column values to Rust types.
+///
+/// [`FromValue`] turns one value, borrowed from the row packet, into a Rust
+/// type: numbers are parsed in place, `&str` and `&[u8]` borrow, `Option<T>`
+/// maps SQL NULL to `None`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Value {
     /// SQL NULL.

@@ -504,7 +504,7 @@ fn sha256_password_over_plain_tcp_without_a_key_is_refused() {
 #[cfg(feature = "zstd")]
 mod zstd_peer {
     use super::*;
-    use mysql_uring::proto::compress::Algorithm;
+    use mysql_uring::Compression as Algorithm;
 
     const COMPRESS: u32 = 1 << 5;
     const CONNECT_WITH_DB: u32 = 1 << 3;

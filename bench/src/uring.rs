@@ -66,7 +66,7 @@ impl Driver for Uring {
     }
 
     async fn connect_compressed(url: &str, c: Compression) -> BoxResult<Option<Connection>> {
-        use mysql_uring::proto::compress::Algorithm;
+        use mysql_uring::Compression as Algorithm;
         let alg = match c {
             Compression::Off => None,
             Compression::Zlib => Some(Algorithm::Zlib(6)),

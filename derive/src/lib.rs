@@ -93,7 +93,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 let column = rename(f)?.unwrap_or_else(|| ident.unraw().to_string());
                 let label = format!("{struct_name}::{}", ident.unraw());
                 inits.push(quote! {
-                    #ident: #krate::from_row::__private::by_name(#row, #column, #label)?
+                    #ident: #krate::__private::by_name(#row, #column, #label)?
                 });
             }
             quote!(Self { #(#inits,)* })
@@ -110,11 +110,11 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 }
                 let label = format!("{struct_name}::{i}");
                 values.push(quote! {
-                    #krate::from_row::__private::by_position(#row, #i, #label)?
+                    #krate::__private::by_position(#row, #i, #label)?
                 });
             }
             quote! {{
-                #krate::from_row::__private::check_len(#row, #n, #struct_name)?;
+                #krate::__private::check_len(#row, #n, #struct_name)?;
                 Self(#(#values),*)
             }}
         }

@@ -311,11 +311,6 @@ impl TlsStream {
         Ok(s)
     }
 
-    /// The negotiated protocol version, e.g. `TLSv1_3`.
-    pub fn protocol(&self) -> Option<rustls::ProtocolVersion> {
-        self.conn.protocol_version()
-    }
-
     /// The socket TLS runs on.
     pub(crate) fn socket(&mut self) -> &mut super::uring::Socket {
         self.inner.socket()

@@ -12,6 +12,10 @@
 //! - [`command`]: encoders for `COM_*` commands.
 //! - [`stmt`], [`binary`], [`temporal`]: prepared statements, binary rows and parameters, dates and times.
 
+// Private unless feature `internals`: then some accessors and protocol
+// constants serve only the fuzz targets, the decoder benchmark and the tests.
+#![cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
+
 pub mod auth;
 pub mod binary;
 pub mod codec;

@@ -8,7 +8,7 @@
 //!
 //! # How a core waits
 //! Each core is one thread running one loop over one ring
-//! ([`crate::io::uring`] has the details): poll the woken tasks, then enter
+//! (the driver's own, in `src/io/uring`): poll the woken tasks, then enter
 //! the kernel once to submit what they queued and wait for completions. The
 //! wait is `io_uring_enter` itself (never epoll), with the nearest timer as
 //! its timeout; the ring is set up with `SINGLE_ISSUER | DEFER_TASKRUN` so
@@ -37,7 +37,7 @@ pub use cores::{Builder, CoreTask, Runtime, current_core};
 /// between wake-ups: the blocking form of the `Send` futures of
 /// [`Client`](crate::Client) and [`Runtime::spawn_on`]. Not for a thread that
 /// runs a ring (its loop would stop).
-pub fn block_on<F: Future>(fut: F) -> F::Output {
+pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
     struct Unpark(std::thread::Thread);
     impl std::task::Wake for Unpark {
         fn wake(self: std::sync::Arc<Self>) {

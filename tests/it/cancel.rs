@@ -12,8 +12,8 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use mysql_uring::Value;
 use mysql_uring::runtime::sleep;
-use mysql_uring::value::Value;
 use mysql_uring::{Connection, ErrorKind, Opts, Pool, PoolOpts, Result, SslMode};
 
 use crate::run;

@@ -9,7 +9,7 @@
 //! packets in src/proto/compress.rs and a scripted peer in
 //! tests/scripted_peer.rs.)
 
-use mysql_uring::proto::compress::Algorithm;
+use mysql_uring::Compression as Algorithm;
 use mysql_uring::{Connection, Opts, SslMode};
 
 use crate::run;

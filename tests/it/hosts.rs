@@ -383,7 +383,7 @@ fn url_pool_sizes_bound_a_client() {
         })
         .collect();
     for call in calls {
-        mysql_uring::runtime::block_on(call).unwrap();
+        futures::executor::block_on(call).unwrap();
     }
     let m = bc
         .with_conn(async |_| Ok(()))

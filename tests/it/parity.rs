@@ -31,7 +31,7 @@ fn change_user_with_a_wrong_password_keeps_the_servers_code_and_sqlstate() {
 
 #[test]
 fn a_command_refused_before_sending_is_not_fatal_and_the_connection_runs_on() {
-    use mysql_uring::proto::compress::Algorithm;
+    use mysql_uring::Compression as Algorithm;
     run(async {
         let small = crate::opts().max_packet_size(4096);
         for (how, opts) in [

@@ -19,7 +19,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use mysql_uring::value::Value;
+use mysql_uring::Value;
 use mysql_uring::{Connection, Error, ErrorKind, Opts};
 
 /// A small generator for the plan (its own stream: the plan does not
