@@ -3,7 +3,8 @@
 #
 # Usage: scripts/fuzz.sh [seconds-per-target]        (default 60)
 #
-# Targets: framer, packets, result_machine, handshake, stmt (fuzz/fuzz_targets/).
+# Targets: framer, packets, result_machine, handshake, stmt, compress, and
+# session (the connection obligations machine) (fuzz/fuzz_targets/).
 # Each runs for the given time with libFuzzer's -max_total_time, starting
 # from fuzz/corpus/<target> (kept between runs) plus hand-written valid
 # packets that this script writes to fuzz/seeds/<target>. Exits non-zero if
@@ -20,7 +21,7 @@
 #                   unsafe code, so AddressSanitizer would find nothing more
 #                   while halving the speed and taking ~0.5 GiB per target)
 #   FUZZ_RSS_MB     libFuzzer -rss_limit_mb (default 512)
-#   FUZZ_TARGETS    targets to run (default: all five)
+#   FUZZ_TARGETS    targets to run (default: all)
 set -euo pipefail
 
 secs="${1:-60}"
@@ -29,7 +30,7 @@ case "$secs" in
 esac
 sanitizer="${FUZZ_SANITIZER:-none}"
 rss_mb="${FUZZ_RSS_MB:-512}"
-targets=(${FUZZ_TARGETS:-framer packets result_machine handshake stmt compress})
+targets=(${FUZZ_TARGETS:-framer packets result_machine handshake stmt compress session})
 
 cd "$(dirname "$0")/../fuzz"
 if [[ "$sanitizer" != none ]]; then
@@ -132,6 +133,12 @@ seed stmt prepare_eofs '\x00' "$(pkt "$PREP_OK")" "$(pkt "$COLDEF")" "$(pkt "$EO
 seed stmt binary_row '\x31\x03\x0a\xfd' "$(pkt "$BIN_ROW")"
 seed stmt temporal '\x00' "$(pkt '\xe8\x07\x02\x1d\x17\x3b\x3a\x40\xe2\x01\x00')" \
   "$(pkt '\x01\x22\x00\x00\x00\x16\x3b\x3b')" "$(pkt '2024-02-29 23:59:58.5')" "$(pkt '\x2d838:59:59')"
+
+# session: one action per byte (low nibble: what, high nibble: argument).
+# A statement owed then settled; a transaction committed and cut; a kill.
+seed session settle '\x11\x0e\x02\x0e'
+seed session commit '\x04\x31\x05\x03\x0e'
+seed session kill '\x11\x1c\x0e\x06\x0e'
 
 # ---------------------------------------------------------------- fuzz -----
 # Release build with debug assertions and overflow checks (cargo-fuzz's default).

@@ -167,6 +167,14 @@ mod row;
 pub mod runtime;
 mod server_version;
 mod session;
+
+/// The session state machine driven by arbitrary bytes, its invariants
+/// checked after every step (the `session` fuzz target). Not an API.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub fn __fuzz_session(data: &[u8]) -> std::result::Result<(), String> {
+    session::check::run(data)
+}
 #[cfg(feature = "sim")]
 #[doc(hidden)]
 pub mod sim;

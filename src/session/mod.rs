@@ -26,6 +26,8 @@ use crate::proto::result::ResultMachine;
 use crate::proto::stmt::PrepareMachine;
 use crate::statement::Statement;
 
+#[cfg(any(test, feature = "internals"))]
+pub(crate) mod check;
 #[cfg(test)]
 mod tests;
 
@@ -333,7 +335,7 @@ impl Session {
     }
 
     /// How many replies are owed.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "internals"))]
     pub(crate) fn owed_len(&self) -> usize {
         self.owed.len()
     }

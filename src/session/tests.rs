@@ -311,4 +311,11 @@ proptest! {
             }
         }
     }
+
+    /// The same invariants from raw bytes, as the `session` fuzz target
+    /// drives them (see `check.rs`).
+    #[test]
+    fn random_bytes_keep_the_invariants(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+        prop_assert_eq!(super::check::run(&data), Ok(()));
+    }
 }
