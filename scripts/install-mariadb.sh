@@ -21,19 +21,22 @@
 # the tests start it) it just installs. The test server
 # (mysql-uring-testserver) hands it the terminal when it has one.
 #
-# Usage: scripts/install-mariadb.sh [-y] [--galera]
+# Usage: scripts/install-mariadb.sh [-y] [--galera] [--netfaults]
 #   -y        do not ask
 #   --galera  fail when the Galera library cannot be installed
+#   --netfaults  fail when iptables (for the network-fault tests) cannot be installed
 set -euo pipefail
 
 assume_yes=0
 need_galera=0
+need_iptables=0
 for arg in "$@"; do
     case "$arg" in
         -y | --yes) assume_yes=1 ;;
         --galera) need_galera=1 ;;
+        --netfaults) need_iptables=1 ;;
         *)
-            echo "usage: $0 [-y] [--galera]" >&2
+            echo "usage: $0 [-y] [--galera] [--netfaults]" >&2
             exit 2
             ;;
     esac
@@ -71,13 +74,21 @@ have_galera() {
     return 1
 }
 
-# Everything that is required (galera-4 only with --galera).
+# iptables: the network-fault tests (tests/netfaults.rs) drop and reset the
+# private server's packets inside a network namespace they create.
+have_iptables() {
+    command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || [ -x /sbin/iptables ]
+}
+
+# Everything that is required (galera-4 only with --galera, iptables only
+# with --netfaults).
 have_required() {
-    have_server && have_client && have_openssl && { [ "$need_galera" -eq 0 ] || have_galera; }
+    have_server && have_client && have_openssl && { [ "$need_galera" -eq 0 ] || have_galera; } &&
+        { [ "$need_iptables" -eq 0 ] || have_iptables; }
 }
 
 have_all() {
-    have_server && have_client && have_openssl && have_galera
+    have_server && have_client && have_openssl && have_galera && have_iptables
 }
 
 if have_all; then
@@ -101,6 +112,13 @@ if ! have_galera; then
         packages+=(galera-4)
     else
         optional+=(galera-4)
+    fi
+fi
+if ! have_iptables; then
+    if [ "$need_iptables" -eq 1 ]; then
+        packages+=(iptables)
+    else
+        optional+=(iptables)
     fi
 fi
 all=("${packages[@]}" "${optional[@]}")

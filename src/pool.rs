@@ -371,7 +371,7 @@ impl Pool {
                 // Handed over straight from a return: just used, no check needed.
                 return Ok(PooledConn { lease });
             }
-            match self.open(lease).await {
+            match self.open(lease, deadline).await {
                 Err(e) if too_many_connections(&e) && self.others_open() => {
                     // The server is full but this pool holds connections:
                     // wait for one of them, and connect less eagerly.
@@ -430,10 +430,28 @@ impl Pool {
         }
     }
 
-    /// Opens a connection into a lease that holds capacity but no connection.
-    async fn open(&self, mut lease: Lease) -> Result<PooledConn> {
+    /// Opens a connection into a lease that holds capacity but no connection,
+    /// within the connect timeout and what is left of the checkout's deadline.
+    async fn open(&self, mut lease: Lease, deadline: Option<Instant>) -> Result<PooledConn> {
         // On failure the lease drops and gives its capacity back (to a waiter, if any).
-        let conn = match Connection::connect(&self.0.opts).await {
+        let connect = Connection::connect(&self.0.opts);
+        let r = match deadline {
+            None => connect.await,
+            Some(d) => {
+                match crate::io::uring::timeout(d.saturating_duration_since(now()), connect).await {
+                    Ok(r) => r,
+                    Err(_) => Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "no connection within the pool's wait timeout of {:?}: connecting to the \
+                         server did not finish in time (is it reachable?)",
+                            self.0.popts.wait_timeout.unwrap_or_default()
+                        ),
+                    )),
+                }
+            }
+        };
+        let conn = match r {
             Ok(c) => c,
             Err(e) => {
                 add(&self.0.metrics.connect_errors, 1);
@@ -534,7 +552,7 @@ impl Pool {
                 add(&self.0.metrics.open, 1);
                 Lease::empty(&self.0)
             };
-            let mut fresh = self.open(lease).await?;
+            let mut fresh = self.open(lease, None).await?;
             // Straight to the idle list or a waiter: a new session needs no reset.
             if let Some(conn) = fresh.lease.conn.take() {
                 fresh.lease.armed = false;
