@@ -14,7 +14,9 @@
 //!
 //! which runs that one schedule with its trace (every submission and
 //! completion) and prints the trace's tail and the smallest set of faults
-//! that still fails. `SIM_SCHEDULES=N` (default 10,000) and `SIM_THREADS=T`
+//! that still fails (`SIM_NO_MINIMIZE=1`: only the trace). `SIM_REPORT=<file>`
+//! writes every problem of every failing schedule to the file, one a line.
+//! `SIM_SCHEDULES=N` (default 10,000) and `SIM_THREADS=T`
 //! (default: every core) set how many run; `SIM_FIRST=S` the first seed.
 #![cfg(feature = "sim")]
 
@@ -108,7 +110,15 @@ fn run_schedule(
     });
     let mut problems = std::mem::take(&mut ledger.borrow_mut().problems);
     if let Err(e) = r {
-        problems.push(("hang", e.to_string()));
+        let e = e.to_string();
+        problems.push((
+            if e.contains("the loop spins") {
+                "livelock"
+            } else {
+                "hang"
+            },
+            e,
+        ));
     }
     let committed = sim.server(|s| s.committed().clone());
     let log = sim.server(|s| s.commit_log().to_vec());
@@ -135,6 +145,8 @@ fn category(f: &str) -> &'static str {
         "server-violation"
     } else if f.contains("waits forever") {
         "hang"
+    } else if f.contains("the loop spins") {
+        "livelock"
     } else {
         "sim"
     }
@@ -156,13 +168,21 @@ fn simulation_schedules() {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let next = Arc::new(AtomicU64::new(first));
     let failures = Arc::new(Mutex::new(Vec::<Failure>::new()));
+    // Every problem of every failing schedule (not only its first), to sort
+    // the failures into bugs: (seed, [(category, detail)]).
+    let all = Arc::new(Mutex::new(Vec::<(u64, Vec<(&'static str, String)>)>::new()));
     let done = Arc::new(AtomicUsize::new(0));
     let totals = Arc::new(Mutex::new(SimStats::default()));
     let t0 = Instant::now();
     let workers: Vec<_> = (0..threads)
         .map(|_| {
-            let (next, failures, done, totals) =
-                (next.clone(), failures.clone(), done.clone(), totals.clone());
+            let (next, failures, done, totals, all) = (
+                next.clone(),
+                failures.clone(),
+                done.clone(),
+                totals.clone(),
+                all.clone(),
+            );
             std::thread::spawn(move || {
                 loop {
                     let seed = next.fetch_add(1, Ordering::Relaxed);
@@ -173,6 +193,9 @@ fn simulation_schedules() {
                     let (problems, stats, _) = run_schedule(seed, &cfg);
                     totals.lock().unwrap().add(&stats);
                     done.fetch_add(1, Ordering::Relaxed);
+                    if !problems.is_empty() {
+                        all.lock().unwrap().push((seed, problems.clone()));
+                    }
                     if let Some((cat, detail)) = problems.into_iter().next() {
                         failures.lock().unwrap().push(Failure {
                             seed,
@@ -204,6 +227,37 @@ fn simulation_schedules() {
     }
     for (cat, (count, seed)) in &by_cat {
         println!("  {cat}: {count} schedules, first seed {seed}");
+    }
+    // Every category a failing schedule showed (a schedule counts once per
+    // category), with the first seed and its first detail of that category.
+    let mut all = all.lock().unwrap();
+    all.sort_by_key(|f| f.0);
+    let mut any_cat: BTreeMap<&str, (usize, u64, String)> = BTreeMap::new();
+    for (seed, problems) in all.iter() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (cat, detail) in problems {
+            if seen.insert(*cat) {
+                let e = any_cat
+                    .entry(cat)
+                    .or_insert_with(|| (0, *seed, detail.chars().take(400).collect()));
+                e.0 += 1;
+            }
+        }
+    }
+    println!("every category seen (a schedule counts once per category):");
+    for (cat, (count, seed, detail)) in &any_cat {
+        println!("  {cat}: {count} schedules, first seed {seed}: {detail}");
+    }
+    if let Ok(path) = std::env::var("SIM_REPORT") {
+        let mut out = String::new();
+        for (seed, problems) in all.iter() {
+            for (cat, detail) in problems {
+                let d: String = detail.chars().take(600).collect();
+                out.push_str(&format!("{seed}\t{cat}\t{}\n", d.replace('\n', " ")));
+            }
+        }
+        std::fs::write(&path, out).expect("SIM_REPORT file");
+        println!("every problem of every failing schedule: {path}");
     }
     match failures.first() {
         None => println!("simulation: {ran} schedules, 0 failures"),
@@ -242,6 +296,11 @@ fn replay(seed: u64) {
     }
     for (cat, p) in &problems {
         println!("FAILURE ({cat}): {p}");
+    }
+    if std::env::var_os("SIM_NO_MINIMIZE").is_some() {
+        // Sorting many failing seeds into bugs: the trace is enough.
+        println!("simulation: 1 schedules, 1 failures; first failing seed {seed}");
+        panic!("schedule {seed} fails");
     }
     // Minimize: turn each fault off in turn; keep it off if the schedule
     // still fails.

@@ -27,6 +27,22 @@ use crate::io::uring::kernel::{Cqe, Sqe, Submission, Target};
 use super::memory::{self, Use};
 use super::world::{Event, World};
 
+/// Kernel entries in a row, with neither virtual time passing nor any byte,
+/// connect or read getting anywhere, after which the loop is called a
+/// livelock (a loop that spins without end in real time and never lets
+/// virtual time move: it would stop the whole run, so it is reported as
+/// this schedule's failure instead).
+const SPIN_LIMIT: u64 = 200_000;
+
+/// Virtual time after which a run that has not finished is called a hang.
+/// The simulation's own hang check sees a loop with nothing left to wait
+/// for; a task can also wait for good while a timer still fires now and
+/// then (the pool's maintenance, every 30 s), so
+/// virtual time runs on for ever. A healthy schedule ends within minutes
+/// of virtual time (at most 25 steps per task, none waiting longer than a
+/// 30 s pool wait).
+const VIRTUAL_LIMIT: Duration = Duration::from_secs(3600);
+
 /// `IORING_CQE_F_BUFFER`, `IORING_CQE_F_MORE`, and where the buffer id sits.
 const F_BUFFER: u32 = 1;
 const F_MORE: u32 = 2;
@@ -107,6 +123,17 @@ pub(crate) struct SimKernel {
     /// File reads enter the kernel's worker threads and never come back
     /// (storage that stopped answering): they cannot be cancelled either.
     hang_file_reads: bool,
+    /// Real progress so far (bytes sent and received, connects and reads
+    /// completed), for the livelock check.
+    moved: u64,
+    /// The virtual time and `moved` at the last kernel entry that saw
+    /// progress, and the entries since.
+    spin_mark: (Instant, u64),
+    spins: u64,
+    /// Completions posted (by result) since then.
+    spin_results: BTreeMap<i32, u64>,
+    /// The virtual-time bound was reported.
+    over_time: bool,
 }
 
 impl SimKernel {
@@ -130,7 +157,57 @@ impl SimKernel {
             stuck_since: None,
             remote_grace,
             hang_file_reads,
+            moved: 0,
+            spin_mark: (Instant::now(), 0),
+            spins: 0,
+            spin_results: BTreeMap::new(),
+            over_time: false,
         }
+    }
+
+    /// The virtual-time bound, once per wait.
+    fn virtual_time_check(&mut self) -> io::Result<()> {
+        let ns = self.world.borrow().ns();
+        if self.over_time || Duration::from_nanos(ns) < VIRTUAL_LIMIT {
+            return Ok(());
+        }
+        self.over_time = true;
+        let msg = format!(
+            "a task waits forever: {:?} of virtual time passed and the run has not finished; \
+             only timers still fire (in flight: {:?})",
+            VIRTUAL_LIMIT,
+            self.ops
+                .iter()
+                .map(|o| (o.sub.user_data >> 56, o.sub.op))
+                .collect::<Vec<_>>()
+        );
+        self.world.borrow_mut().fail(msg.clone());
+        Err(io::Error::other(format!("simulation: {msg}")))
+    }
+
+    /// The livelock check, once per kernel entry.
+    fn spin_check(&mut self) -> io::Result<()> {
+        let now = self.world.borrow().now;
+        if (now, self.moved) != self.spin_mark {
+            self.spin_mark = (now, self.moved);
+            self.spins = 0;
+            self.spin_results.clear();
+            return Ok(());
+        }
+        self.spins += 1;
+        if self.spins < SPIN_LIMIT {
+            return Ok(());
+        }
+        let msg = format!(
+            "the loop spins: {} kernel entries in a row without virtual time passing or any \
+             byte, connect or read getting anywhere (a livelock); completions meanwhile by \
+             result: {:?}",
+            self.spins, self.spin_results
+        );
+        self.spins = 0;
+        self.spin_results.clear();
+        self.world.borrow_mut().fail(msg.clone());
+        Err(io::Error::other(format!("simulation: {msg}")))
     }
 
     /// Queues `s`; the memory it names is registered as the kernel's from
@@ -182,6 +259,11 @@ impl SimKernel {
         self.world
             .borrow_mut()
             .event(Event::Complete(user_data, res, flags));
+        if self.spins > 0 && self.spin_results.len() < 16 {
+            *self.spin_results.entry(res).or_default() += 1;
+        } else if let Some(c) = self.spin_results.get_mut(&res) {
+            *c += 1;
+        }
         self.cq.push_back((user_data, res, flags));
     }
 
@@ -211,6 +293,7 @@ impl SimKernel {
             self.start(p);
         }
         self.pump();
+        self.spin_check()?;
         Ok(n)
     }
 
@@ -396,6 +479,7 @@ impl SimKernel {
                 // SAFETY: the driver keeps the address valid until completion.
                 let target = unsafe { sockaddr(addr, len) };
                 let res = self.world.borrow_mut().connect(fd, target);
+                self.moved += 1;
                 self.end(i, res, 0);
                 true
             }
@@ -441,6 +525,7 @@ impl SimKernel {
             }
         }
         self.world.borrow_mut().send(sock, live);
+        self.moved += n as u64;
         let done = done + n;
         if let Progress::Send { done: d, .. } = &mut self.ops[i].progress {
             *d = done;
@@ -482,6 +567,7 @@ impl SimKernel {
             n = self.world.borrow_mut().below(n) + 1;
         }
         let bytes = self.world.borrow_mut().recv(sock, n);
+        self.moved += bytes.len() as u64;
         // SAFETY: the buffer was published to the kernel and is referenced
         // in the registry (never freed while we hold it); it is `blen` long.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, bytes.len()) };
@@ -503,6 +589,7 @@ impl SimKernel {
                 // SAFETY: a read of 8 bytes into a local.
                 let n = unsafe { libc::read(raw, (&mut v as *mut u64).cast(), 8) };
                 if n == 8 {
+                    self.moved += 1;
                     // SAFETY: the target is referenced (valid, 8 bytes long).
                     unsafe { std::ptr::copy_nonoverlapping((&v as *const u64).cast(), buf, 8) };
                     self.end(i, 8, 0);
@@ -521,6 +608,7 @@ impl SimKernel {
                     self.ops[i].not_before = self.world.borrow().now + d;
                     return true;
                 }
+                self.moved += 1;
                 let mut tmp = vec![0u8; len];
                 // SAFETY: pread into a local buffer of `len` bytes.
                 let n = unsafe { libc::pread(raw, tmp.as_mut_ptr().cast(), len, off as i64) };
@@ -588,6 +676,7 @@ impl SimKernel {
         min_wait_us: u32,
     ) -> io::Result<usize> {
         let n = self.submit()?;
+        self.virtual_time_check()?;
         let start = self.world.borrow().now;
         let deadline = timeout.map(|t| start + t);
         let min_until = start + Duration::from_micros(min_wait_us.into());

@@ -196,7 +196,7 @@ pub(crate) fn defer_wake(w: Waker) {
     DEFERRED.with(|d| {
         let mut d = d.borrow_mut();
         if d.is_empty() {
-            DEFERRED_SINCE.with(|s| s.set(Some(std::time::Instant::now())));
+            DEFERRED_SINCE.with(|s| s.set(Some(super::kernel::now())));
         }
         d.push(w);
     });
@@ -242,9 +242,9 @@ pub(crate) fn flush_deferred(sleeping: bool) -> Option<std::time::Duration> {
             if d.is_empty() {
                 return None;
             }
-            let age = DEFERRED_SINCE
-                .with(|s| s.get())
-                .map_or(DEFER_MAX_AGE, |t| t.elapsed());
+            let age = DEFERRED_SINCE.with(|s| s.get()).map_or(DEFER_MAX_AGE, |t| {
+                super::kernel::now().saturating_duration_since(t)
+            });
             (d.len() < DEFER_MAX && age < DEFER_MAX_AGE).then(|| DEFER_MAX_AGE - age)
         });
         match held {

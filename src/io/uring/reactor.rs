@@ -24,7 +24,7 @@ use std::io;
 use std::mem::ManuallyDrop;
 use std::os::fd::RawFd;
 use std::task::Waker;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use io_uring::IoUring;
 
@@ -526,7 +526,8 @@ impl Reactor {
             };
             self.push_plain(Submission::new(c, ud(TAG_IGNORE, 0, 0)).skip_success());
         }
-        let deadline = Instant::now() + SHUTDOWN_WAIT;
+        // The ring's clock (virtual under the simulation), as every wait's.
+        let deadline = super::kernel::now() + SHUTDOWN_WAIT;
         let mut cancelled_all = false;
         loop {
             self.flush_overflow();
@@ -535,7 +536,7 @@ impl Reactor {
             if outstanding == 0 {
                 break;
             }
-            let now = Instant::now();
+            let now = super::kernel::now();
             if now >= deadline {
                 break;
             }
