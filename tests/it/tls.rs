@@ -233,3 +233,84 @@ fn required_against_a_server_without_tls_is_refused() {
         "nothing, least of all the password, may be sent: {sent:?}"
     );
 }
+
+/// A TCP relay to `target` that clears `CLIENT_SSL` in the server's
+/// greeting, as a server without TLS (or a proxy that strips it) sends it;
+/// the rest passes through untouched. Returns the relay's port.
+fn relay_without_tls(target: (String, u16)) -> u16 {
+    use std::net::{TcpListener, TcpStream};
+
+    fn pump(mut from: TcpStream, mut to: TcpStream) {
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut from, &mut to);
+            let _ = to.shutdown(std::net::Shutdown::Write);
+        });
+    }
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("relay port");
+    let port = listener.local_addr().expect("relay address").port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let (Ok(mut client), Ok(mut server)) = (client, TcpStream::connect(&target)) else {
+                continue;
+            };
+            // The greeting: 4-byte header, protocol version, NUL-terminated
+            // version string, connection id (4), scramble (8), filler (1),
+            // then the lower capability flags (CLIENT_SSL is 0x0800).
+            let mut header = [0u8; 4];
+            if server.read_exact(&mut header).is_err() {
+                continue;
+            }
+            let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
+            let mut hello = vec![0u8; len];
+            if server.read_exact(&mut hello).is_err() {
+                continue;
+            }
+            if let Some(nul) = hello[1..].iter().position(|&b| b == 0) {
+                let caps = 1 + nul + 1 + 4 + 8 + 1;
+                if caps + 1 < hello.len() {
+                    hello[caps + 1] &= !0x08;
+                }
+            }
+            if client.write_all(&header).is_err() || client.write_all(&hello).is_err() {
+                continue;
+            }
+            let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            pump(client, server);
+            pump(s2, c2);
+        }
+    });
+    port
+}
+
+#[test]
+fn tls_required_by_a_server_without_it_names_its_version_without_the_compat_prefix() {
+    let o = crate::opts();
+    let port = relay_without_tls((o.get_host().to_string(), o.get_port()));
+    run(async move {
+        // What the server calls itself, as the driver shows it.
+        let c = crate::conn().await?;
+        let version = c.server_version().to_string();
+        c.close().await?;
+        assert!(!version.starts_with("5.5.5-"), "{version}");
+        // Through the relay the server offers no TLS: required TLS is refused.
+        let o = Opts::new()
+            .host("127.0.0.1")
+            .port(port)
+            .ssl_mode(SslMode::VerifyIdentity);
+        let e = connect(o).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Tls, "{e:?}");
+        let msg = e.to_string();
+        assert!(msg.contains("does not offer it"), "{msg}");
+        assert!(msg.contains(&format!("server ({version})")), "{msg}");
+        assert!(!msg.contains("5.5.5-"), "{msg}");
+        // The same server through the relay, without TLS, is fine.
+        let o = crate::opts().host("127.0.0.1").port(port);
+        if o.get_socket().is_none() {
+            let mut c = connect(o.ssl_mode(SslMode::Disabled)).await?;
+            assert_eq!(c.query("SELECT 1").await?[0].get::<i64>(0)?, 1);
+            c.close().await?;
+        }
+        Ok(())
+    })
+}
