@@ -6,13 +6,10 @@ use mysql_uring::{Connection, ErrorKind, Opts, SslMode, connect};
 
 use crate::{run, support};
 
-fn private() -> Option<&'static support::TestServer> {
-    if support::external() {
-        support::skip("needs the private server's certificates (MYSQL_URL is set)");
-        None
-    } else {
-        Some(support::server())
-    }
+/// The private server: the tests that use it are ignored when `MYSQL_URL`
+/// is set (the cfg `external_server`, from build.rs).
+fn private() -> &'static support::TestServer {
+    support::server()
 }
 
 fn base(s: &support::TestServer, user: &str, password: &str) -> Opts {
@@ -28,8 +25,12 @@ async fn cipher(c: &mut Connection) -> mysql_uring::Result<String> {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's certificates (MYSQL_URL is set)"
+)]
 fn preferred_is_the_default_and_encrypts_when_offered() {
-    let Some(s) = private() else { return };
+    let s = private();
     run(async {
         let mut c = connect(base(s, support::SSL_USER, support::SSL_PASSWORD)).await?;
         assert!(c.is_tls());
@@ -39,8 +40,12 @@ fn preferred_is_the_default_and_encrypts_when_offered() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's certificates (MYSQL_URL is set)"
+)]
 fn disabled_means_plain_text() {
-    let Some(s) = private() else { return };
+    let s = private();
     run(async {
         let mut c = connect(base(s, "root", "").ssl_mode(SslMode::Disabled)).await?;
         assert!(!c.is_tls());
@@ -57,8 +62,12 @@ fn disabled_means_plain_text() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's certificates (MYSQL_URL is set)"
+)]
 fn required_verifies_the_chain_and_the_host_name() {
-    let Some(s) = private() else { return };
+    let s = private();
     run(async {
         for mode in [
             SslMode::Required,
@@ -78,8 +87,12 @@ fn required_verifies_the_chain_and_the_host_name() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's certificates (MYSQL_URL is set)"
+)]
 fn an_untrusted_certificate_is_refused_with_a_clear_error() {
-    let Some(s) = private() else { return };
+    let s = private();
     run(async {
         // System roots do not know the test CA.
         let e = connect(base(s, "root", "").ssl_mode(SslMode::Required))
@@ -101,8 +114,12 @@ fn an_untrusted_certificate_is_refused_with_a_clear_error() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's certificates (MYSQL_URL is set)"
+)]
 fn a_wrong_host_name_is_refused_unless_only_the_ca_is_checked() {
-    let Some(s) = private() else { return };
+    let s = private();
     run(async {
         let o = base(s, "root", "")
             .ssl_ca(&s.tls.ca)
@@ -119,8 +136,12 @@ fn a_wrong_host_name_is_refused_unless_only_the_ca_is_checked() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's certificates (MYSQL_URL is set)"
+)]
 fn client_certificates_are_presented_when_configured() {
-    let Some(s) = private() else { return };
+    let s = private();
     run(async {
         let o = base(s, support::X509_USER, support::X509_PASSWORD)
             .ssl_mode(SslMode::VerifyIdentity)
@@ -139,8 +160,12 @@ fn client_certificates_are_presented_when_configured() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's certificates (MYSQL_URL is set)"
+)]
 fn tls_carries_large_results_and_queries() {
-    let Some(s) = private() else { return };
+    let s = private();
     run(async {
         let mut c = connect(
             base(s, "root", "")
@@ -171,8 +196,12 @@ fn tls_carries_large_results_and_queries() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's certificates (MYSQL_URL is set)"
+)]
 fn a_missing_ca_file_is_a_clear_error() {
-    let Some(s) = private() else { return };
+    let s = private();
     run(async {
         let e = connect(
             base(s, "root", "")
