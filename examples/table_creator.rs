@@ -25,7 +25,10 @@
 //! servers by number (table i on shard i mod n, each in its own database
 //! there), through [`mysql_uring::Batch::run_sharded`]: `--jobs N`
 //! connections per core to every shard, all cores.
-//! Uses `MYSQL_URL`, or starts a private MariaDB server.
+//! Uses `MYSQL_URL`, or starts a private MariaDB server. The tables live in
+//! the example's own databases (`TABLE_CREATOR`, and `TABLE_CREATOR_S<n>` per
+//! shard), dropped when the run ends, also after an error (and first, if an
+//! earlier run left them behind).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -375,7 +378,82 @@ fn main() -> Result<()> {
     // Your server, or else a private one started for this run.
     let url =
         std::env::var("MYSQL_URL").unwrap_or_else(|_| mysql_uring_testserver::server().root_url());
-    let opts = Opts::from_url(&url)?;
+    run(&a, &url)
+}
+
+/// The servers of the shards mode: those given, or the one server twice
+/// (two databases on it).
+fn shard_urls(a: &Args, url: &str) -> Vec<String> {
+    if a.shards.is_empty() {
+        vec![url.to_string(), url.to_string()]
+    } else {
+        a.shards.clone()
+    }
+}
+
+/// The databases this run works in, each with its server's URL.
+fn databases(a: &Args, url: &str) -> Vec<(String, String)> {
+    if a.mode == "shards" {
+        shard_urls(a, url)
+            .into_iter()
+            .enumerate()
+            .map(|(s, u)| (u, shard_db(s)))
+            .collect()
+    } else {
+        vec![(url.to_string(), DATABASE.to_string())]
+    }
+}
+
+/// Drops database `db` on the server of `url`; true if it was there.
+fn drop_database(url: &str, db: &str) -> Result<bool> {
+    mysql_uring::start(async {
+        let mut cnx = connect(url).await?;
+        let there = cnx
+            .exec_first(
+                "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                (db,),
+            )
+            .await?
+            .is_some();
+        if there {
+            cnx.query_drop(&format!("DROP DATABASE IF EXISTS {db}"))
+                .await?;
+        }
+        cnx.close().await?;
+        Ok(there)
+    })
+}
+
+/// The example, with its databases dropped afterwards however it ends (an
+/// error, or a failed check), and first if an earlier run left them.
+fn run(a: &Args, url: &str) -> Result<()> {
+    let dbs = databases(a, url);
+    for (u, db) in &dbs {
+        if drop_database(u, db)? {
+            println!("dropped database {db}, left over from an earlier run");
+        }
+    }
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| creator(a, url)));
+    let mut cleanup = Ok(());
+    for (u, db) in &dbs {
+        match drop_database(u, db) {
+            Ok(true) => println!("dropped database {db}: the server is as it was"),
+            Ok(false) => {}
+            Err(e) => {
+                eprintln!("could not drop database {db}: {e}; drop it by hand");
+                cleanup = Err(e);
+            }
+        }
+    }
+    match outcome {
+        Ok(r) => r.and(cleanup),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Creates and drops the tables in every mode asked for, then prints the summary.
+fn creator(a: &Args, url: &str) -> Result<()> {
+    let opts = Opts::from_url(url)?;
     let mut summary = mysql_uring::start(async {
         let mut summary = Vec::new();
         if a.mode == "all" || a.mode == "sync" {
@@ -469,13 +547,7 @@ fn main() -> Result<()> {
         }
     }
     if a.mode == "shards" {
-        // The shards given, or the one server twice (two databases on it).
-        let urls = if a.shards.is_empty() {
-            vec![url.clone(), url.clone()]
-        } else {
-            a.shards.clone()
-        };
-        let shards = urls
+        let shards = shard_urls(a, url)
             .iter()
             .map(|u| Opts::from_url(u))
             .collect::<Result<Vec<_>>>()?;
@@ -512,4 +584,58 @@ fn main() -> Result<()> {
         println!("| {name} | {t:.2} | {cpu:.2} | {d} |");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exists(url: &str, db: &str) -> bool {
+        mysql_uring::start(async {
+            let mut cnx = connect(url).await?;
+            let there = cnx
+                .exec_first(
+                    "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                    (db,),
+                )
+                .await?
+                .is_some();
+            cnx.close().await?;
+            Ok::<_, mysql_uring::Error>(there)
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn every_mode_leaves_nothing_behind_even_a_leftover_of_an_earlier_run() {
+        let url = mysql_uring_testserver::test_url();
+        // What a run stopped midway leaves: the database and some tables.
+        mysql_uring::start(async {
+            let mut cnx = connect(url.as_str()).await?;
+            cnx.query_drop(&format!("CREATE DATABASE IF NOT EXISTS {DATABASE}"))
+                .await?;
+            cnx.query_drop(&format!(
+                "CREATE TABLE IF NOT EXISTS {DATABASE}.table_sync_0 (id INT)"
+            ))
+            .await?;
+            cnx.close().await
+        })
+        .unwrap();
+        let small = |mode: &str| Args {
+            tables: 5,
+            jobs: vec![2],
+            cores: vec![1],
+            pin: false,
+            mode: mode.into(),
+            batch: false,
+            print_seq: false,
+            shards: Vec::new(),
+        };
+        for mode in ["all", "shards"] {
+            run(&small(mode), &url).unwrap();
+            for db in [DATABASE.to_string(), shard_db(0), shard_db(1)] {
+                assert!(!exists(&url, &db), "{mode}: database {db} left behind");
+            }
+        }
+    }
 }

@@ -9,7 +9,8 @@
 //! request is cut by a timeout without hurting the others.
 //!
 //! Run: `cargo run --example tokio_service` (uses `MYSQL_URL`, or starts a
-//! private server).
+//! private server). Its database, `tokio_service`, is dropped when the run
+//! ends, also after an error (and first, if an earlier run left it behind).
 
 use std::time::{Duration, Instant};
 
@@ -84,14 +85,57 @@ async fn handle(db: Client, req: Request) -> Result<String> {
 async fn main() -> Result<()> {
     let url =
         std::env::var("MYSQL_URL").unwrap_or_else(|_| mysql_uring_testserver::server().root_url());
+    run(&url).await
+}
+
+/// The service, with its database dropped afterwards however it ends (an
+/// error, or a failed check), and first if an earlier run left it.
+async fn run(url: &str) -> Result<()> {
+    let admin = Client::builder().cores(1).build(url)?;
+    if drop_database(&admin).await? {
+        println!("dropped database tokio_service, left over from an earlier run");
+    }
+    // A panic in the service is a failed check: caught to clean up, then resumed.
+    let outcome = tokio::spawn(service(url.to_string())).await;
+    let dropped = drop_database(&admin).await;
+    match &dropped {
+        Ok(true) => println!("dropped database tokio_service: the server is as it was"),
+        Ok(false) => {}
+        Err(e) => eprintln!("could not drop database tokio_service: {e}; drop it by hand"),
+    }
+    admin.close().await?;
+    match outcome {
+        Ok(r) => r.and(dropped.map(|_| ())),
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// Drops the service's database; true if it was there.
+async fn drop_database(admin: &Client) -> Result<bool> {
+    admin
+        .with_conn(async |c| {
+            let there = !c
+                .query(
+                    "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'tokio_service'",
+                )
+                .await?
+                .is_empty();
+            if there {
+                c.query_drop("DROP DATABASE IF EXISTS tokio_service")
+                    .await?;
+            }
+            Ok(there)
+        })
+        .await
+}
+
+async fn service(url: String) -> Result<()> {
     // Set up the schema (a client with two io_uring cores beside tokio's workers).
     let setup = Client::builder().cores(1).build(url.as_str())?;
     setup
         .with_conn(async |c| {
-            c.query_drop("CREATE DATABASE IF NOT EXISTS tokio_service")
-                .await?;
+            c.query_drop("CREATE DATABASE tokio_service").await?;
             c.select_db("tokio_service").await?;
-            c.query_drop("DROP TABLE IF EXISTS orders, items").await?;
             c.query_drop("CREATE TABLE items (name VARCHAR(20) PRIMARY KEY, stock INT UNSIGNED)")
                 .await?;
             c.query_drop(
@@ -209,9 +253,35 @@ async fn main() -> Result<()> {
     let pears: u32 = stock[1].get(1)?;
     assert_eq!(pears, 0, "exactly 3 pear orders succeeded");
 
-    db.query_drop("DROP DATABASE tokio_service").await?;
     // Closes every connection and stops the client's cores, without
     // blocking this tokio thread.
     db.close().await?;
     setup.close().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn leaves_nothing_behind_even_a_leftover_of_an_earlier_run() {
+        let url = mysql_uring_testserver::test_url();
+        let admin = Client::builder().cores(1).build(url.as_str()).unwrap();
+        // What a run stopped midway leaves: the database, half set up.
+        admin
+            .with_conn(async |c| {
+                c.query_drop("CREATE DATABASE IF NOT EXISTS tokio_service")
+                    .await?;
+                c.query_drop("CREATE TABLE IF NOT EXISTS tokio_service.items (name TEXT)")
+                    .await
+            })
+            .await
+            .unwrap();
+        run(&url).await.unwrap();
+        assert!(
+            !drop_database(&admin).await.unwrap(),
+            "the example left database tokio_service on the server"
+        );
+        admin.close().await.unwrap();
+    }
 }

@@ -14,7 +14,8 @@ pub enum ErrorKind {
     Auth,
     /// The options or URL are invalid.
     Config,
-    /// A socket error: refused, reset, closed by the server.
+    /// A socket error: refused, reset, closed by the server; or a host name
+    /// that could not be resolved (the message names the host).
     Io,
     /// TLS could not be set up: the server does not offer it, its certificate
     /// was rejected, or the TLS files are unusable. The connection is closed.
@@ -213,6 +214,34 @@ impl Error {
             _ => "socket error",
         };
         Error::new(ErrorKind::Io, format!("{context}: {what}")).with_source(e)
+    }
+
+    /// A host name that could not be resolved to an address (`e`: what the
+    /// resolver said; `None` when it answered with no address).
+    pub(crate) fn unresolved(host: &str, port: u16, e: Option<io::Error>) -> Self {
+        let why = match &e {
+            // std's text is "failed to lookup address information: <gai_strerror>".
+            Some(e) => {
+                let s = e.to_string();
+                match s.split_once(": ") {
+                    Some((_, gai)) => gai.to_string(),
+                    None => s,
+                }
+            }
+            None => "the resolver returned no address".to_string(),
+        };
+        let e2 = Error::new(
+            ErrorKind::Io,
+            format!(
+                "cannot connect to {host}:{port}: the host name '{host}' could not be resolved \
+                 ({why}); check the host name in the URL or options (or use an IP address), \
+                 and that this machine's DNS works"
+            ),
+        );
+        match e {
+            Some(e) => e2.with_source(e),
+            None => e2,
+        }
     }
 
     /// The category of the error.
@@ -460,6 +489,27 @@ mod tests {
         assert!(e.to_string().contains("is the server running"));
         assert!(std::error::Error::source(&e).is_some());
         assert!(e.is_fatal());
+    }
+
+    #[test]
+    fn an_unresolved_host_says_so_and_names_the_host() {
+        let e = Error::unresolved(
+            "db.example",
+            3307,
+            Some(io::Error::other(
+                "failed to lookup address information: Name or service not known",
+            )),
+        );
+        assert_eq!(e.kind(), ErrorKind::Io);
+        let s = e.to_string();
+        assert!(s.contains("'db.example' could not be resolved"), "{s}");
+        assert!(s.contains("db.example:3307"), "{s}");
+        assert!(s.contains("(Name or service not known)"), "{s}");
+        assert!(s.contains("check the host name"), "{s}");
+        assert!(!s.contains("socket error"), "{s}");
+        assert!(std::error::Error::source(&e).is_some());
+        let e = Error::unresolved("db.example", 3306, None);
+        assert!(e.to_string().contains("no address"), "{e}");
     }
 
     #[test]

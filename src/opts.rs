@@ -219,7 +219,10 @@ impl Opts {
     /// and `query_timeout` (seconds, may be fractional), `max_packet_size`
     /// (bytes), `tcp_nodelay` and `allow_cleartext_password` (`true`/`false`),
     /// `program_name`, and `init` (an SQL statement run after connecting; may be
-    /// repeated). Anything else is an error, so typos do not go unnoticed.
+    /// repeated), and more (the TLS, pool, host and compression options of
+    /// the builder methods, and aliases other drivers use). Anything else is
+    /// an error that suggests the closest option and lists every accepted
+    /// name, so typos do not go unnoticed.
     pub fn from_url(url: &str) -> Result<Opts> {
         // `url` takes one host: a list (`h1:3306,h2`) is cut out and parsed here.
         let (url, host_list) = split_host_list(url)?;
@@ -265,77 +268,15 @@ impl Opts {
         }
         let mut mode = None;
         for (k, v) in parsed.query_pairs() {
-            let v = v.as_ref();
-            match k.as_ref() {
-                "hosts" | "host_mode" => mode = Some(v.parse::<HostMode>()?),
-                "max_replica_lag" => o.max_replica_lag = Some(seconds(&k, v)?),
-                "replica_check_interval" => o.replica_check_interval = seconds(&k, v)?,
-                "read_fallback" => o.read_fallback = boolean(&k, v)?,
-                "read_your_writes" => o.read_your_writes = boolean(&k, v)?,
-                "read_your_writes_timeout" => o.read_your_writes_timeout = seconds(&k, v)?,
-                "compress" | "compression" => o.compression = compression(&k, v)?,
-                "pool_min" | "min_connections" => o.pool_min = Some(count(&k, v)?),
-                "pool_max" | "max_connections" => o.pool_max = Some(count(&k, v)?),
-                "prefer_socket" => o.prefer_socket = boolean(&k, v)?,
-                "tcp_keepalive" | "tcp_keepalive_ms" => {
-                    // mysql_async's unit: milliseconds; 0 turns it off.
-                    let ms = count(&k, v)?;
-                    o.tcp_keepalive = (ms > 0).then(|| Duration::from_millis(ms as u64));
-                }
-                "socket" => o.socket = Some(PathBuf::from(v)),
-                "connect_timeout" => o.connect_timeout = Some(seconds(&k, v)?),
-                "query_timeout" | "read_timeout" => o.query_timeout = Some(seconds(&k, v)?),
-                "drain_timeout" => o.drain_timeout = seconds(&k, v)?,
-                "kill_grace" | "kill_grace_ms" => {
-                    o.kill_grace = Duration::from_millis(count(&k, v)? as u64)
-                }
-                "max_packet_size" => {
-                    o.max_packet_size = v.parse().map_err(|_| {
-                        Error::config(format!(
-                            "invalid URL option max_packet_size={v}: expected bytes"
-                        ))
-                    })?;
-                    o.check_packet_size()?;
-                }
-                "tcp_nodelay" => o.tcp_nodelay = boolean(&k, v)?,
-                "allow_cleartext_password" => o.allow_cleartext_password = boolean(&k, v)?,
-                "program_name" => o.attributes.push(("program_name".into(), v.to_string())),
-                "init" => o.init.push(v.to_string()),
-                "ssl_mode" | "ssl-mode" | "sslmode" => o.ssl_mode = v.parse()?,
-                "ssl_ca" | "ssl-ca" => o.ssl_ca = Some(PathBuf::from(v)),
-                "ssl_cert" | "ssl-cert" => o.ssl_cert = Some(PathBuf::from(v)),
-                "ssl_key" | "ssl-key" => o.ssl_key = Some(PathBuf::from(v)),
-                "tls_server_name" => o.tls_server_name = Some(v.to_string()),
-                "server_public_key" | "server-public-key-path" => {
-                    o.server_public_key = Some(PathBuf::from(v))
-                }
-                "allow_public_key_retrieval" | "allowPublicKeyRetrieval" => {
-                    o.allow_public_key_retrieval = boolean(&k, v)?
-                }
-                "multi_statements" => o.multi_statements = boolean(&k, v)?,
-                "charset" => o = o.charset(v)?,
-                "local_infile_dir" => o.local_infile_dirs.push(PathBuf::from(v)),
-                "stmt_cache_size" | "statement-cache-capacity" | "statement_cache_capacity" => {
-                    o.stmt_cache_size = v.parse().map_err(|_| {
-                        Error::config(format!(
-                            "stmt_cache_size must be a number of statements (0 disables the cache), got '{v}'"
-                        ))
-                    })?
-                }
-                "local_infile_reader" => o.local_infile_reader = boolean(&k, v)?,
-                other => {
-                    return Err(Error::config(format!(
-                        "unknown URL option '{other}' (known: socket, connect_timeout, query_timeout, drain_timeout, kill_grace, \
-                         max_packet_size, tcp_nodelay, allow_cleartext_password, program_name, init, \
-                         ssl_mode, ssl_ca, ssl_cert, ssl_key, tls_server_name, server_public_key, \
-                         allow_public_key_retrieval, multi_statements, charset, local_infile_dir, \
-                         local_infile_reader, stmt_cache_size, compress, pool_min, pool_max, \
-                         tcp_keepalive, prefer_socket, hosts, max_replica_lag, \
-                         replica_check_interval, read_fallback, read_your_writes, \
-                         read_your_writes_timeout)"
-                    )));
-                }
-            }
+            let (k, v) = (k.as_ref(), v.as_ref());
+            let Some(opt) = URL_OPTIONS.iter().find(|opt| opt.names.contains(&k)) else {
+                return Err(unknown_option(k));
+            };
+            let mut p = Parsing {
+                o: &mut o,
+                mode: &mut mode,
+            };
+            (opt.apply)(&mut p, k, v)?;
         }
         if let (Some(min), Some(max)) = (o.pool_min, o.pool_max) {
             if min > max || max == 0 {
@@ -733,6 +674,321 @@ impl Opts {
     }
 }
 
+/// What a URL option's setter works on: the options, and the host mode
+/// (applied once the host list is known).
+struct Parsing<'a> {
+    o: &'a mut Opts,
+    mode: &'a mut Option<HostMode>,
+}
+
+/// One URL option: its names (the first is the usual one, the others are
+/// aliases other drivers use) and what it sets from `(name, value)`.
+struct UrlOption {
+    names: &'static [&'static str],
+    apply: fn(&mut Parsing<'_>, &str, &str) -> Result<()>,
+}
+
+/// Every option [`Opts::from_url`] accepts, with its aliases: the parser
+/// looks names up here, and the error for an unknown one lists them from
+/// here, so the two cannot disagree.
+const URL_OPTIONS: &[UrlOption] = &[
+    UrlOption {
+        names: &["socket"],
+        apply: |p, _, v| {
+            p.o.socket = Some(PathBuf::from(v));
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["connect_timeout"],
+        apply: |p, k, v| {
+            p.o.connect_timeout = Some(seconds(k, v)?);
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["query_timeout", "read_timeout"],
+        apply: |p, k, v| {
+            p.o.query_timeout = Some(seconds(k, v)?);
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["drain_timeout"],
+        apply: |p, k, v| {
+            p.o.drain_timeout = seconds(k, v)?;
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["kill_grace", "kill_grace_ms"],
+        apply: |p, k, v| {
+            p.o.kill_grace = Duration::from_millis(count(k, v)? as u64);
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["max_packet_size"],
+        apply: |p, _, v| {
+            p.o.max_packet_size = v.parse().map_err(|_| {
+                Error::config(format!(
+                    "invalid URL option max_packet_size={v}: expected bytes"
+                ))
+            })?;
+            p.o.check_packet_size()
+        },
+    },
+    UrlOption {
+        names: &["tcp_nodelay"],
+        apply: |p, k, v| {
+            p.o.tcp_nodelay = boolean(k, v)?;
+            Ok(())
+        },
+    },
+    UrlOption {
+        // mysql_async's unit: milliseconds; 0 turns it off.
+        names: &["tcp_keepalive", "tcp_keepalive_ms"],
+        apply: |p, k, v| {
+            let ms = count(k, v)?;
+            p.o.tcp_keepalive = (ms > 0).then(|| Duration::from_millis(ms as u64));
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["compress", "compression"],
+        apply: |p, k, v| {
+            p.o.compression = compression(k, v)?;
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["allow_cleartext_password"],
+        apply: |p, k, v| {
+            p.o.allow_cleartext_password = boolean(k, v)?;
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["program_name"],
+        apply: |p, _, v| {
+            p.o.attributes.push(("program_name".into(), v.to_string()));
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["init"],
+        apply: |p, _, v| {
+            p.o.init.push(v.to_string());
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["ssl_mode", "ssl-mode", "sslmode"],
+        apply: |p, _, v| {
+            p.o.ssl_mode = v.parse()?;
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["ssl_ca", "ssl-ca"],
+        apply: |p, _, v| {
+            p.o.ssl_ca = Some(PathBuf::from(v));
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["ssl_cert", "ssl-cert"],
+        apply: |p, _, v| {
+            p.o.ssl_cert = Some(PathBuf::from(v));
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["ssl_key", "ssl-key"],
+        apply: |p, _, v| {
+            p.o.ssl_key = Some(PathBuf::from(v));
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["tls_server_name"],
+        apply: |p, _, v| {
+            p.o.tls_server_name = Some(v.to_string());
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["server_public_key", "server-public-key-path"],
+        apply: |p, _, v| {
+            p.o.server_public_key = Some(PathBuf::from(v));
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["allow_public_key_retrieval", "allowPublicKeyRetrieval"],
+        apply: |p, k, v| {
+            p.o.allow_public_key_retrieval = boolean(k, v)?;
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["multi_statements"],
+        apply: |p, k, v| {
+            p.o.multi_statements = boolean(k, v)?;
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["charset"],
+        apply: |p, _, v| {
+            let o = std::mem::take(p.o);
+            *p.o = o.charset(v)?;
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["local_infile_dir"],
+        apply: |p, _, v| {
+            p.o.local_infile_dirs.push(PathBuf::from(v));
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["local_infile_reader"],
+        apply: |p, k, v| {
+            p.o.local_infile_reader = boolean(k, v)?;
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &[
+            "stmt_cache_size",
+            "statement-cache-capacity",
+            "statement_cache_capacity",
+        ],
+        apply: |p, _, v| {
+            p.o.stmt_cache_size = v.parse().map_err(|_| {
+                Error::config(format!(
+                    "stmt_cache_size must be a number of statements (0 disables the cache), got '{v}'"
+                ))
+            })?;
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["pool_min", "min_connections"],
+        apply: |p, k, v| {
+            p.o.pool_min = Some(count(k, v)?);
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["pool_max", "max_connections"],
+        apply: |p, k, v| {
+            p.o.pool_max = Some(count(k, v)?);
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["prefer_socket"],
+        apply: |p, k, v| {
+            p.o.prefer_socket = boolean(k, v)?;
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["hosts", "host_mode"],
+        apply: |p, _, v| {
+            *p.mode = Some(v.parse::<HostMode>()?);
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["max_replica_lag"],
+        apply: |p, k, v| {
+            p.o.max_replica_lag = Some(seconds(k, v)?);
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["replica_check_interval"],
+        apply: |p, k, v| {
+            p.o.replica_check_interval = seconds(k, v)?;
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["read_fallback"],
+        apply: |p, k, v| {
+            p.o.read_fallback = boolean(k, v)?;
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["read_your_writes"],
+        apply: |p, k, v| {
+            p.o.read_your_writes = boolean(k, v)?;
+            Ok(())
+        },
+    },
+    UrlOption {
+        names: &["read_your_writes_timeout"],
+        apply: |p, k, v| {
+            p.o.read_your_writes_timeout = seconds(k, v)?;
+            Ok(())
+        },
+    },
+];
+
+/// The error for a URL option not in [`URL_OPTIONS`]: the closest known name
+/// when one is close enough to be a typo, and every name accepted.
+fn unknown_option(name: &str) -> Error {
+    let known: Vec<String> = URL_OPTIONS
+        .iter()
+        .map(|opt| match opt.names {
+            [one] => one.to_string(),
+            [first, aliases @ ..] => format!("{first} (or {})", aliases.join(", ")),
+            [] => String::new(),
+        })
+        .collect();
+    let suggestion = closest_option(name)
+        .map(|n| format!("; did you mean '{n}'?"))
+        .unwrap_or_default();
+    Error::config(format!(
+        "unknown URL option '{name}'{suggestion} (known: {})",
+        known.join(", ")
+    ))
+}
+
+/// The accepted option name nearest to `name` (case, `-` and `_` aside, by
+/// edit distance), when it is within a typo's reach.
+fn closest_option(name: &str) -> Option<&'static str> {
+    let norm = |s: &str| s.to_ascii_lowercase().replace('-', "_");
+    let wanted = norm(name);
+    URL_OPTIONS
+        .iter()
+        .flat_map(|opt| opt.names.iter().copied())
+        .map(|n| (edit_distance(&wanted, &norm(n)), n))
+        .filter(|&(d, n)| d <= (n.len() / 4).clamp(1, 3))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, n)| n)
+}
+
+/// Levenshtein distance between two short ASCII-ish strings.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            let subst = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = subst.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 /// Cuts the host list out of a URL's authority when it names several hosts
 /// (or an IPv6 literal among others), leaving a one-host URL for `url`.
 fn split_host_list(url: &str) -> Result<(std::borrow::Cow<'_, str>, Option<String>)> {
@@ -941,6 +1197,80 @@ mod tests {
             assert_eq!(e.kind(), ErrorKind::Config, "{url}");
             assert!(e.to_string().contains(needle), "{url}: {e}");
         }
+    }
+
+    #[test]
+    fn an_unknown_option_lists_every_accepted_name_and_suggests_the_closest() {
+        let e = Opts::from_url("mysql://u@h/db?bogus=1").unwrap_err();
+        let msg = e.to_string();
+        // Every name the parser accepts, aliases included, is in the list.
+        for opt in URL_OPTIONS {
+            for name in opt.names {
+                assert!(msg.contains(name), "'{name}' missing from: {msg}");
+            }
+        }
+        for alias in [
+            "statement-cache-capacity",
+            "compression",
+            "read_timeout",
+            "ssl-mode",
+        ] {
+            assert!(msg.contains(alias), "{alias}: {msg}");
+        }
+        assert!(!msg.contains("did you mean"), "{msg}");
+        // Typos get a suggestion.
+        for (typo, want) in [
+            ("conect_timeout", "connect_timeout"),
+            ("ssl_mod", "ssl_mode"),
+            ("SSL-CA", "ssl_ca"),
+            ("stmt_cache_sise", "stmt_cache_size"),
+            ("read_timeot", "read_timeout"),
+        ] {
+            let e = Opts::from_url(&format!("mysql://u@h/db?{typo}=1")).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config);
+            assert!(
+                e.to_string().contains(&format!(
+                    "unknown URL option '{typo}'; did you mean '{want}'?"
+                )),
+                "{typo}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_name_in_the_option_table_is_accepted() {
+        // A value each option takes (the table is what the parser uses, so
+        // this checks no entry is a dead name).
+        for opt in URL_OPTIONS {
+            let value = match opt.names[0] {
+                "socket" | "ssl_ca" | "ssl_cert" | "ssl_key" | "server_public_key"
+                | "local_infile_dir" => "/tmp/x",
+                "compress" => "zlib",
+                "ssl_mode" => "disabled",
+                "hosts" => "sequential",
+                "charset" => "latin1",
+                "program_name" | "init" | "tls_server_name" => "x",
+                "max_packet_size" => "4096",
+                "tcp_nodelay"
+                | "allow_cleartext_password"
+                | "allow_public_key_retrieval"
+                | "multi_statements"
+                | "local_infile_reader"
+                | "prefer_socket"
+                | "read_fallback"
+                | "read_your_writes" => "true",
+                _ => "2",
+            };
+            for name in opt.names {
+                Opts::from_url(&format!("mysql://u@h/db?{name}={value}"))
+                    .unwrap_or_else(|e| panic!("{name}={value}: {e}"));
+            }
+        }
+        let o =
+            Opts::from_url("mysql://h/?read_timeout=3&compression=zlib&ssl-mode=required").unwrap();
+        assert_eq!(o.query_timeout, Some(Duration::from_secs(3)));
+        assert_eq!(o.compression, Some(Algorithm::Zlib(6)));
+        assert_eq!(o.ssl_mode, SslMode::Required);
     }
 
     #[test]

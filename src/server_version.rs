@@ -34,10 +34,7 @@ impl ServerVersion {
     /// number. `is_mariadb` is true when the text says `MariaDB`.
     pub fn parse(version: &str) -> Option<ServerVersion> {
         let is_mariadb = version.to_ascii_lowercase().contains("mariadb");
-        let v = match version.strip_prefix("5.5.5-") {
-            Some(rest) if rest.starts_with(|c: char| c.is_ascii_digit()) => rest,
-            _ => version,
-        };
+        let v = without_compat_prefix(version);
         let mut parts = v.splitn(3, '.');
         let num = |p: Option<&str>| -> Option<u16> {
             let p = p?;
@@ -58,6 +55,17 @@ impl ServerVersion {
     /// True when this version is `major.minor.patch` or later (whatever the vendor).
     pub fn at_least(&self, major: u16, minor: u16, patch: u16) -> bool {
         (self.major, self.minor, self.patch) >= (major, minor, patch)
+    }
+}
+
+/// The version string as it should be shown: without the `5.5.5-` that
+/// MariaDB puts before its real version in the handshake (for old clients
+/// that expect a 5.x server). `5.5.5` itself, or `5.5.5-log` (a real MySQL
+/// 5.5.5), is left alone: the prefix goes only when a version follows it.
+pub(crate) fn without_compat_prefix(version: &str) -> &str {
+    match version.strip_prefix("5.5.5-") {
+        Some(rest) if rest.starts_with(|c: char| c.is_ascii_digit()) => rest,
+        _ => version,
     }
 }
 
@@ -93,5 +101,20 @@ mod tests {
             ServerVersion::parse("10.6.1-MariaDB").unwrap().to_string(),
             "10.6.1 (MariaDB)"
         );
+    }
+
+    #[test]
+    fn the_compat_prefix_goes_only_before_a_version() {
+        assert_eq!(
+            without_compat_prefix("5.5.5-10.11.19-MariaDB-0+deb12u1"),
+            "10.11.19-MariaDB-0+deb12u1"
+        );
+        assert_eq!(without_compat_prefix("5.5.5-log"), "5.5.5-log");
+        assert_eq!(without_compat_prefix("5.5.5"), "5.5.5");
+        assert_eq!(without_compat_prefix("8.4.3"), "8.4.3");
+        let v = ServerVersion::parse("5.5.5-10.11.19-MariaDB").unwrap();
+        for shown in [v.to_string(), format!("{v:?}")] {
+            assert!(!shown.contains("5.5.5"), "{shown}");
+        }
     }
 }

@@ -39,11 +39,9 @@ fn app_user_sql() -> String {
 
 /// The replicated pair with the app user, the replica listed first (so
 /// routing cannot be an accident of order), as a `hosts=replication` URL.
-fn pair(extra: &str) -> Option<(&'static support::Replication, String)> {
-    if support::external() {
-        support::skip("replication tests need private servers they can kill (MYSQL_URL is set)");
-        return None;
-    }
+/// The tests that use it are ignored when `MYSQL_URL` is set (the cfg
+/// `external_server`, from build.rs).
+fn pair(extra: &str) -> (&'static support::Replication, String) {
     let r = support::replication();
     static READY: std::sync::Once = std::sync::Once::new();
     READY.call_once(|| {
@@ -55,7 +53,7 @@ fn pair(extra: &str) -> Option<(&'static support::Replication, String)> {
     let url = format!(
         "mysql://{APP}:{APP_PW}@127.0.0.1:{rp},127.0.0.1:{p}/app?hosts=replication&connect_timeout=2&{extra}"
     );
-    Some((r, url))
+    (r, url)
 }
 
 /// Holds `LOCK TABLES table WRITE` on the server at `port` (as root) until
@@ -102,9 +100,13 @@ async fn port_of(c: &mut mysql_uring::Connection) -> mysql_uring::Result<u16> {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "replication tests need private servers they can kill (MYSQL_URL is set)"
+)]
 fn replication_routes_writes_to_the_primary_and_reads_to_the_replica() {
     let _t = turn(&REPLICATION);
-    let Some((r, url)) = pair("") else { return };
+    let (r, url) = pair("");
     let [p, rp] = r.ports();
     let client = Client::builder().cores(1).build(url.as_str()).unwrap();
     let bc = client.blocking();
@@ -148,11 +150,13 @@ fn replication_routes_writes_to_the_primary_and_reads_to_the_replica() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "replication tests need private servers they can kill (MYSQL_URL is set)"
+)]
 fn a_stopped_replica_leaves_the_rotation_and_comes_back() {
     let _t = turn(&REPLICATION);
-    let Some((r, url)) = pair("replica_check_interval=0.05") else {
-        return;
-    };
+    let (r, url) = pair("replica_check_interval=0.05");
     let [p, rp] = r.ports();
     let client = Client::builder().cores(1).build(url.as_str()).unwrap();
     let reads = client.reads().blocking();
@@ -184,11 +188,13 @@ fn a_stopped_replica_leaves_the_rotation_and_comes_back() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "replication tests need private servers they can kill (MYSQL_URL is set)"
+)]
 fn a_lagging_replica_is_skipped_when_over_max_replica_lag() {
     let _t = turn(&REPLICATION);
-    let Some((r, url)) = pair("max_replica_lag=1&replica_check_interval=0.05") else {
-        return;
-    };
+    let (r, url) = pair("max_replica_lag=1&replica_check_interval=0.05");
     let [p, rp] = r.ports();
     let client = Client::builder().cores(1).build(url.as_str()).unwrap();
     let bc = client.blocking();
@@ -221,12 +227,14 @@ fn a_lagging_replica_is_skipped_when_over_max_replica_lag() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "replication tests need private servers they can kill (MYSQL_URL is set)"
+)]
 fn read_your_writes_waits_for_the_replica_or_reads_the_primary() {
     let _t = turn(&REPLICATION);
-    let Some((r, url)) = pair("read_your_writes=true&read_your_writes_timeout=0.3") else {
-        return;
-    };
-    let Some((_, plain)) = pair("") else { return };
+    let (r, url) = pair("read_your_writes=true&read_your_writes_timeout=0.3");
+    let (_, plain) = pair("");
     let [_, rp] = r.ports();
     let ryw = Client::builder()
         .cores(1)
@@ -342,9 +350,13 @@ impl Tally {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "replication tests need private servers they can kill (MYSQL_URL is set)"
+)]
 fn killing_the_primary_fails_writes_typed_keeps_reads_flowing_and_writes_resume() {
     let _t = turn(&REPLICATION);
-    let Some((r, url)) = pair("") else { return };
+    let (r, url) = pair("");
     let client = Client::builder().cores(1).build(url.as_str()).unwrap();
     let bc = client.blocking();
     bc.query_drop("CREATE TABLE IF NOT EXISTS kp (id BIGINT PRIMARY KEY)")
@@ -450,11 +462,9 @@ fn killing_the_primary_fails_writes_typed_keeps_reads_flowing_and_writes_resume(
 }
 
 /// Galera: the three nodes' `hosts=galera` URL for the app user.
-fn galera_url(extra: &str) -> Option<(&'static support::Galera, String)> {
-    if support::external() {
-        support::skip("Galera tests need private servers they can kill (MYSQL_URL is set)");
-        return None;
-    }
+/// The tests that use it are ignored when `MYSQL_URL` is set (the cfg
+/// `external_server`, from build.rs).
+fn galera_url(extra: &str) -> (&'static support::Galera, String) {
     let g = support::galera();
     static READY: std::sync::Once = std::sync::Once::new();
     READY.call_once(|| {
@@ -465,15 +475,17 @@ fn galera_url(extra: &str) -> Option<(&'static support::Galera, String)> {
         "mysql://{APP}:{APP_PW}@{}/app?hosts=galera&connect_timeout=2&{extra}",
         hosts.join(",")
     );
-    Some((g, url))
+    (g, url)
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "Galera tests need private servers they can kill (MYSQL_URL is set)"
+)]
 fn galera_balances_connections_and_skips_a_node_that_is_not_synced() {
     let _t = turn(&GALERA);
-    let Some((g, url)) = galera_url("") else {
-        return;
-    };
+    let (g, url) = galera_url("");
     mysql_uring::start(async move {
         let opts = Opts::from_url(&url)?;
         let mut conns = Vec::new();
@@ -514,9 +526,13 @@ fn galera_balances_connections_and_skips_a_node_that_is_not_synced() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "Galera tests need private servers they can kill (MYSQL_URL is set)"
+)]
 fn galera_certification_conflicts_are_typed_and_retryable() {
     let _t = turn(&GALERA);
-    let Some((g, _)) = galera_url("") else { return };
+    let (g, _) = galera_url("");
     let ports = g.ports();
     mysql_uring::start(async move {
         let url = |i: usize| format!("mysql://{APP}:{APP_PW}@127.0.0.1:{}/app", ports[i]);
@@ -549,11 +565,13 @@ fn galera_certification_conflicts_are_typed_and_retryable() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "Galera tests need private servers they can kill (MYSQL_URL is set)"
+)]
 fn killing_a_galera_node_moves_traffic_with_no_acknowledged_write_lost_or_doubled() {
     let _t = turn(&GALERA);
-    let Some((g, url)) = galera_url("") else {
-        return;
-    };
+    let (g, url) = galera_url("");
     let client = Client::builder().cores(1).build(url.as_str()).unwrap();
     let bc = client.blocking();
     bc.query_drop("CREATE TABLE IF NOT EXISTS kg (id BIGINT PRIMARY KEY, node INT)")
@@ -643,9 +661,13 @@ fn killing_a_galera_node_moves_traffic_with_no_acknowledged_write_lost_or_double
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "replication tests need private servers they can kill (MYSQL_URL is set)"
+)]
 fn role_read_options_are_the_one_routing_switch() {
     let _t = turn(&REPLICATION);
-    let Some((r, url)) = pair("") else { return };
+    let (r, url) = pair("");
     let [_, rp] = r.ports();
     mysql_uring::start(async move {
         let pool =

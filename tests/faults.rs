@@ -12,12 +12,10 @@ use mysql_uring::{ErrorKind, Opts, connect};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn private() -> Option<&'static support::TestServer> {
-    if support::external() {
-        support::skip("kills and restarts the private server (MYSQL_URL is set)");
-        return None;
-    }
-    Some(support::server())
+/// The private server: the tests that use it are ignored when `MYSQL_URL`
+/// is set (the cfg `external_server`, from build.rs).
+fn private() -> &'static support::TestServer {
+    support::server()
 }
 
 fn opts(s: &support::TestServer) -> Opts {
@@ -25,8 +23,12 @@ fn opts(s: &support::TestServer) -> Opts {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "kills and restarts the private server (MYSQL_URL is set)"
+)]
 fn server_killed_mid_query_gives_an_io_error_and_recovery_works() {
-    let Some(s) = private() else { return };
+    let s = private();
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let r = mysql_uring::start(async {
         let mut c = connect(opts(s)).await?;
@@ -73,8 +75,12 @@ fn server_killed_mid_query_gives_an_io_error_and_recovery_works() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "kills and restarts the private server (MYSQL_URL is set)"
+)]
 fn server_killed_while_idle_is_noticed_on_next_use() {
-    let Some(s) = private() else { return };
+    let s = private();
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let r = mysql_uring::start(async {
         let mut c = connect(opts(s)).await?;
@@ -98,8 +104,12 @@ fn server_killed_while_idle_is_noticed_on_next_use() {
 /// after the restart succeeds, and none needs a ping to find out. (It used
 /// to hand them out: 64 of the next 1,000 calls failed with Io.)
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "kills and restarts the private server (MYSQL_URL is set)"
+)]
 fn a_pool_never_hands_out_a_connection_the_server_closed() {
-    let Some(s) = private() else { return };
+    let s = private();
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let r = mysql_uring::start(async {
         let popts = mysql_uring::PoolOpts {

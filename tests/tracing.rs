@@ -363,12 +363,12 @@ fn long_statements_are_truncated_on_a_char_boundary() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's users (MYSQL_URL is set)"
+)]
 fn passwords_are_never_recorded() {
     const T: &str = "passwords";
-    if support::external() {
-        eprintln!("skipped: needs the private server's users (MYSQL_URL is set)");
-        return;
-    }
     let server = support::server();
     let native = server.url(support::NATIVE_USER, support::NATIVE_PASSWORD, Some("test"));
     let wrong = server.url(support::NATIVE_USER, "wrong-secret-pw", Some("test"));

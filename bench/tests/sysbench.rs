@@ -36,11 +36,11 @@ fn scalar(sql: &str) -> u64 {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "MYSQL_URL is set (this test needs the private server)"
+)]
 fn prepare_run_cleanup() {
-    if testserver::external() {
-        eprintln!("skipped: MYSQL_URL is set (this test needs the private server)");
-        return;
-    }
     testserver::server()
         .sql("CREATE DATABASE IF NOT EXISTS sbtest_it")
         .unwrap();

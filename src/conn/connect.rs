@@ -321,8 +321,8 @@ impl Connection {
                         .map(Iterator::collect::<Vec<_>>)
                 })
                 .await
-                .and_then(|r| r)
                 .map_err(|e| Error::io(&format!("resolving host '{}'", opts.host), e))?
+                .map_err(|e| Error::unresolved(&opts.host, opts.port, Some(e)))?
             }
         };
         let mut last = None;
@@ -334,10 +334,7 @@ impl Connection {
         }
         Err(match last {
             Some(e) => Error::io(&format!("connecting to {addr}"), e),
-            None => Error::new(
-                ErrorKind::Io,
-                format!("host '{}' resolved to no address", opts.host),
-            ),
+            None => Error::unresolved(&opts.host, opts.port, None),
         })
     }
 

@@ -14,6 +14,7 @@ use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, BytesMut};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
@@ -87,9 +88,26 @@ fn load_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
-/// Builds a rustls client configuration (ring provider, TLS 1.2 and 1.3).
+/// The cryptography under TLS: the process-wide default when the program
+/// installed one ([`CryptoProvider::install_default`]: FIPS, or one provider
+/// for everything in the program), else aws-lc-rs, rustls' own default. It
+/// offers the post-quantum hybrid key exchange X25519MLKEM768 first (with an
+/// X25519 share beside it, so servers without it cost no extra round trip);
+/// ring, the provider used before, has none, and rustls deprecated it for that.
+fn provider() -> Arc<CryptoProvider> {
+    static OURS: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    match CryptoProvider::get_default() {
+        Some(installed) => installed.clone(),
+        None => OURS
+            .get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .clone(),
+    }
+}
+
+/// Builds a rustls client configuration (TLS 1.2 and 1.3) on aws-lc-rs, or on
+/// the provider the program installed process-wide.
 pub fn client_config(files: &TlsFiles<'_>, verify: Verify) -> Result<Arc<ClientConfig>> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = provider();
     if verify == Verify::Nothing {
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -482,5 +500,31 @@ impl Transport for TlsStream {
 
     fn is_secure(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::NamedGroup;
+
+    #[test]
+    fn post_quantum_key_exchange_is_offered_first() {
+        let groups: Vec<NamedGroup> = provider().kx_groups.iter().map(|g| g.name()).collect();
+        assert_eq!(
+            groups.first(),
+            Some(&NamedGroup::X25519MLKEM768),
+            "X25519MLKEM768 preferred: {groups:?}"
+        );
+        // Classical groups stay for servers without it (OpenSSL < 3.5).
+        assert!(groups.contains(&NamedGroup::X25519), "{groups:?}");
+        let config = client_config(&TlsFiles::default(), Verify::Nothing).unwrap();
+        let used: Vec<NamedGroup> = config
+            .crypto_provider()
+            .kx_groups
+            .iter()
+            .map(|g| g.name())
+            .collect();
+        assert_eq!(used, groups);
     }
 }

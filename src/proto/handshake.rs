@@ -15,7 +15,8 @@ use super::packets::{ErrPacket, parse_err, parse_ok};
 pub struct ServerHello {
     /// Protocol version (always 10).
     pub protocol_version: u8,
-    /// Version string as sent (MariaDB may prefix it with `5.5.5-`).
+    /// Version string as sent (MariaDB may prefix it with `5.5.5-`; show
+    /// [`version`](Self::version) instead).
     pub server_version: String,
     /// The server's thread id for this connection.
     pub connection_id: u32,
@@ -39,11 +40,10 @@ impl ServerHello {
         self.capabilities & caps::LONG_PASSWORD == 0 || self.server_version.contains("MariaDB")
     }
 
-    /// The version with MariaDB's `5.5.5-` compatibility prefix removed.
+    /// The version with MariaDB's `5.5.5-` compatibility prefix removed:
+    /// what to show (in messages, too) rather than `server_version`.
     pub fn version(&self) -> &str {
-        self.server_version
-            .strip_prefix("5.5.5-")
-            .unwrap_or(&self.server_version)
+        crate::server_version::without_compat_prefix(&self.server_version)
     }
 }
 
@@ -369,7 +369,7 @@ impl Handshake {
         if hello.capabilities & caps::PROTOCOL_41 == 0 {
             return Err(ProtoError::Unsupported(format!(
                 "server {} does not speak protocol 4.1",
-                hello.server_version
+                hello.version()
             ))
             .into());
         }
@@ -390,7 +390,7 @@ impl Handshake {
                     return Err(HandshakeError::Tls(format!(
                         "TLS is required but the server ({}) does not offer it; enable TLS on the server \
                          (ssl_cert/ssl_key), or use ssl_mode=preferred or disabled",
-                        hello.server_version
+                        hello.version()
                     )));
                 }
                 want |= caps::SSL;
@@ -403,7 +403,7 @@ impl Handshake {
                     return Err(ProtoError::Unsupported(format!(
                         "compress=zlib was asked for, but the server ({}) does not offer \
                          protocol compression",
-                        hello.server_version
+                        hello.version()
                     ))
                     .into());
                 }
@@ -414,7 +414,7 @@ impl Handshake {
                     return Err(ProtoError::Unsupported(format!(
                         "compress=zstd was asked for, but the server ({}) does not offer it \
                          (zstd is MySQL 8.0.18+; MariaDB offers compress=zlib)",
-                        hello.server_version
+                        hello.version()
                     ))
                     .into());
                 }
@@ -1063,11 +1063,39 @@ pub(crate) mod tests {
         let mut hs = Handshake::new(o);
         let mut out = Vec::new();
         let hello = hello_packet("mysql_native_password", &SCRAMBLE, true);
-        assert!(matches!(
-            hs.on_packet(&hello, &mut out),
-            Err(HandshakeError::Tls(_))
-        ));
+        let Err(HandshakeError::Tls(msg)) = hs.on_packet(&hello, &mut out) else {
+            panic!("TLS required, not offered: refused");
+        };
         assert!(out.is_empty());
+        // The version as MariaDB means it, without its `5.5.5-` prefix.
+        assert!(msg.contains("server (10.11.19-MariaDB)"), "{msg}");
+        assert!(!msg.contains("5.5.5"), "{msg}");
+    }
+
+    #[test]
+    fn refusals_naming_the_server_show_its_version_without_the_compat_prefix() {
+        let hello = hello_packet("mysql_native_password", &SCRAMBLE, true);
+        let mut o = opts("bob", "pw");
+        o.compression = Some(crate::proto::compress::Algorithm::Zlib(6));
+        let e = Handshake::new(o).on_packet(&hello, &mut Vec::new());
+        let Err(HandshakeError::Proto(e)) = e else {
+            panic!("compression not offered: refused")
+        };
+        let msg = e.to_string();
+        assert!(msg.contains("server (10.11.19-MariaDB)"), "{msg}");
+        assert!(!msg.contains("5.5.5"), "{msg}");
+        // Protocol 4.1 missing.
+        let mut old = hello.clone();
+        let at = 1 + "5.5.5-10.11.19-MariaDB\0".len() + 4 + 9;
+        let caps = u16::from_le_bytes([old[at], old[at + 1]]) & !(caps::PROTOCOL_41 as u16);
+        old[at..at + 2].copy_from_slice(&caps.to_le_bytes());
+        let Err(HandshakeError::Proto(e)) =
+            Handshake::new(opts("bob", "pw")).on_packet(&old, &mut Vec::new())
+        else {
+            panic!("no protocol 4.1: refused")
+        };
+        let msg = e.to_string();
+        assert!(msg.contains("server 10.11.19-MariaDB does not"), "{msg}");
     }
 
     #[test]

@@ -4,13 +4,10 @@ use mysql_uring::{ErrorKind, Opts, connect};
 
 use crate::{run, support};
 
-fn private() -> Option<&'static support::TestServer> {
-    if support::external() {
-        support::skip("needs the private server's users (MYSQL_URL is set)");
-        None
-    } else {
-        Some(support::server())
-    }
+/// The private server: the tests that use it are ignored when `MYSQL_URL`
+/// is set (the cfg `external_server`, from build.rs).
+fn private() -> &'static support::TestServer {
+    support::server()
 }
 
 #[test]
@@ -31,8 +28,12 @@ fn root_connects_and_reports_the_server() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's users (MYSQL_URL is set)"
+)]
 fn native_password_user() {
-    let Some(s) = private() else { return };
+    let s = private();
     run(async {
         let mut c = connect(
             s.url(support::NATIVE_USER, support::NATIVE_PASSWORD, Some("test"))
@@ -48,8 +49,12 @@ fn native_password_user() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's users (MYSQL_URL is set)"
+)]
 fn user_without_password() {
-    let Some(s) = private() else { return };
+    let s = private();
     run(async {
         let mut c = connect(s.url(support::NOPASS_USER, "", None).as_str()).await?;
         c.ping().await?;
@@ -58,8 +63,12 @@ fn user_without_password() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's users (MYSQL_URL is set)"
+)]
 fn wrong_password_is_an_auth_error_with_the_server_code() {
-    let Some(s) = private() else { return };
+    let s = private();
     run(async {
         let e = connect(
             s.url(support::NATIVE_USER, "not-the-password", None)
@@ -98,8 +107,12 @@ fn unknown_database_is_a_server_error() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's users (MYSQL_URL is set)"
+)]
 fn ed25519_user_authenticates_and_a_wrong_password_is_refused() {
-    let Some(s) = private() else { return };
+    let s = private();
     run(async {
         let mut c = connect(
             s.url(support::ED25519_USER, support::ED25519_PASSWORD, None)
@@ -152,8 +165,12 @@ fn base64_no_pad(b: &[u8]) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's users (MYSQL_URL is set)"
+)]
 fn unix_socket_connection() {
-    let Some(s) = private() else { return };
+    let s = private();
     run(async {
         let o = Opts::new()
             .socket(&s.socket)
@@ -182,8 +199,12 @@ fn init_statements_and_attributes_apply() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's users (MYSQL_URL is set)"
+)]
 fn url_credentials_with_special_characters_are_percent_decoded() {
-    let Some(s) = private() else { return };
+    let s = private();
     run(async {
         let mut root = crate::conn().await?;
         root.query_drop("CREATE OR REPLACE USER 'mu_spe:cial'@'%' IDENTIFIED BY 'p@ss:w/rd?#%'")
@@ -202,8 +223,12 @@ fn url_credentials_with_special_characters_are_percent_decoded() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's users (MYSQL_URL is set)"
+)]
 fn change_user_switches_identity_plugin_and_resets_the_session() {
-    let Some(_) = private() else { return };
+    let _ = private();
     run(async {
         let mut c = crate::conn().await?;
         c.query_drop("SET @before = 1").await?;

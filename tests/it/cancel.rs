@@ -333,12 +333,12 @@ fn bulk_inserts_and_transactions_cut_anywhere_stay_consistent() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's users (MYSQL_URL is set)"
+)]
 fn interrupted_exchanges_close_the_connection_with_a_clear_error() {
     run(async {
-        if crate::support::external() {
-            crate::support::skip("needs the private server's users (MYSQL_URL is set)");
-            return Ok(());
-        }
         let (user, pass) = (crate::support::NATIVE_USER, crate::support::NATIVE_PASSWORD);
         let mut n = 1;
         loop {

@@ -1,129 +1,25 @@
-//! The compressed protocol against the real server, on plain TCP and TLS:
-//! small and large results, packets across the 16 MiB boundary both ways,
-//! prepared statements, pipelines, LOAD DATA LOCAL and multi-results.
+//! The compressed protocol (zlib) against the real server, on plain TCP and
+//! TLS: small and large results, packets across the 16 MiB boundary both
+//! ways, prepared statements, pipelines, LOAD DATA LOCAL and multi-results.
 //!
-//! zlib runs everywhere. zstd is MySQL 8.0.18+ only (MariaDB offers zlib
-//! alone): its variants run when `MYSQL_URL` points at such a server and the
-//! tests are built with `--features zstd`, and otherwise skip themselves,
-//! counted, saying why. (Without a MySQL 8, zstd is tested against golden
-//! packets in src/proto/compress.rs and a scripted peer in
+//! The helpers are shared with the zstd variants (tests/common/compressed.rs).
+//! zstd is MySQL 8.0.18+ only (MariaDB offers zlib alone), which only the
+//! server can say, so those variants are a test binary of their own,
+//! tests/zstd.rs, that reports them ignored, with the reason, when the
+//! server or the build cannot run them. (Without a MySQL 8, zstd is tested
+//! against golden packets in src/proto/compress.rs and a scripted peer in
 //! tests/scripted_peer.rs.)
 
 use mysql_uring::Compression as Algorithm;
-use mysql_uring::{Connection, Opts, SslMode};
 
 use crate::run;
 
+#[path = "../common/compressed.rs"]
+mod compressed;
+
+use compressed::{across_16_mib, load_data_and_multi_results, queries_results_and_statements};
+
 const ZLIB: Algorithm = Algorithm::Zlib(6);
-const ZSTD: Algorithm = Algorithm::Zstd(5);
-
-fn transports(alg: Algorithm) -> [(&'static str, Opts); 2] {
-    let z = Some(alg);
-    [
-        (
-            "plain",
-            crate::opts().ssl_mode(SslMode::Disabled).compression(z),
-        ),
-        ("TLS if offered", crate::opts().compression(z)),
-    ]
-}
-
-async fn compressed(opts: Opts, alg: Algorithm) -> mysql_uring::Result<Connection> {
-    let mut c = mysql_uring::connect(opts).await?;
-    assert!(c.is_compressed());
-    async fn status(c: &mut Connection, name: &str) -> mysql_uring::Result<String> {
-        let rows = c
-            .query(&format!("SHOW SESSION STATUS LIKE '{name}'"))
-            .await?;
-        rows[0].get::<String>(1)
-    }
-    let on = status(&mut c, "Compression").await?;
-    assert_eq!(on, "ON", "the server agrees the session is compressed");
-    if !c.is_mariadb() {
-        // MySQL 8.0.18+ also says which algorithm and level.
-        let (name, level) = match alg {
-            Algorithm::Zlib(_) => ("zlib", None),
-            Algorithm::Zstd(l) => ("zstd", Some(l)),
-        };
-        assert_eq!(status(&mut c, "Compression_algorithm").await?, name);
-        if let Some(l) = level {
-            assert_eq!(status(&mut c, "Compression_level").await?, l.to_string());
-        }
-    }
-    Ok(c)
-}
-
-/// Whether the server offers zstd and this build has it; if not, records a
-/// counted skip saying why.
-async fn zstd_available() -> mysql_uring::Result<bool> {
-    let mut c = crate::conn().await?;
-    let why = if c.is_mariadb() {
-        Some(format!(
-            "zstd protocol compression is MySQL 8.0.18+ only; the server ({}) is MariaDB, \
-             which offers zlib alone (tested by the zlib variant)",
-            c.server_version()
-        ))
-    } else {
-        let algs = match c.query("SELECT @@protocol_compression_algorithms").await {
-            Ok(r) => r[0].get::<Option<String>>(0)?.unwrap_or_default(),
-            Err(_) => String::new(),
-        };
-        if !algs.to_ascii_lowercase().contains("zstd") {
-            Some(format!(
-                "the server ({}) does not offer zstd (protocol_compression_algorithms = '{algs}'; \
-                 zstd is MySQL 8.0.18+)",
-                c.server_version()
-            ))
-        } else if cfg!(not(feature = "zstd")) {
-            Some(format!(
-                "the server ({}) offers zstd, but the tests were built without the zstd \
-                 feature (cargo test --features zstd)",
-                c.server_version()
-            ))
-        } else {
-            None
-        }
-    };
-    c.close().await?;
-    if let Some(why) = &why {
-        crate::support::skip(why);
-    }
-    Ok(why.is_none())
-}
-
-/// Queries, a result of many packets, prepared statements and a pipeline.
-async fn queries_results_and_statements(alg: Algorithm) -> mysql_uring::Result<()> {
-    for (how, opts) in transports(alg) {
-        let mut c = compressed(opts, alg).await?;
-        assert_eq!(c.query("SELECT 1").await?[0].get::<i64>(0)?, 1, "{how}");
-        // A result of many packets, compressed in large chunks.
-        let rows = c
-            .query("SELECT a.ID, b.COLLATION_NAME FROM information_schema.COLLATIONS a, information_schema.COLLATIONS b LIMIT 30000")
-            .await?;
-        assert_eq!(rows.len(), 30000, "{how}");
-        // Prepared statements, binary rows.
-        let r = c
-            .exec_first("SELECT ? + 1, REPEAT(?, 100)", (41, "ab"))
-            .await?
-            .unwrap();
-        assert_eq!(r.get::<i64>(0)?, 42);
-        assert_eq!(r.get::<&str>(1)?.len(), 200);
-        // Several commands in one write: each its own compressed packets.
-        let stages = c
-            .pipeline()
-            .query("SELECT 1")
-            .query("SELECT REPEAT('x', 5000)")
-            .query("SELECT 3")
-            .run()
-            .await?;
-        assert_eq!(stages.len(), 3);
-        for s in stages {
-            assert_eq!(s?.rows.len(), 1);
-        }
-        c.close().await?;
-    }
-    Ok(())
-}
 
 #[test]
 fn queries_results_and_statements_round_trip_compressed() {
@@ -131,120 +27,15 @@ fn queries_results_and_statements_round_trip_compressed() {
 }
 
 #[test]
-fn zstd_queries_results_and_statements_round_trip_on_mysql_8() {
-    run(async {
-        if zstd_available().await? {
-            queries_results_and_statements(ZSTD).await?;
-        }
-        Ok(())
-    })
-}
-
-/// 17 MiB up (a long-data parameter and a query) and down (one value).
-async fn across_16_mib(alg: Algorithm) -> mysql_uring::Result<()> {
-    let mut c = compressed(transports(alg)[0].1.clone(), alg).await?;
-    let big: Vec<u8> = (0..(17u32 << 20)).map(|i| (i % 251) as u8).collect();
-    // Up: a 17 MiB parameter (long data) and a 17 MiB query.
-    let n: i64 = c
-        .exec_first("SELECT LENGTH(?)", (big.clone(),))
-        .await?
-        .unwrap()
-        .get(0)?;
-    assert_eq!(n as usize, big.len());
-    let q = format!("SELECT LENGTH('{}')", "y".repeat(17 << 20));
-    assert_eq!(c.query(&q).await?[0].get::<i64>(0)?, 17 << 20);
-    // Down: a 17 MiB value in one row.
-    let v = c.query("SELECT REPEAT('z', 17 * 1024 * 1024)").await?;
-    assert_eq!(v[0].get::<&[u8]>(0)?.len(), 17 << 20);
-    assert!(v[0].get::<&[u8]>(0)?.iter().all(|&b| b == b'z'));
-    c.close().await
-}
-
-#[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs max_allowed_packet >= 40M (the private server has it)"
+)]
 fn packets_across_16_mib_round_trip_compressed() {
-    if crate::support::external() {
-        crate::support::skip("needs max_allowed_packet >= 40M (the private server has it)");
-        return;
-    }
     run(across_16_mib(ZLIB))
-}
-
-#[test]
-fn zstd_packets_across_16_mib_round_trip_on_mysql_8() {
-    run(async {
-        if !zstd_available().await? {
-            return Ok(());
-        }
-        let mut c = crate::conn().await?;
-        let max: u64 = c.query("SELECT @@max_allowed_packet").await?[0].get(0)?;
-        c.close().await?;
-        if max < 40 << 20 {
-            crate::support::skip(&format!(
-                "needs max_allowed_packet >= 40M; the server has {max}"
-            ));
-            return Ok(());
-        }
-        across_16_mib(ZSTD).await
-    })
-}
-
-/// LOAD DATA LOCAL (when `load` and the server allows it), then a
-/// multi-statement query: both continue the compressed sequence.
-async fn load_data_and_multi_results(alg: Algorithm, name: &str) -> mysql_uring::Result<()> {
-    let opts = transports(alg)[0]
-        .1
-        .clone()
-        .local_infile_reader(true)
-        .multi_statements(true);
-    let mut c = compressed(opts, alg).await?;
-    crate::scratch_db(&mut c, name).await?;
-    c.query_drop("CREATE TABLE t (id INT, name VARCHAR(20))")
-        .await?;
-    let local_infile: i64 = c.query("SELECT @@local_infile").await?[0].get(0)?;
-    if local_infile == 1 {
-        // The file request and the data continue the command's sequence.
-        let csv: String = (0..5000).map(|i| format!("{i},name{i}\n")).collect();
-        let o = c
-            .load_local_data(
-                "LOAD DATA LOCAL INFILE 'x' INTO TABLE t FIELDS TERMINATED BY ','",
-                csv.as_bytes(),
-            )
-            .await?;
-        assert_eq!(o.affected_rows, 5000);
-    } else {
-        crate::support::skip(&format!(
-            "its LOAD DATA LOCAL part: the server ({}) has local_infile=OFF \
-             (the multi-result part ran)",
-            c.server_version()
-        ));
-    }
-    let mut set = Some(
-        c.cmd_query("SELECT COUNT(*) FROM t; SELECT 2; DO 1")
-            .await?,
-    );
-    let mut sets = 0;
-    while let Some(r) = set {
-        if let mysql_uring::QueryResult::Rows(_) = r {
-            c.get_rows().await?;
-        }
-        sets += 1;
-        set = c.next_result().await?;
-    }
-    assert_eq!(sets, 3);
-    c.close().await
 }
 
 #[test]
 fn load_data_and_multi_results_continue_the_compressed_sequence() {
     run(load_data_and_multi_results(ZLIB, "compress_load"))
-}
-
-#[test]
-fn zstd_load_data_and_multi_results_continue_the_compressed_sequence_on_mysql_8() {
-    run(async {
-        if zstd_available().await? {
-            load_data_and_multi_results(ZSTD, "compress_load_zstd").await?;
-        }
-        Ok(())
-    })
 }

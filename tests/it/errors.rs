@@ -37,6 +37,46 @@ fn connection_refused_is_an_io_error_that_says_so() {
 }
 
 #[test]
+fn an_unknown_host_says_its_name_could_not_be_resolved() {
+    run(async {
+        let e = connect("mysql://root@no-such-host.invalid/test")
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Io, "{e:?}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("host name 'no-such-host.invalid' could not be resolved"),
+            "{msg}"
+        );
+        assert!(msg.contains("no-such-host.invalid:3306"), "{msg}");
+        assert!(msg.contains("check the host name"), "{msg}");
+        assert!(!msg.contains("socket error"), "{msg}");
+        Ok(())
+    })
+}
+
+#[test]
+fn a_connect_timeout_names_the_address() {
+    run(async {
+        // A listener that never accepts: the kernel completes the TCP
+        // handshake, and the greeting never comes.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let e = connect(
+            Opts::new()
+                .port(port)
+                .connect_timeout(Some(std::time::Duration::from_millis(200))),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout, "{e:?}");
+        assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
+        drop(silent);
+        Ok(())
+    })
+}
+
+#[test]
 fn missing_socket_file_is_an_io_error() {
     run(async {
         let e = connect(Opts::new().socket("/nonexistent/mysql-uring.sock"))

@@ -17,16 +17,15 @@ fn dead_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-/// The test server's host and port, and its URL with `hosts` in place of
-/// the authority's host list.
-fn with_hosts(hosts: &str, query: &str) -> Option<String> {
-    let o = crate::opts();
-    if o.get_socket().is_some() {
-        return None;
-    }
+/// The test server's URL with `hosts` in place of the authority's host list
+/// (and `query` in place of its options). Over TCP even when the tests run
+/// over the private server's Unix socket (its URL names its TCP port too);
+/// the tests that use it are ignored when `MYSQL_URL` names a socket (the
+/// cfg `external_socket`, from build.rs).
+fn with_hosts(hosts: &str, query: &str) -> String {
     let base = support::test_url();
     let u = url_parts(&base);
-    Some(format!("mysql://{}@{hosts}/{}?{query}", u.0, u.1))
+    format!("mysql://{}@{hosts}/{}?{query}", u.0, u.1)
 }
 
 /// `user[:password]` and the database of a one-host URL.
@@ -44,11 +43,13 @@ fn real() -> String {
 }
 
 #[test]
+#[cfg_attr(
+    external_socket,
+    ignore = "several hosts need the test server over TCP (MYSQL_URL names a Unix socket)"
+)]
 fn sequential_fails_over_in_order_and_denies_the_dead_host() {
     let dead = dead_port();
-    let Some(url) = with_hosts(&format!("127.0.0.1:{dead},{}", real()), "hosts=sequential") else {
-        return support::skip("several hosts need the test server over TCP");
-    };
+    let url = with_hosts(&format!("127.0.0.1:{dead},{}", real()), "hosts=sequential");
     run(async move {
         let opts = Opts::from_url(&url)?;
         let mut c = mysql_uring::connect(&opts).await?;
@@ -87,9 +88,7 @@ fn sequential_fails_over_in_order_and_denies_the_dead_host() {
 #[test]
 fn when_every_host_fails_the_error_names_each() {
     let (a, b) = (dead_port(), dead_port());
-    let Some(url) = with_hosts(&format!("127.0.0.1:{a},127.0.0.1:{b}"), "connect_timeout=2") else {
-        return support::skip("several hosts need the test server over TCP");
-    };
+    let url = with_hosts(&format!("127.0.0.1:{a},127.0.0.1:{b}"), "connect_timeout=2");
     run(async move {
         let e = mysql_uring::connect(&url).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unavailable, "{e:?}");
@@ -105,10 +104,11 @@ fn when_every_host_fails_the_error_names_each() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "wrong password over several hosts: needs the private server users"
+)]
 fn a_wrong_password_is_not_retried_on_other_hosts() {
-    if support::external() {
-        return support::skip("wrong password over several hosts: needs the private server users");
-    }
     let dead = dead_port();
     let s = support::server();
     let url = format!(
@@ -133,15 +133,17 @@ fn a_wrong_password_is_not_retried_on_other_hosts() {
 }
 
 #[test]
+#[cfg_attr(
+    external_socket,
+    ignore = "several hosts need the test server over TCP (MYSQL_URL names a Unix socket)"
+)]
 fn loadbalance_spreads_connections_by_load() {
     // Two names for the one server: two hosts as far as the driver knows.
     let o = crate::opts();
-    let Some(url) = with_hosts(
+    let url = with_hosts(
         &format!("{},localhost:{}", real(), o.get_port()),
         "hosts=loadbalance",
-    ) else {
-        return support::skip("several hosts need the test server over TCP");
-    };
+    );
     run(async move {
         let opts = Opts::from_url(&url)?;
         let mut conns = Vec::new();
@@ -158,11 +160,13 @@ fn loadbalance_spreads_connections_by_load() {
 }
 
 #[test]
+#[cfg_attr(
+    external_socket,
+    ignore = "several hosts need the test server over TCP (MYSQL_URL names a Unix socket)"
+)]
 fn replication_mode_with_no_replica_reads_from_the_primary_unless_told_not_to() {
     let dead = dead_port();
-    let Some(url) = with_hosts(&format!("{},127.0.0.1:{dead}", real()), "hosts=replication") else {
-        return support::skip("several hosts need the test server over TCP");
-    };
+    let url = with_hosts(&format!("{},127.0.0.1:{dead}", real()), "hosts=replication");
     run(async move {
         let opts = Opts::from_url(&url)?;
         let w = mysql_uring::connect(&opts).await?;
@@ -185,11 +189,13 @@ fn replication_mode_with_no_replica_reads_from_the_primary_unless_told_not_to() 
 }
 
 #[test]
+#[cfg_attr(
+    external_socket,
+    ignore = "several hosts need the test server over TCP (MYSQL_URL names a Unix socket)"
+)]
 fn galera_mode_takes_a_server_without_wsrep_as_ready() {
     let dead = dead_port();
-    let Some(url) = with_hosts(&format!("127.0.0.1:{dead},{}", real()), "hosts=galera") else {
-        return support::skip("several hosts need the test server over TCP");
-    };
+    let url = with_hosts(&format!("127.0.0.1:{dead},{}", real()), "hosts=galera");
     run(async move {
         let mut c = mysql_uring::connect(&url).await?;
         assert_eq!(c.host_index(), Some(1));
@@ -340,10 +346,11 @@ fn deadlocks_are_conflicts_and_transaction_retry_reruns_the_whole_transaction() 
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "prefer_socket needs the private server on this machine"
+)]
 fn prefer_socket_moves_a_local_tcp_connection_to_the_socket() {
-    if support::external() {
-        return support::skip("prefer_socket needs the private server on this machine");
-    }
     run(async {
         let how = async |o: Opts| -> mysql_uring::Result<String> {
             let mut c = mysql_uring::connect(o).await?;

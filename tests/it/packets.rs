@@ -18,11 +18,11 @@ fn length_prefixes_fc_fd_fe_are_values_not_markers() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs max_allowed_packet >= 40M (the private server has it)"
+)]
 fn row_and_query_over_16_mib_are_joined_and_split() {
-    if crate::support::external() {
-        crate::support::skip("needs max_allowed_packet >= 40M (the private server has it)");
-        return;
-    }
     run(async {
         // Plain TCP, then TLS (the default, preferred, uses it with the private server).
         for mode in [
@@ -64,11 +64,11 @@ fn row_and_query_over_16_mib_are_joined_and_split() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs max_allowed_packet >= 64M (the private server has it)"
+)]
 fn a_40_mib_blob_round_trips_both_ways() {
-    if crate::support::external() {
-        crate::support::skip("needs max_allowed_packet >= 64M (the private server has it)");
-        return;
-    }
     run(async {
         let mut c = crate::conn().await?;
         crate::scratch_db(&mut c, "blob40").await?;

@@ -545,11 +545,11 @@ fn freezing_relay(target: (&'static str, u16)) -> FreezingRelay {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "relays to the private server (MYSQL_URL is set)"
+)]
 fn a_silent_peer_fails_the_health_check_within_the_connect_timeout() {
-    if crate::support::external() {
-        crate::support::skip("relays to the private server (MYSQL_URL is set)");
-        return;
-    }
     let server = crate::support::server();
     let relay = freezing_relay(("127.0.0.1", server.port));
     run(async move {
@@ -581,11 +581,11 @@ fn a_silent_peer_fails_the_health_check_within_the_connect_timeout() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "relays to the private server (MYSQL_URL is set)"
+)]
 fn a_silent_peer_during_the_reset_on_return_frees_its_place() {
-    if crate::support::external() {
-        crate::support::skip("relays to the private server (MYSQL_URL is set)");
-        return;
-    }
     let server = crate::support::server();
     let relay = freezing_relay(("127.0.0.1", server.port));
     run(async move {
@@ -670,11 +670,11 @@ fn metrics_count_what_the_pool_did() {
 /// pool backs off its connects. (With 20 open and 64 allowed, 36,710 of
 /// 40,633 calls failed in 10 s and the pool made 29k refused connects.)
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "creates a user limited to 3 connections (MYSQL_URL is set)"
+)]
 fn refused_connects_wait_for_an_open_connection_and_back_off() {
-    if crate::support::external() {
-        crate::support::skip("creates a user limited to 3 connections (MYSQL_URL is set)");
-        return;
-    }
     run(async {
         let mut admin = crate::conn().await?;
         // Both accounts: over TCP '%' matches, over the socket 'localhost'.

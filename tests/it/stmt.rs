@@ -439,11 +439,8 @@ fn result_metadata_changes_are_followed() {
 }
 
 #[test]
+#[cfg_attr(external_server, ignore = "needs the private server's users")]
 fn change_user_forgets_the_sessions_statements() {
-    if crate::support::external() {
-        crate::support::skip("needs the private server's users");
-        return;
-    }
     run(async {
         let mut c = crate::conn().await?;
         let explicit = c.prepare("SELECT ? + 1").await?;

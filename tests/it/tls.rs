@@ -6,13 +6,10 @@ use mysql_uring::{Connection, ErrorKind, Opts, SslMode, connect};
 
 use crate::{run, support};
 
-fn private() -> Option<&'static support::TestServer> {
-    if support::external() {
-        support::skip("needs the private server's certificates (MYSQL_URL is set)");
-        None
-    } else {
-        Some(support::server())
-    }
+/// The private server: the tests that use it are ignored when `MYSQL_URL`
+/// is set (the cfg `external_server`, from build.rs).
+fn private() -> &'static support::TestServer {
+    support::server()
 }
 
 fn base(s: &support::TestServer, user: &str, password: &str) -> Opts {
@@ -28,8 +25,12 @@ async fn cipher(c: &mut Connection) -> mysql_uring::Result<String> {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's certificates (MYSQL_URL is set)"
+)]
 fn preferred_is_the_default_and_encrypts_when_offered() {
-    let Some(s) = private() else { return };
+    let s = private();
     run(async {
         let mut c = connect(base(s, support::SSL_USER, support::SSL_PASSWORD)).await?;
         assert!(c.is_tls());
@@ -39,8 +40,12 @@ fn preferred_is_the_default_and_encrypts_when_offered() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's certificates (MYSQL_URL is set)"
+)]
 fn disabled_means_plain_text() {
-    let Some(s) = private() else { return };
+    let s = private();
     run(async {
         let mut c = connect(base(s, "root", "").ssl_mode(SslMode::Disabled)).await?;
         assert!(!c.is_tls());
@@ -57,8 +62,12 @@ fn disabled_means_plain_text() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's certificates (MYSQL_URL is set)"
+)]
 fn required_verifies_the_chain_and_the_host_name() {
-    let Some(s) = private() else { return };
+    let s = private();
     run(async {
         for mode in [
             SslMode::Required,
@@ -78,8 +87,12 @@ fn required_verifies_the_chain_and_the_host_name() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's certificates (MYSQL_URL is set)"
+)]
 fn an_untrusted_certificate_is_refused_with_a_clear_error() {
-    let Some(s) = private() else { return };
+    let s = private();
     run(async {
         // System roots do not know the test CA.
         let e = connect(base(s, "root", "").ssl_mode(SslMode::Required))
@@ -101,8 +114,12 @@ fn an_untrusted_certificate_is_refused_with_a_clear_error() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's certificates (MYSQL_URL is set)"
+)]
 fn a_wrong_host_name_is_refused_unless_only_the_ca_is_checked() {
-    let Some(s) = private() else { return };
+    let s = private();
     run(async {
         let o = base(s, "root", "")
             .ssl_ca(&s.tls.ca)
@@ -119,8 +136,12 @@ fn a_wrong_host_name_is_refused_unless_only_the_ca_is_checked() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's certificates (MYSQL_URL is set)"
+)]
 fn client_certificates_are_presented_when_configured() {
-    let Some(s) = private() else { return };
+    let s = private();
     run(async {
         let o = base(s, support::X509_USER, support::X509_PASSWORD)
             .ssl_mode(SslMode::VerifyIdentity)
@@ -139,8 +160,12 @@ fn client_certificates_are_presented_when_configured() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's certificates (MYSQL_URL is set)"
+)]
 fn tls_carries_large_results_and_queries() {
-    let Some(s) = private() else { return };
+    let s = private();
     run(async {
         let mut c = connect(
             base(s, "root", "")
@@ -171,8 +196,12 @@ fn tls_carries_large_results_and_queries() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "needs the private server's certificates (MYSQL_URL is set)"
+)]
 fn a_missing_ca_file_is_a_clear_error() {
-    let Some(s) = private() else { return };
+    let s = private();
     run(async {
         let e = connect(
             base(s, "root", "")
@@ -232,4 +261,85 @@ fn required_against_a_server_without_tls_is_refused() {
         sent.is_empty(),
         "nothing, least of all the password, may be sent: {sent:?}"
     );
+}
+
+/// A TCP relay to `target` that clears `CLIENT_SSL` in the server's
+/// greeting, as a server without TLS (or a proxy that strips it) sends it;
+/// the rest passes through untouched. Returns the relay's port.
+fn relay_without_tls(target: (String, u16)) -> u16 {
+    use std::net::{TcpListener, TcpStream};
+
+    fn pump(mut from: TcpStream, mut to: TcpStream) {
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut from, &mut to);
+            let _ = to.shutdown(std::net::Shutdown::Write);
+        });
+    }
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("relay port");
+    let port = listener.local_addr().expect("relay address").port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let (Ok(mut client), Ok(mut server)) = (client, TcpStream::connect(&target)) else {
+                continue;
+            };
+            // The greeting: 4-byte header, protocol version, NUL-terminated
+            // version string, connection id (4), scramble (8), filler (1),
+            // then the lower capability flags (CLIENT_SSL is 0x0800).
+            let mut header = [0u8; 4];
+            if server.read_exact(&mut header).is_err() {
+                continue;
+            }
+            let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
+            let mut hello = vec![0u8; len];
+            if server.read_exact(&mut hello).is_err() {
+                continue;
+            }
+            if let Some(nul) = hello[1..].iter().position(|&b| b == 0) {
+                let caps = 1 + nul + 1 + 4 + 8 + 1;
+                if caps + 1 < hello.len() {
+                    hello[caps + 1] &= !0x08;
+                }
+            }
+            if client.write_all(&header).is_err() || client.write_all(&hello).is_err() {
+                continue;
+            }
+            let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            pump(client, server);
+            pump(s2, c2);
+        }
+    });
+    port
+}
+
+#[test]
+fn tls_required_by_a_server_without_it_names_its_version_without_the_compat_prefix() {
+    let o = crate::opts();
+    let port = relay_without_tls((o.get_host().to_string(), o.get_port()));
+    run(async move {
+        // What the server calls itself, as the driver shows it.
+        let c = crate::conn().await?;
+        let version = c.server_version().to_string();
+        c.close().await?;
+        assert!(!version.starts_with("5.5.5-"), "{version}");
+        // Through the relay the server offers no TLS: required TLS is refused.
+        let o = Opts::new()
+            .host("127.0.0.1")
+            .port(port)
+            .ssl_mode(SslMode::VerifyIdentity);
+        let e = connect(o).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Tls, "{e:?}");
+        let msg = e.to_string();
+        assert!(msg.contains("does not offer it"), "{msg}");
+        assert!(msg.contains(&format!("server ({version})")), "{msg}");
+        assert!(!msg.contains("5.5.5-"), "{msg}");
+        // The same server through the relay, without TLS, is fine.
+        let o = crate::opts().host("127.0.0.1").port(port);
+        if o.get_socket().is_none() {
+            let mut c = connect(o.ssl_mode(SslMode::Disabled)).await?;
+            assert_eq!(c.query("SELECT 1").await?[0].get::<i64>(0)?, 1);
+            c.close().await?;
+        }
+        Ok(())
+    })
 }

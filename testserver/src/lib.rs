@@ -11,8 +11,11 @@
 //! was killed). Set `MYSQL_URING_KEEP_DATADIR=1` to keep it.
 //!
 //! When `MYSQL_URL` is set, [`test_url()`] returns it and no server is
-//! started; [`external()`] tells tests that need this server's users, or that
-//! kill and restart it, to skip.
+//! started. Tests that need this server's users, or that kill and restart
+//! it, are then ignored: the workspace's build scripts set the cfg
+//! `external_server` when `MYSQL_URL` is set, and such tests carry
+//! `#[cfg_attr(external_server, ignore = "why")]`, so `cargo test` reports
+//! them as ignored, with the reason ([`external()`] tells code at run time).
 //!
 //! For tests of what a driver does with more than one server, two clusters,
 //! each also started once per process at the first call and taken down with
@@ -45,8 +48,8 @@
 //! pair and the Galera cluster, built from `server`'s nodes), `datadir` (data
 //! directory templates under `target/`), `tls` (certificates), `users` (the
 //! accounts made at every start), `tools` (finding or installing `mariadbd`,
-//! the client, `openssl` and the Galera library), `skips` (tests that skip
-//! themselves).
+//! the client, `openssl` and the Galera library), `skips` (the deprecated
+//! self-skipping of tests, which libtest counted as passed).
 
 mod cluster;
 mod datadir;
@@ -60,6 +63,7 @@ pub use cluster::{
     GALERA_NODES, Galera, REPL_PASSWORD, REPL_USER, Replication, Role, galera, replication,
 };
 pub use server::{HOST, TestServer, external, server, test_url, transport};
+#[allow(deprecated)]
 pub use skips::{skip, skipped};
 pub use tls::TlsFiles;
 pub use users::{

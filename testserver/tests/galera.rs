@@ -15,17 +15,14 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The cluster, or `None` (the test skips) when `MYSQL_URL` says to use
-/// another server rather than start private ones.
-fn cluster() -> Option<&'static Galera> {
-    if testserver::external() {
-        testserver::skip("MYSQL_URL is set: no private Galera cluster");
-        return None;
-    }
+/// The cluster. The tests that use it are ignored when `MYSQL_URL` says to
+/// use another server rather than start private ones (the cfg
+/// `external_server`, from build.rs).
+fn cluster() -> &'static Galera {
     let t0 = Instant::now();
     let g = testserver::galera();
     eprintln!("galera() took {:.2} s", t0.elapsed().as_secs_f64());
-    Some(g)
+    g
 }
 
 /// Runs SQL on a node, panicking with the error.
@@ -41,9 +38,13 @@ fn read(g: &Galera, node: usize, q: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "MYSQL_URL is set: no private Galera cluster"
+)]
 fn a_row_written_on_node_0_is_on_node_2() {
     let _serial = serial();
-    let Some(g) = cluster() else { return };
+    let g = cluster();
     sql(
         g,
         0,
@@ -72,9 +73,13 @@ fn a_row_written_on_node_0_is_on_node_2() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "MYSQL_URL is set: no private Galera cluster"
+)]
 fn a_killed_node_leaves_and_rejoins() {
     let _serial = serial();
-    let Some(g) = cluster() else { return };
+    let g = cluster();
     for node in 0..GALERA_NODES {
         g.wait_synced(node);
         assert_eq!(g.cluster_size(node), 3, "node {node}");
@@ -110,9 +115,13 @@ fn a_killed_node_leaves_and_rejoins() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "MYSQL_URL is set: no private Galera cluster"
+)]
 fn a_stopped_node_leaves_and_rejoins() {
     let _serial = serial();
-    let Some(g) = cluster() else { return };
+    let g = cluster();
     sql(
         g,
         0,
@@ -142,8 +151,12 @@ fn a_stopped_node_leaves_and_rejoins() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "MYSQL_URL is set: no private Galera cluster"
+)]
 fn urls_name_every_node() {
-    let Some(g) = cluster() else { return };
+    let g = cluster();
     let p = g.ports();
     assert_eq!(p.len(), GALERA_NODES);
     assert_eq!(
@@ -160,9 +173,13 @@ fn urls_name_every_node() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "MYSQL_URL is set: no private Galera cluster"
+)]
 fn the_whole_cluster_stops_and_starts_again() {
     let _serial = serial();
-    let Some(g) = cluster() else { return };
+    let g = cluster();
     sql(
         g,
         0,

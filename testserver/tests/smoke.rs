@@ -91,11 +91,11 @@ fn run_cli(
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "MYSQL_URL is set, so no private server is started"
+)]
 fn start_kill_restart() {
-    if testserver::external() {
-        eprintln!("skipped: MYSQL_URL is set, so no private server is started");
-        return;
-    }
     let _serial = serial();
     let s = testserver::server();
     assert!(s.is_running());
@@ -113,11 +113,11 @@ fn start_kill_restart() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "MYSQL_URL is set, so no private server is started"
+)]
 fn urls_are_percent_encoded() {
-    if testserver::external() {
-        eprintln!("skipped: MYSQL_URL is set, so no private server is started");
-        return;
-    }
     let _serial = serial();
     let s = testserver::server();
     let p = s.port;
@@ -138,11 +138,11 @@ fn urls_are_percent_encoded() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "MYSQL_URL is set, so no private server is started"
+)]
 fn test_users_can_log_in() {
-    if testserver::external() {
-        eprintln!("skipped: MYSQL_URL is set, so no private server is started");
-        return;
-    }
     let Some(cli) = cli() else {
         eprintln!("skipped: no mariadb command-line client");
         return;
@@ -212,11 +212,11 @@ fn value(row: &str) -> &str {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "MYSQL_URL is set, so no private server is started"
+)]
 fn tls_files_exist() {
-    if testserver::external() {
-        eprintln!("skipped: MYSQL_URL is set, so no private server is started");
-        return;
-    }
     let _serial = serial();
     let s = testserver::server();
     let t = &s.tls;
@@ -241,11 +241,11 @@ fn tls_files_exist() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "MYSQL_URL is set, so no private server is started"
+)]
 fn tls_ssl_user() {
-    if testserver::external() {
-        eprintln!("skipped: MYSQL_URL is set, so no private server is started");
-        return;
-    }
     let Some(cli) = cli() else {
         eprintln!("skipped: no mariadb command-line client");
         return;
@@ -288,11 +288,11 @@ fn tls_ssl_user() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "MYSQL_URL is set, so no private server is started"
+)]
 fn tls_x509_user_needs_client_cert() {
-    if testserver::external() {
-        eprintln!("skipped: MYSQL_URL is set, so no private server is started");
-        return;
-    }
     let Some(cli) = cli() else {
         eprintln!("skipped: no mariadb command-line client");
         return;
@@ -317,11 +317,11 @@ fn tls_x509_user_needs_client_cert() {
 }
 
 #[test]
+#[cfg_attr(
+    external_server,
+    ignore = "MYSQL_URL is set, so no private server is started"
+)]
 fn tls_wrong_ca_is_refused() {
-    if testserver::external() {
-        eprintln!("skipped: MYSQL_URL is set, so no private server is started");
-        return;
-    }
     let Some(cli) = cli() else {
         eprintln!("skipped: no mariadb command-line client");
         return;
