@@ -472,7 +472,14 @@ fn max_connections_is_a_hard_total() {
             .max_connections(total)
             .build(opts)
             .unwrap();
-        let url = format!("mysql://{name}:pw@{}/?pool_max={total}", url_opts.address());
+        let url = match url_opts.get_socket() {
+            // MYSQL_TEST_TRANSPORT=unix: the same socket in the URL.
+            Some(p) => format!(
+                "mysql://{name}:pw@localhost/?pool_max={total}&socket={}",
+                p.display()
+            ),
+            None => format!("mysql://{name}:pw@{}/?pool_max={total}", url_opts.address()),
+        };
         let by_url = Client::builder().cores(2).build(url.as_str()).unwrap();
         for c in [by_builder, by_url] {
             let counted = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
