@@ -189,8 +189,18 @@ fn cancel_handles_work_from_tokio_and_plain_threads() {
             tokio::time::sleep(Duration::from_millis(300)).await;
             handle.cancel().await
         });
-        let e = slow.await.unwrap_err();
-        assert_eq!(e.code(), Some(1317), "{e}");
+        let t0 = std::time::Instant::now();
+        // An interrupted SLEEP either fails the statement with 1317 or, when
+        // the kill lands inside SLEEP itself, returns 1 without an error
+        // (the server's documented behaviour): either way it ends early.
+        if let Err(e) = slow.await {
+            assert_eq!(e.code(), Some(1317), "{e}");
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the cancelled SLEEP(30) ran for {:?}",
+            t0.elapsed()
+        );
         killer.await.unwrap().unwrap();
     });
 }
