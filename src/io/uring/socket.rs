@@ -90,9 +90,13 @@ pub(crate) async fn read_at(
     match back {
         Some(OneShot::ReadFile { file, mut buf, .. }) => {
             if res > 0 {
-                // SAFETY: the kernel initialised `res` bytes after the old
+                // A read never returns more than it was given room for; a
+                // kernel (or simulation) that did must not make us read past
+                // the capacity, so the count is clamped to it.
+                let n = (res as usize).min(buf.capacity() - buf.len());
+                // SAFETY: the kernel initialised `n` bytes after the old
                 // length, within the spare capacity it was given.
-                unsafe { buf.set_len(buf.len() + res as usize) };
+                unsafe { buf.set_len(buf.len() + n) };
             }
             (result(res), Some((file, buf)))
         }
