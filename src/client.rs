@@ -1,5 +1,6 @@
 mod blocking;
 mod handoff;
+mod multiplex;
 mod params;
 mod slot;
 mod stream;
@@ -88,6 +89,8 @@ pub struct Client(Arc<Shared>);
 /// One route's pools and the doors to them on each core.
 struct Route {
     pools: PerCorePool,
+    /// Calls per round trip on one connection ([`ClientBuilder::multiplex`]).
+    multiplex: usize,
     /// Core `i`'s inbox for this route.
     inboxes: Vec<Arc<Inbox>>,
     /// The cores with a share of the connections (round robin over them).
@@ -96,13 +99,14 @@ struct Route {
 }
 
 impl Route {
-    fn new(rt: &Runtime, pools: PerCorePool) -> Route {
+    fn new(rt: &Runtime, pools: PerCorePool, multiplex: usize) -> Route {
         let inboxes = (0..rt.cores())
-            .map(|i| Inbox::new(i, pools.clone()))
+            .map(|i| Inbox::new(i, pools.clone(), multiplex))
             .collect();
         let cores = (0..rt.cores()).filter(|&i| pools.max_on(i) > 0).collect();
         Route {
             pools,
+            multiplex,
             inboxes,
             cores,
             next: AtomicUsize::new(0),
@@ -354,6 +358,7 @@ pub struct ClientBuilder {
     pool_set: bool,
     max_connections: Option<usize>,
     runtime: Option<Arc<Runtime>>,
+    multiplex: usize,
 }
 
 impl ClientBuilder {
@@ -391,6 +396,36 @@ impl ClientBuilder {
     /// one. Default: the URL's `pool_max`, else the pool's `max` on every core.
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = Some(n);
+        self
+    }
+
+    /// Lets up to `depth` prepared-statement calls ([`Client::exec`],
+    /// [`exec_first`](Client::exec_first), [`exec_one`](Client::exec_one),
+    /// [`exec_drop`](Client::exec_drop)) share one connection's round trip
+    /// when calls are waiting: their executes are written together and the
+    /// replies read in order. The server still runs them one after another,
+    /// but no longer waits for each next command, so under load it does
+    /// more queries per CPU second (measured on point selects: about 1.3x
+    /// the queries per second at depth 4; see BENCHMARKS.md). Default 1:
+    /// off.
+    ///
+    /// The cost is head-of-line blocking: a call waits for the calls
+    /// written before it on its connection, so one slow statement delays
+    /// those behind it. Each call still gets its own result or error (the
+    /// server runs every command on its own), and outside transactions
+    /// only. A multiplexed call whose caller goes away is not interrupted:
+    /// its reply is read and dropped. The query timeout covers the whole
+    /// round trip. Turn it on for many short statements from many tasks.
+    ///
+    /// ```no_run
+    /// # fn f() -> mysql_uring::Result<()> {
+    /// let client = mysql_uring::Client::builder()
+    ///     .multiplex(4)
+    ///     .build("mysql://app@db/shop")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn multiplex(mut self, depth: usize) -> Self {
+        self.multiplex = depth.max(1);
         self
     }
 
@@ -464,7 +499,11 @@ impl ClientBuilder {
         let closed = Arc::new(AtomicBool::new(false));
         let reads = if replication {
             Some(Arc::new(Shared {
-                route: Route::new(&rt, make(opts.clone().role(crate::Role::Read))?),
+                route: Route::new(
+                    &rt,
+                    make(opts.clone().role(crate::Role::Read))?,
+                    self.multiplex,
+                ),
                 rt: rt.clone(),
                 closed: closed.clone(),
                 reads: None,
@@ -476,7 +515,7 @@ impl ClientBuilder {
             None
         };
         Ok(Client(Arc::new(Shared {
-            route: Route::new(&rt, writes),
+            route: Route::new(&rt, writes, self.multiplex),
             owned: Owned(owned.then(|| rt.clone())),
             rt,
             closed,
@@ -505,6 +544,7 @@ impl Client {
             pool_set: false,
             max_connections: None,
             runtime: None,
+            multiplex: 1,
         }
     }
 
@@ -753,6 +793,9 @@ impl Client {
     /// ```
     pub fn exec<P: Params>(&self, sql: impl Into<String>, params: P) -> ClientCall<Vec<Row>> {
         let (sql, params) = (sql.into(), OwnedParams::new(&params));
+        if self.multiplexing() {
+            return self.submit_stage(sql, params, |o| Ok(o.rows));
+        }
         self.with_conn(async move |c| c.exec(sql.as_str(), &params).await)
     }
 
@@ -765,6 +808,9 @@ impl Client {
         params: P,
     ) -> ClientCall<Option<Row>> {
         let (sql, params) = (sql.into(), OwnedParams::new(&params));
+        if self.multiplexing() {
+            return self.submit_stage(sql, params, |o| Ok(o.rows.into_iter().next()));
+        }
         self.with_conn(async move |c| c.exec_first(sql.as_str(), &params).await)
     }
 
@@ -783,12 +829,18 @@ impl Client {
     /// ```
     pub fn exec_one<P: Params>(&self, sql: impl Into<String>, params: P) -> ClientCall<Row> {
         let (sql, params) = (sql.into(), OwnedParams::new(&params));
+        if self.multiplexing() {
+            return self.submit_stage(sql, params, |o| one(o.rows.into_iter().next()));
+        }
         self.with_conn(async move |c| one(c.exec_first(sql.as_str(), &params).await?))
     }
 
     /// Like [`Client::exec`], discarding rows; returns the outcome.
     pub fn exec_drop<P: Params>(&self, sql: impl Into<String>, params: P) -> ClientCall<Outcome> {
         let (sql, params) = (sql.into(), OwnedParams::new(&params));
+        if self.multiplexing() {
+            return self.submit_stage(sql, params, |o| Ok(o.outcome));
+        }
         self.with_conn(async move |c| c.exec_drop(sql.as_str(), &params).await)
     }
 

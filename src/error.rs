@@ -137,6 +137,23 @@ impl Error {
         }))
     }
 
+    /// A copy of this error for another caller hit by the same event (the
+    /// source, which cannot be cloned, is described in the message).
+    pub(crate) fn duplicate(&self) -> Self {
+        let mut message = self.0.message.clone();
+        if let Some(src) = &self.0.source {
+            message = format!("{message}: {src}");
+        }
+        Error(Box::new(Inner {
+            kind: self.0.kind,
+            message,
+            server: self.0.server.clone(),
+            source: None,
+            unsent: self.0.unsent,
+            commit_unknown: self.0.commit_unknown,
+        }))
+    }
+
     pub(crate) fn with_source(
         mut self,
         source: impl std::error::Error + Send + Sync + 'static,

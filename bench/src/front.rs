@@ -32,6 +32,8 @@ pub struct Front {
     pub workers: usize,
     /// mysql-uring cores.
     pub cores: usize,
+    /// mysql-uring Client calls per round trip (`ClientBuilder::multiplex`).
+    pub multiplex: usize,
 }
 
 /// The process's own CPU, sleeps (voluntary context switches) over a phase.
@@ -153,6 +155,7 @@ pub fn uring_route(url: &str, plan: &Plan, f: &Front, reads: bool) -> BoxResult<
     let client = mysql_uring::Client::builder()
         .cores(f.cores)
         .max_connections(f.conns)
+        .multiplex(f.multiplex)
         .pool(mysql_uring::PoolOpts {
             // Connections are opened on demand up to max; keep them.
             health_check_after: None,

@@ -99,6 +99,9 @@ OPTIONS
   --tasks N            tokio tasks for the tokio workload (200)
   --tokio-conns N      connections in total for the tokio workload (64)
   --tokio-workers N    tokio worker threads for the tokio workload (CPUs)
+  --multiplex N        mysql-uring Client calls per round trip on one
+                       connection for the tokio and replicas workloads
+                       (ClientBuilder::multiplex; 1: off, the default)
   --runs N             runs of every case per driver, interleaved between the
                        drivers; the median is shown (3)
   --drivers A,B        drivers to run: uring, async, zero, floor (default: all;
@@ -147,6 +150,7 @@ struct Args {
     tasks: usize,
     tokio_conns: usize,
     tokio_workers: Option<usize>,
+    multiplex: usize,
 }
 
 const WORKLOADS: [&str; 10] = [
@@ -195,6 +199,7 @@ fn parse_args() -> BoxResult<Option<Args>> {
         tasks: 200,
         tokio_conns: 64,
         tokio_workers: None,
+        multiplex: 1,
     };
     let mut it = argv.iter();
     while let Some(flag) = it.next() {
@@ -243,6 +248,7 @@ fn parse_args() -> BoxResult<Option<Args>> {
             "--tasks" => a.tasks = one(flag, v)?,
             "--tokio-conns" => a.tokio_conns = one(flag, v)?,
             "--tokio-workers" => a.tokio_workers = Some(one(flag, v)?),
+            "--multiplex" => a.multiplex = one(flag, v)?,
             "--runs" => a.runs = one(flag, v)?,
             "--drivers" | "--driver" => {
                 a.drivers = v
@@ -716,6 +722,7 @@ fn run() -> BoxResult<()> {
             .tokio_workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         cores: args.cores,
+        multiplex: args.multiplex,
     };
     if wants("tokio") {
         let f = tokio_front;

@@ -32,8 +32,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
-use crate::conn::Connection;
-use crate::error::{Error, ErrorKind};
+use super::OwnedParams;
+use crate::conn::{Connection, StageOutput};
+use crate::error::{Error, ErrorKind, Result};
 use crate::pool::{PerCorePool, Pool, PooledConn};
 use crate::runtime::Runtime;
 
@@ -49,6 +50,21 @@ pub(crate) trait Work: Send {
     /// normally (not cancelled, not panicked): only then may the worker keep
     /// the connection for the next call, if it is clean.
     fn run<'c>(self: Box<Self>, conn: &'c mut Connection) -> LocalBoxFuture<'c, bool>;
+    /// For a prepared execute that may share a round trip with the calls
+    /// queued behind it ([`ClientBuilder::multiplex`](crate::ClientBuilder::multiplex)):
+    /// its statement and parameters, taken to join a batch (after which
+    /// only [`Work::finish`] ends it). `None` for every other call.
+    fn take_stage(&mut self) -> Option<(String, OwnedParams)> {
+        None
+    }
+    /// Ends a call whose stage joined a batch, with its result.
+    fn finish(self: Box<Self>, r: Result<StageOutput>) {
+        drop(r);
+    }
+    /// True for a call [`Work::take_stage`] would give a stage.
+    fn is_stage(&self) -> bool {
+        false
+    }
 }
 
 /// A queued call and when it was queued (for the wait timeout).
@@ -68,15 +84,18 @@ pub(crate) struct Inbox {
     scheduled: AtomicBool,
     core: usize,
     pools: PerCorePool,
+    /// Calls per round trip ([`ClientBuilder::multiplex`](crate::ClientBuilder::multiplex)).
+    multiplex: usize,
 }
 
 impl Inbox {
-    pub(crate) fn new(core: usize, pools: PerCorePool) -> Arc<Inbox> {
+    pub(crate) fn new(core: usize, pools: PerCorePool, multiplex: usize) -> Arc<Inbox> {
         Arc::new(Inbox {
             calls: Mutex::new(Vec::new()),
             scheduled: AtomicBool::new(false),
             core,
             pools,
+            multiplex,
         })
     }
 
@@ -112,7 +131,7 @@ impl Inbox {
         if calls.is_empty() {
             return;
         }
-        let lane = Lane::here(&self.pools, self.core);
+        let lane = Lane::here(&self.pools, self.core, self.multiplex);
         lane.accept(calls);
     }
 }
@@ -157,11 +176,13 @@ pub(crate) struct Lane {
     quiet: RefCell<Vec<Waker>>,
     /// True while a task fails calls that waited too long.
     reaper: Cell<bool>,
+    /// Calls per round trip on one connection.
+    multiplex: usize,
 }
 
 impl Lane {
     /// This core's lane of the route whose pools are `pools`, made on first use.
-    fn here(pools: &PerCorePool, core: usize) -> Rc<Lane> {
+    fn here(pools: &PerCorePool, core: usize, multiplex: usize) -> Rc<Lane> {
         let id = pools.id();
         LANES.with(|l| {
             let mut lanes = l.borrow_mut();
@@ -180,6 +201,7 @@ impl Lane {
                 closed: Cell::new(false),
                 quiet: RefCell::new(Vec::new()),
                 reaper: Cell::new(false),
+                multiplex,
             });
             lanes.push(lane.clone());
             lane
@@ -303,6 +325,37 @@ impl Lane {
         })
     }
 
+    /// The calls queued right behind `first` that may share its round trip
+    /// (at most the lane's depth in all; cancelled ones are skipped). Only
+    /// calls that would otherwise wait for a connection: while a worker is
+    /// idle or another may start, calls keep a connection each.
+    fn batch_behind(&self, first: &dyn Work) -> Vec<Box<dyn Work>> {
+        let mut more = Vec::new();
+        if self.multiplex < 2
+            || !first.is_stage()
+            || !self.idle.borrow().is_empty()
+            || self.workers.get() < self.max_workers
+        {
+            return more;
+        }
+        while more.len() + 1 < self.multiplex {
+            let mut q = self.queue.borrow_mut();
+            if !q.front().is_some_and(|c| c.work.is_stage()) {
+                break;
+            }
+            let Some(c) = q.pop_front() else { break };
+            drop(q);
+            self.dequeued(&c, false);
+            if c.work.canceled() {
+                drop(c);
+                self.done();
+                continue;
+            }
+            more.push(c.work);
+        }
+        more
+    }
+
     /// May a worker keep `conn` for the next call?
     fn may_keep(&self, conn: &PooledConn) -> bool {
         !self.pool.pool_opts().reset_on_return
@@ -396,12 +449,65 @@ async fn worker(lane: Rc<Lane>) {
                 }
             },
         };
-        let finished = crate::io::uring::exec::calls_running(work.run(&mut conn)).await;
-        lane.done();
+        let more = lane.batch_behind(&*work);
+        let finished = if more.is_empty() {
+            let finished = crate::io::uring::exec::calls_running(work.run(&mut conn)).await;
+            lane.done();
+            finished
+        } else {
+            let mut calls = Vec::with_capacity(more.len() + 1);
+            calls.push(work);
+            calls.extend(more);
+            crate::io::uring::exec::calls_running(run_batch(&lane, &mut conn, calls)).await
+        };
         if finished && lane.may_keep(&conn) {
             held = Some(conn);
         }
         // Otherwise `conn` goes back to the pool here, which settles it.
     }
     lane.workers.set(lane.workers.get().saturating_sub(1));
+}
+
+/// Runs `calls` (each with a stage) as one multiplexed round trip on `conn`;
+/// each call ends as soon as its result is read. True when the batch ran
+/// to its end.
+async fn run_batch(lane: &Lane, conn: &mut Connection, calls: Vec<Box<dyn Work>>) -> bool {
+    let mut calls: Vec<Option<Box<dyn Work>>> = calls.into_iter().map(Some).collect();
+    let stages: Vec<(String, OwnedParams)> = calls
+        .iter_mut()
+        .map(|c| {
+            c.as_mut()
+                .and_then(|c| c.take_stage())
+                .unwrap_or_else(|| (String::new(), OwnedParams::default()))
+        })
+        .collect();
+    let refs: Vec<(&str, &OwnedParams)> = stages.iter().map(|(s, p)| (s.as_str(), p)).collect();
+    // A call not ended by the batch (it was dropped midway) is ended by
+    // this guard: its sender goes, which its caller hears of.
+    struct Ends<'a> {
+        lane: &'a Lane,
+        calls: Vec<Option<Box<dyn Work>>>,
+    }
+    impl Drop for Ends<'_> {
+        fn drop(&mut self) {
+            for c in self.calls.iter_mut() {
+                if c.take().is_some() {
+                    self.lane.done();
+                }
+            }
+        }
+    }
+    let mut ends = Ends {
+        lane,
+        calls: std::mem::take(&mut calls),
+    };
+    let mut deliver = |i: usize, r: Result<StageOutput>| {
+        if let Some(c) = ends.calls.get_mut(i).and_then(Option::take) {
+            c.finish(r);
+            ends.lane.done();
+        }
+    };
+    conn.exec_multiplexed(&refs, &mut deliver).await;
+    drop(ends);
+    true
 }

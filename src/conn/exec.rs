@@ -368,7 +368,7 @@ impl Connection {
     }
 
     /// True when MariaDB skips unchanged result metadata of executes.
-    fn cache_metadata(&self) -> bool {
+    pub(super) fn cache_metadata(&self) -> bool {
         self.mariadb_caps & (crate::proto::consts::caps::MARIADB_CLIENT_CACHE_METADATA >> 32) as u32
             != 0
     }
@@ -538,7 +538,7 @@ impl Connection {
 
     /// The statement to run, and whether it must be closed after this use
     /// (SQL text with the cache disabled).
-    async fn resolve(&mut self, stmt: &impl AsStatement) -> Result<(Statement, bool)> {
+    pub(super) async fn resolve(&mut self, stmt: &impl AsStatement) -> Result<(Statement, bool)> {
         match stmt.as_statement() {
             StatementRef::Prepared(s) => {
                 self.check_owner(s)?;
@@ -574,7 +574,7 @@ impl Connection {
         }
     }
 
-    fn check_params(&self, stmt: &Statement, params: &impl Params) -> Result<()> {
+    pub(super) fn check_params(&self, stmt: &Statement, params: &impl Params) -> Result<()> {
         if params.len() == stmt.param_count() {
             Ok(())
         } else {

@@ -642,6 +642,7 @@ mod call;
 mod connect;
 mod exec;
 mod infile;
+mod multiplex;
 mod pipeline;
 mod query;
 mod settle;

@@ -15,6 +15,7 @@ mod concurrency;
 mod cursor;
 mod errors;
 mod hosts;
+mod multiplex;
 mod packets;
 mod parity;
 mod pipeline;
