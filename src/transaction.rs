@@ -108,13 +108,12 @@ impl Transaction<'_> {
         self.finished = true;
         self.conn.session_mut().tx_committing();
         let r = self.conn.query_drop_as("COMMIT", Stake::Commit).await;
-        if r.is_ok()
-            || r.as_ref()
-                .is_err_and(|e| e.kind() == crate::ErrorKind::Server)
-        {
-            // Committed, or refused (and rolled back by the server).
+        if r.is_ok() {
             self.conn.session_mut().tx_closed();
         }
+        // Refused by the server, the session machine owes a ROLLBACK (the
+        // transaction may still be open); cut short, it settles the reply
+        // the same way.
         r.map(|_| ())
     }
 

@@ -354,8 +354,13 @@ impl Session {
         }
         match done.stake {
             Stake::Begin if ok && abandoned => self.tx = Tx::RollbackOwed,
-            // The transaction is over: committed, or refused and rolled back.
-            Stake::Commit if self.tx == Tx::Committing => self.tx = Tx::None,
+            // Committed: the transaction is over. Refused (a killed or
+            // failed COMMIT), it may still be open on the server: roll it
+            // back before the next command, or later autocommit writes
+            // would join it and be lost with it.
+            Stake::Commit if self.tx == Tx::Committing => {
+                self.tx = if ok { Tx::None } else { Tx::RollbackOwed };
+            }
             _ => {}
         }
         Some(done)

@@ -97,6 +97,22 @@ fn a_commit_reply_ends_the_transaction() {
 }
 
 #[test]
+fn a_refused_commit_owes_a_rollback() {
+    // A COMMIT cut short and then refused (KILL QUERY caught it): the
+    // transaction may still be open on the server. Without a ROLLBACK the
+    // next autocommit writes would join it and be lost with it (found by
+    // the simulation, seed 36405 of the 40,000).
+    let mut s = Session::new();
+    s.tx_opened();
+    s.tx_committing();
+    s.expect(result(), Stake::Commit);
+    s.next_step(Instant::now()); // cut: read by the next command
+    s.finish(false);
+    assert_eq!(s.tx(), Tx::RollbackOwed);
+    assert_eq!(s.next_step(Instant::now()), Step::Rollback);
+}
+
+#[test]
 fn a_lost_read_only_command_is_harmless() {
     let mut s = Session::new();
     s.expect(result(), Stake::Nothing);
