@@ -5,7 +5,7 @@
 //! saved is its wait for each next command.
 
 use super::{Connection, Outcome, QueryResult, StageOutput};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::params::Params;
 use crate::proto::result::ResultMachine;
 use crate::proto::stmt::write_execute;
@@ -82,13 +82,14 @@ impl Connection {
                     Stage::Sent(_) if !one.is_commit_unknown() => {
                         one = one.outcome_unknown(&address);
                     }
-                    // Not sent: nothing of it ran.
+                    // Not sent: nothing of it ran. The kind stays (a
+                    // timeout is a timeout to its caller too).
                     Stage::Waiting | Stage::Alone => {
                         one = Error::new(
-                            ErrorKind::NotRun,
+                            e.kind(),
                             format!(
-                                "not run: a statement before it on the connection failed: {}",
-                                e
+                                "not sent (nothing of it ran): the multiplexed statements \
+                                 before it on its connection ended first: {e}"
                             ),
                         );
                     }

@@ -456,3 +456,25 @@ impl Drop for Sim {
         clock::set(None);
     }
 }
+
+/// Runs `stages` on `conn` as one multiplexed round trip, the way a
+/// [`Client`](crate::Client) core runs calls batched by
+/// [`ClientBuilder::multiplex`](crate::ClientBuilder::multiplex): one result
+/// per stage, in order. For the simulation's workload; not an API.
+pub async fn exec_multiplexed(
+    conn: &mut crate::Connection,
+    stages: &[(&str, Vec<crate::Value>)],
+) -> Vec<crate::Result<crate::StageOutput>> {
+    let refs: Vec<(&str, &Vec<crate::Value>)> = stages.iter().map(|(s, p)| (*s, p)).collect();
+    let mut out: Vec<Option<crate::Result<crate::StageOutput>>> =
+        stages.iter().map(|_| None).collect();
+    conn.exec_multiplexed(&refs, &mut |i, r| {
+        assert!(out[i].is_none(), "stage {i} was delivered twice");
+        out[i] = Some(r);
+    })
+    .await;
+    out.into_iter()
+        .enumerate()
+        .map(|(i, r)| r.unwrap_or_else(|| panic!("stage {i} was never delivered")))
+        .collect()
+}

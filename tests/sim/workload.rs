@@ -568,6 +568,68 @@ async fn run_step(
                 wrong(format!("seq_1_to_{n} gave {i} rows"));
             }
         }
+        Step::Pipeline { stages }
+            if stages.len() % 2 == 0 && stages.iter().all(|s| s.1 <= 3000) =>
+        {
+            // Half the pipelines go as multiplexed prepared executes (what
+            // a Client core does with ClientBuilder::multiplex).
+            let plans: Vec<(&str, Vec<Value>)> = stages
+                .iter()
+                .map(|&(id, len)| {
+                    if id > 0 {
+                        (
+                            "INSERT INTO t (id, v) VALUES (?, ?)",
+                            vec![Value::Int(id), Value::Bytes(payload(id, len))],
+                        )
+                    } else {
+                        (
+                            "SELECT ? + 1, SLEEP(?)",
+                            vec![Value::Int(id), Value::Double(0.0)],
+                        )
+                    }
+                })
+                .collect();
+            let results = mysql_uring::sim::exec_multiplexed(c, &plans).await;
+            let mut first_err = None;
+            for (&(id, len), r) in stages.iter().zip(results) {
+                match r {
+                    Ok(out) if id > 0 => {
+                        ledger.borrow_mut().acked.insert(id, payload(id, len));
+                        if out.outcome.affected_rows != 1 {
+                            wrong(format!(
+                                "multiplexed INSERT {id} affected {}",
+                                out.outcome.affected_rows
+                            ));
+                        }
+                    }
+                    Ok(out) => {
+                        let got: Vec<i64> = out
+                            .rows
+                            .iter()
+                            .map(|r| r.get(0))
+                            .collect::<Result<_, _>>()?;
+                        if got != [id + 1] {
+                            wrong(format!("multiplexed SELECT {id} + 1 returned {got:?}"));
+                        }
+                    }
+                    Err(e) => {
+                        let mut l = ledger.borrow_mut();
+                        if id > 0 {
+                            if e.is_commit_unknown() {
+                                l.unknown.insert(id, payload(id, len));
+                            } else {
+                                l.failed.insert(id);
+                            }
+                        }
+                        drop(l);
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+            if let Some(e) = first_err {
+                return Err(e);
+            }
+        }
         Step::Pipeline { stages } => {
             let mut p = c.pipeline();
             for &(id, len) in stages {
