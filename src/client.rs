@@ -402,20 +402,26 @@ impl ClientBuilder {
     /// Lets up to `depth` prepared-statement calls ([`Client::exec`],
     /// [`exec_first`](Client::exec_first), [`exec_one`](Client::exec_one),
     /// [`exec_drop`](Client::exec_drop)) share one connection's round trip
-    /// when calls are waiting: their executes are written together and the
-    /// replies read in order. The server still runs them one after another,
-    /// but no longer waits for each next command, so under load it does
-    /// more queries per CPU second (measured on point selects: about 1.3x
-    /// the queries per second at depth 4; see BENCHMARKS.md). Default 1:
-    /// off.
+    /// when they would otherwise wait for a connection (every connection of
+    /// the core busy): their executes are written together and the replies
+    /// read in order. The server still runs them one after another, but no
+    /// longer waits for each next command, so under load it does more
+    /// queries per CPU second (measured on point selects from 200 tokio
+    /// tasks over 64 connections: about 1.5x the queries per second of the
+    /// default; see BENCHMARKS.md). Default 1: off. Other calls (queries,
+    /// streams, transactions, closures) are never multiplexed.
     ///
     /// The cost is head-of-line blocking: a call waits for the calls
-    /// written before it on its connection, so one slow statement delays
-    /// those behind it. Each call still gets its own result or error (the
-    /// server runs every command on its own), and outside transactions
-    /// only. A multiplexed call whose caller goes away is not interrupted:
-    /// its reply is read and dropped. The query timeout covers the whole
-    /// round trip. Turn it on for many short statements from many tasks.
+    /// written before it on its connection, so one slow statement (or one
+    /// waiting for a row lock) delays those behind it. Each call still gets
+    /// its own result or error (the server runs every command on its own;
+    /// each runs in autocommit, as every `Client` call outside a
+    /// transaction does). A multiplexed call whose caller goes away is not
+    /// interrupted: its reply is read and dropped. The query timeout covers
+    /// the whole round trip (with the prepares it needs and the calls run
+    /// on their own after it, such as those with long data), so a fast
+    /// call can time out because of the calls ahead of it. Turn it on for
+    /// many short statements from many tasks.
     ///
     /// ```no_run
     /// # fn f() -> mysql_uring::Result<()> {

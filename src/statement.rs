@@ -143,6 +143,10 @@ pub(crate) struct StmtCache {
     /// Ids of statements to close (`COM_STMT_CLOSE`, which has no reply)
     /// before the next statement command.
     pub(crate) to_close: Vec<u32>,
+    /// Statements evicted from the cache while someone still held them (a
+    /// caller's [`Statement`], an execute of a multiplexed batch not yet
+    /// written): closed once nobody does, never before.
+    held: Vec<Statement>,
 }
 
 impl StmtCache {
@@ -154,7 +158,25 @@ impl StmtCache {
             last: None,
             owner: next_owner(),
             to_close: Vec::new(),
+            held: Vec::new(),
         }
+    }
+
+    /// Closes `stmt` (with a later statement command) once nobody holds it.
+    pub(crate) fn close_later(&mut self, stmt: Statement) {
+        self.held.push(stmt);
+    }
+
+    /// Moves the statements nobody holds any more to [`StmtCache::to_close`].
+    pub(crate) fn release_unheld(&mut self) {
+        let to_close = &mut self.to_close;
+        self.held.retain(|s| {
+            let unheld = Arc::strong_count(&s.0) == 1;
+            if unheld {
+                to_close.push(s.id());
+            }
+            !unheld
+        });
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -250,6 +272,7 @@ impl StmtCache {
         self.map.clear();
         self.last = None;
         self.to_close.clear();
+        self.held.clear();
         self.owner = next_owner();
     }
 

@@ -33,6 +33,7 @@ use std::task::{Poll, Waker};
 use std::time::Instant;
 
 use super::OwnedParams;
+use super::slot::CommitMark;
 use crate::conn::{Connection, StageOutput};
 use crate::error::{Error, ErrorKind, Result};
 use crate::pool::{PerCorePool, Pool, PooledConn};
@@ -52,9 +53,11 @@ pub(crate) trait Work: Send {
     fn run<'c>(self: Box<Self>, conn: &'c mut Connection) -> LocalBoxFuture<'c, bool>;
     /// For a prepared execute that may share a round trip with the calls
     /// queued behind it ([`ClientBuilder::multiplex`](crate::ClientBuilder::multiplex)):
-    /// its statement and parameters, taken to join a batch (after which
-    /// only [`Work::finish`] ends it). `None` for every other call.
-    fn take_stage(&mut self) -> Option<(String, OwnedParams)> {
+    /// its statement, parameters and commit mark (set once its execute is
+    /// written: from then on a call ended without its result has an
+    /// unknown outcome), taken to join a batch (after which only
+    /// [`Work::finish`] ends it). `None` for every other call.
+    fn take_stage(&mut self) -> Option<(String, OwnedParams, CommitMark)> {
         None
     }
     /// Ends a call whose stage joined a batch, with its result.
@@ -473,17 +476,24 @@ async fn worker(lane: Rc<Lane>) {
 /// to its end.
 async fn run_batch(lane: &Lane, conn: &mut Connection, calls: Vec<Box<dyn Work>>) -> bool {
     let mut calls: Vec<Option<Box<dyn Work>>> = calls.into_iter().map(Some).collect();
+    let mut marks = Vec::with_capacity(calls.len());
     let stages: Vec<(String, OwnedParams)> = calls
         .iter_mut()
-        .map(|c| {
-            c.as_mut()
-                .and_then(|c| c.take_stage())
-                .unwrap_or_else(|| (String::new(), OwnedParams::default()))
+        .map(|c| match c.as_mut().and_then(|c| c.take_stage()) {
+            Some((sql, params, mark)) => {
+                marks.push(Some(mark));
+                (sql, params)
+            }
+            None => {
+                marks.push(None);
+                (String::new(), OwnedParams::default())
+            }
         })
         .collect();
     let refs: Vec<(&str, &OwnedParams)> = stages.iter().map(|(s, p)| (s.as_str(), p)).collect();
-    // A call not ended by the batch (it was dropped midway) is ended by
-    // this guard: its sender goes, which its caller hears of.
+    // A call not ended by the batch (dropped midway: the core stopped, or
+    // a panic) is ended by this guard: its sender goes, which its caller
+    // hears of (as an unknown outcome once its execute was written).
     struct Ends<'a> {
         lane: &'a Lane,
         calls: Vec<Option<Box<dyn Work>>>,
@@ -507,7 +517,14 @@ async fn run_batch(lane: &Lane, conn: &mut Connection, calls: Vec<Box<dyn Work>>
             ends.lane.done();
         }
     };
-    conn.exec_multiplexed(&refs, &mut deliver).await;
+    let mut sent = |i: usize| {
+        if let Some(Some(m)) = marks.get(i) {
+            m.set();
+        }
+    };
+    let run = conn.exec_multiplexed(&refs, &mut deliver, &mut sent);
+    // A panic inside ends the batch, not the worker.
+    let finished = crate::io::uring::exec::CatchUnwind(run).await.is_ok();
     drop(ends);
-    true
+    finished
 }

@@ -3,7 +3,7 @@
 //! batch with the calls queued behind it.
 
 use super::handoff::{LocalBoxFuture, Work};
-use super::slot::{self, Sender};
+use super::slot::{self, CommitMark, Sender};
 use super::{Client, ClientCall, OwnedParams, panicked, until_canceled};
 use crate::conn::{Connection, StageOutput};
 use crate::error::{Error, Result};
@@ -59,15 +59,9 @@ impl<T: Send + 'static> Work for StageCall<T> {
         self.stage.is_some()
     }
 
-    fn take_stage(&mut self) -> Option<(String, OwnedParams)> {
-        let stage = self.stage.take();
-        if stage.is_some() {
-            // From here its execute may be sent and cannot be called back:
-            // a call ended without its result (the core stopped) has an
-            // unknown outcome.
-            self.tx.commit_mark().set();
-        }
-        stage
+    fn take_stage(&mut self) -> Option<(String, OwnedParams, CommitMark)> {
+        let (sql, params) = self.stage.take()?;
+        Some((sql, params, self.tx.commit_mark()))
     }
 
     fn finish(self: Box<Self>, r: Result<StageOutput>) {

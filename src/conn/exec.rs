@@ -554,7 +554,7 @@ impl Connection {
                     return Ok((s, true));
                 }
                 if let Some(old) = self.stmts.insert(s.clone()) {
-                    self.stmts.to_close.push(old.id());
+                    self.stmts.close_later(old);
                 }
                 Ok((s, false))
             }
@@ -589,7 +589,8 @@ impl Connection {
 
     /// Queues `COM_STMT_CLOSE` for statements evicted from the cache (no
     /// reply; they go out with the next command).
-    fn write_pending_closes(&mut self) -> Result<()> {
+    pub(super) fn write_pending_closes(&mut self) -> Result<()> {
+        self.stmts.release_unheld();
         if self.stmts.to_close.is_empty() {
             return Ok(());
         }
@@ -607,7 +608,7 @@ impl Connection {
     /// The size from which string and byte parameters go as long data: 1 MiB,
     /// less when the inline ones would add up to more than [`INLINE_BUDGET`]
     /// or when `max_packet_size` is small.
-    fn long_data_threshold(&mut self, params: &impl Params) -> usize {
+    pub(super) fn long_data_threshold(&mut self, params: &impl Params) -> usize {
         let inline: usize = (0..params.len())
             .filter_map(|i| params.value(i).as_bytes().map(<[u8]>::len))
             .filter(|&len| len < LONG_DATA)

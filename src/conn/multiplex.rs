@@ -17,12 +17,6 @@ use crate::trace::traced;
 /// server no longer has (the execute did not run).
 const UNKNOWN_STMT_HANDLER: u16 = 1243;
 
-/// String and byte parameters from this size, or more than [`INLINE`] in
-/// all, would go as long data, which a multiplexed stage does not send:
-/// such a stage runs on its own after the others.
-const LONG: usize = 1 << 16;
-const INLINE: usize = 1 << 20;
-
 /// Where one stage of a multiplexed batch stands.
 enum Stage {
     /// Not written yet.
@@ -31,6 +25,8 @@ enum Stage {
     Sent(Statement),
     /// Runs alone after the batch (long data, or a stale cached statement).
     Alone,
+    /// Running alone: its execute may have been written.
+    RunningAlone,
     /// Has its result.
     Done,
 }
@@ -40,6 +36,7 @@ enum Stage {
 struct Batch<'d> {
     state: Vec<Stage>,
     deliver: &'d mut dyn FnMut(usize, Result<StageOutput>),
+    sent: &'d mut dyn FnMut(usize),
 }
 
 impl Batch<'_> {
@@ -58,14 +55,18 @@ impl Connection {
     /// a stage's failure is its own (the server runs each command on its
     /// own), and a stage that was sent but whose reply never came (query
     /// timeout, lost connection) gets an error of unknown outcome.
+    /// `sent(i)` is called as stage `i`'s execute is written (from then on
+    /// its outcome is unknown until its reply is read).
     pub(crate) async fn exec_multiplexed<P: Params>(
         &mut self,
         stages: &[(&str, &P)],
         deliver: &mut dyn FnMut(usize, Result<StageOutput>),
+        sent: &mut dyn FnMut(usize),
     ) {
         let mut batch = Batch {
             state: stages.iter().map(|_| Stage::Waiting).collect(),
             deliver,
+            sent,
         };
         let r = timed!(
             self,
@@ -79,7 +80,7 @@ impl Connection {
                 match batch.state[i] {
                     Stage::Done => continue,
                     // Sent: it may still have run.
-                    Stage::Sent(_) if !one.is_commit_unknown() => {
+                    Stage::Sent(_) | Stage::RunningAlone if !one.is_commit_unknown() => {
                         one = one.outcome_unknown(&address);
                     }
                     // Not sent: nothing of it ran. The kind stays (a
@@ -106,20 +107,16 @@ impl Connection {
         batch: &mut Batch<'_>,
     ) -> Result<()> {
         self.settle().await?;
-        // 1. The statements, prepared where the cache has none. Statements
-        // to close (evicted from the cache meanwhile, or not cached) are
-        // closed with a later command, after these executes: a prepare
-        // would otherwise close them first.
-        let mut closes = std::mem::take(&mut self.stmts.to_close);
+        // 1. The statements, prepared where the cache has none. Held in
+        // `stmts` until their executes are written, none of them is closed
+        // before (a statement the cache evicts meanwhile waits for its
+        // last holder, see `StmtCache::close_later`).
         let mut stmts: Vec<Option<Statement>> = Vec::with_capacity(stages.len());
-        let mut failed = None;
         for (i, &(sql, params)) in stages.iter().enumerate() {
-            let r = self.resolve(&sql).await;
-            closes.append(&mut self.stmts.to_close);
-            match r {
+            match self.resolve(&sql).await {
                 Ok((stmt, temporary)) => {
                     if temporary {
-                        closes.push(stmt.id());
+                        self.stmts.close_later(stmt.clone());
                     }
                     match self.check_params(&stmt, params) {
                         Ok(()) => stmts.push(Some(stmt)),
@@ -129,41 +126,37 @@ impl Connection {
                         }
                     }
                 }
-                Err(e) if self.chan.is_broken() => {
-                    failed = Some(e);
-                    break;
-                }
+                Err(e) if self.chan.is_broken() => return Err(e),
                 Err(e) => {
                     batch.deliver(i, Err(e));
                     stmts.push(None);
                 }
             }
         }
-        closes.append(&mut self.stmts.to_close);
-        self.stmts.to_close = closes;
-        if let Some(e) = failed {
-            return Err(e);
-        }
         // 2. Every execute that needs no long data, written in one go.
+        // Statements nobody holds any more are closed first (none of this
+        // batch's: `stmts` holds them).
+        self.write_pending_closes()?;
+        let long: Vec<usize> = stages
+            .iter()
+            .map(|&(_, params)| self.long_data_threshold(params))
+            .collect();
         {
             let (framer, out) = self.chan.encoder()?;
             for (i, stmt) in stmts.iter().enumerate() {
                 let Some(stmt) = stmt else { continue };
                 let params = stages[i].1;
                 let n = params.len();
-                let sizes = (0..n).filter_map(|k| params.value(k).as_bytes().map(<[u8]>::len));
-                let (mut big, mut total) = (false, 0usize);
-                for len in sizes {
-                    big |= len >= LONG;
-                    total += len;
-                }
-                if big || total > INLINE {
+                if (0..n).any(|k| params.value(k).is_long(long[i])) {
                     batch.state[i] = Stage::Alone;
                     continue;
                 }
                 let start = out.len();
-                match write_execute(framer, out, stmt.id(), n, |k| params.value(k), usize::MAX) {
-                    Ok(()) => batch.state[i] = Stage::Sent(stmt.clone()),
+                match write_execute(framer, out, stmt.id(), n, |k| params.value(k), long[i]) {
+                    Ok(()) => {
+                        batch.state[i] = Stage::Sent(stmt.clone());
+                        (batch.sent)(i);
+                    }
                     Err(e) => {
                         // This execute does not go out; the others do.
                         out.truncate(start);
@@ -217,6 +210,8 @@ impl Connection {
             if !matches!(batch.state[i], Stage::Alone) {
                 continue;
             }
+            batch.state[i] = Stage::RunningAlone;
+            (batch.sent)(i);
             let r = self.exec_alone(sql, params).await;
             if self.chan.is_broken() {
                 return Err(r.err().unwrap_or_else(|| {

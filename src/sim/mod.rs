@@ -468,10 +468,14 @@ pub async fn exec_multiplexed(
     let refs: Vec<(&str, &Vec<crate::Value>)> = stages.iter().map(|(s, p)| (*s, p)).collect();
     let mut out: Vec<Option<crate::Result<crate::StageOutput>>> =
         stages.iter().map(|_| None).collect();
-    conn.exec_multiplexed(&refs, &mut |i, r| {
-        assert!(out[i].is_none(), "stage {i} was delivered twice");
-        out[i] = Some(r);
-    })
+    conn.exec_multiplexed(
+        &refs,
+        &mut |i, r| {
+            assert!(out[i].is_none(), "stage {i} was delivered twice");
+            out[i] = Some(r);
+        },
+        &mut |_| {},
+    )
     .await;
     out.into_iter()
         .enumerate()

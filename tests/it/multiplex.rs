@@ -101,7 +101,7 @@ fn every_kind_of_call_and_failure_stays_with_its_caller() {
         let rows = c.exec("SELECT ? UNION ALL SELECT ? UNION ALL SELECT ?", (7, 8, 9));
         let none = c.exec_one(sql("SELECT v FROM TBL WHERE id = ?"), (99,));
         let one = c.exec_one(sql("SELECT v FROM TBL WHERE id = ?"), (1,));
-        let big = "b".repeat(200_000);
+        let big = "b".repeat(2_000_000);
         let long = c.exec_first("SELECT LENGTH(?)", (big.as_str(),));
         let (dup, ins, bad, arity, rows, none, one, long) =
             tokio::join!(dup, ins, bad, arity, rows, none, one, long);
@@ -120,7 +120,7 @@ fn every_kind_of_call_and_failure_stays_with_its_caller() {
         assert_eq!(none.unwrap_err().kind(), ErrorKind::RowNotFound);
         assert_eq!(one.unwrap().get::<String>(0).unwrap(), "one");
         // Long data does not share the round trip; it still runs.
-        assert_eq!(long.unwrap().unwrap().get::<i64>(0).unwrap(), 200_000);
+        assert_eq!(long.unwrap().unwrap().get::<i64>(0).unwrap(), 2_000_000);
         // The connection is clean after it all.
         let n = c
             .exec_one(sql("SELECT COUNT(*) FROM TBL WHERE id <= ?"), (2,))
@@ -239,6 +239,108 @@ fn a_connection_lost_midway_makes_every_sent_call_outcome_unknown() {
         // A new connection takes the lost one's place.
         let r = c.exec_one("SELECT ? + 1", (1,)).await.unwrap();
         assert_eq!(r.get::<i64>(0).unwrap(), 2);
+    });
+}
+
+#[test]
+fn a_call_run_on_its_own_after_the_batch_is_outcome_unknown_when_the_connection_dies() {
+    // Long data does not share the round trip: such a call runs on its own
+    // once the batch's replies are read. Its execute is written then, so
+    // a connection lost while it runs leaves its outcome unknown.
+    let (c, _rt) = client(crate::opts(), 4);
+    mysql_uring::start(async {
+        let mut k = crate::conn().await?;
+        crate::scratch_db(&mut k, "multiplex_alone").await?;
+        k.query_drop("CREATE TABLE t (id INT PRIMARY KEY, b LONGBLOB)")
+            .await?;
+        k.close().await
+    })
+    .unwrap();
+    tokio_rt().block_on(async {
+        let id = c
+            .exec_one("SELECT CONNECTION_ID() + ?", (0,))
+            .await
+            .unwrap()
+            .get::<u64>(0)
+            .unwrap();
+        let first = c.exec_first("SELECT SLEEP(?)", (0.3,));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let quick = c.exec_first("SELECT ? + 1", (1,));
+        let blob = vec![7u8; 2_000_000];
+        let alone = c.exec_drop(
+            "INSERT INTO it_multiplex_alone.t SELECT ?, ? FROM DUAL WHERE SLEEP(3) = 0",
+            (1, blob.as_slice()),
+        );
+        let killer = async {
+            tokio::time::sleep(Duration::from_millis(1300)).await;
+            tokio::task::spawn_blocking(move || {
+                mysql_uring::start(async move {
+                    let mut k = crate::conn().await?;
+                    k.query_drop(&format!("KILL {id}")).await?;
+                    k.close().await
+                })
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        };
+        let (first, quick, alone, ()) = tokio::join!(first, quick, alone, killer);
+        first.unwrap();
+        assert_eq!(quick.unwrap().unwrap().get::<i64>(0).unwrap(), 2);
+        let e = alone.unwrap_err();
+        assert!(
+            e.is_commit_unknown(),
+            "its execute was written and no reply came: outcome unknown, got: {e}"
+        );
+    });
+}
+
+#[test]
+fn values_too_big_for_the_packet_limit_go_as_long_data_in_a_batch_too() {
+    // With a 64 KiB packet limit two 40 KiB strings do not fit in one
+    // execute: alone they go as long data, and so they must in a batch.
+    let (c, _rt) = client(crate::opts().max_packet_size(64 * 1024), 4);
+    tokio_rt().block_on(async {
+        let first = c.exec_first("SELECT SLEEP(?)", (0.2,));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let a = "a".repeat(40_000);
+        let b = "b".repeat(40_000);
+        let big = c.exec_one("SELECT LENGTH(?) + LENGTH(?)", (a.as_str(), b.as_str()));
+        let small = c.exec_one("SELECT ? * 3", (5,));
+        let (first, big, small) = tokio::join!(first, big, small);
+        first.unwrap();
+        assert_eq!(big.unwrap().get::<i64>(0).unwrap(), 80_000);
+        assert_eq!(small.unwrap().get::<i64>(0).unwrap(), 15);
+    });
+}
+
+#[test]
+fn a_timed_out_batch_tells_sent_calls_from_unsent_ones() {
+    let opts = crate::opts().query_timeout(Some(Duration::from_millis(500)));
+    let (c, _rt) = client(opts, 4);
+    tokio_rt().block_on(async {
+        let first = c.exec_first("SELECT SLEEP(?)", (0.2,));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Behind it, one batch: a slow call and a quick one written
+        // together, and a call with long data that would run on its own
+        // after them. The query timeout ends the batch during the slow one.
+        let slow = c.exec_first("SELECT SLEEP(?)", (2,));
+        let quick = c.exec_first("SELECT ? + 1", (1,));
+        let blob = vec![1u8; 2_000_000];
+        let unsent = c.exec_first("SELECT LENGTH(?)", (blob.as_slice(),));
+        let (first, slow, quick, unsent) = tokio::join!(first, slow, quick, unsent);
+        first.unwrap();
+        for (what, r) in [("slow", slow), ("quick", quick)] {
+            let e = r.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Timeout, "{what}: {e}");
+            assert!(e.is_commit_unknown(), "{what} was sent: {e}");
+        }
+        let e = unsent.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+        assert!(!e.is_commit_unknown(), "nothing of it was sent: {e}");
+        // The connection is usable again once the slow statement is killed.
+        let r = c.exec_one("SELECT ? + 2", (1,)).await.unwrap();
+        assert_eq!(r.get::<i64>(0).unwrap(), 3);
     });
 }
 
