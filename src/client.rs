@@ -407,7 +407,7 @@ impl ClientBuilder {
     /// read in order. The server still runs them one after another, but no
     /// longer waits for each next command, so under load it does more
     /// queries per CPU second (measured on point selects from 200 tokio
-    /// tasks over 64 connections: about 1.5x the queries per second of the
+    /// tasks over 64 connections: about 1.4x the queries per second of the
     /// default; see BENCHMARKS.md). Default 1: off. Other calls (queries,
     /// streams, transactions, closures) are never multiplexed.
     ///
