@@ -239,8 +239,9 @@ impl Connection {
         )
     }
 
-    /// One stage's reply: its rows and outcome.
-    async fn read_stage(&mut self) -> Result<StageOutput> {
+    /// One stage's reply of a pipeline or a multiplexed batch: its rows
+    /// and outcome.
+    pub(super) async fn read_stage(&mut self) -> Result<StageOutput> {
         self.last = Outcome::default();
         match self.read_result_start().await? {
             QueryResult::Done(outcome) => Ok(StageOutput {

@@ -1,6 +1,6 @@
 //! Pipelines: several queries written at once, their replies read in order.
 
-use super::{Connection, Outcome, QueryResult, StageOutput};
+use super::{Connection, StageOutput};
 use crate::error::{Error, Result};
 use crate::proto::command::write_query;
 use crate::session::{Reply, Stake};
@@ -55,27 +55,8 @@ impl Connection {
                 results.push(Err(self.with_loss(e, loss)));
                 continue;
             }
-            self.last = Outcome::default();
             let seq = self.session.front_seq();
-            let stage = async {
-                match self.read_result_start().await? {
-                    QueryResult::Done(outcome) => Ok(StageOutput {
-                        rows: Vec::new(),
-                        outcome,
-                    }),
-                    QueryResult::Rows(_) => {
-                        let mut rows = Vec::new();
-                        while let Some(r) = self.read_row().await? {
-                            rows.push(r);
-                        }
-                        Ok(StageOutput {
-                            rows,
-                            outcome: self.last.clone(),
-                        })
-                    }
-                }
-            }
-            .await;
+            let stage = self.read_stage().await;
             // Anything left of this stage (further result sets) is read before the next one.
             let rest = match seq {
                 Some(seq) => self.consume_reply(seq, true).await,

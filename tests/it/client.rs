@@ -14,13 +14,7 @@ fn client() -> Client {
         .expect("client")
 }
 
-fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use crate::tokio_rt;
 
 #[test]
 fn handles_and_futures_are_send() {

@@ -43,6 +43,15 @@ pub fn run<F: Future<Output = Result<()>>>(f: F) {
     }
 }
 
+/// A multi-threaded tokio runtime with two workers (the `Client` tests).
+pub fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Options for the test server as root.
 pub fn opts() -> Opts {
     Opts::from_url(&support::test_url()).expect("test URL parses")

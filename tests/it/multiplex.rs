@@ -21,12 +21,42 @@ fn client(opts: Opts, depth: usize) -> (Client, Arc<Runtime>) {
     (c, rt)
 }
 
-fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
+use crate::tokio_rt;
+
+/// A scratch database `it_<name>` with table `t` made by `create`.
+fn scratch_table(name: &str, create: &str) {
+    let (name, create) = (name.to_string(), create.to_string());
+    mysql_uring::start(async move {
+        let mut k = crate::conn().await?;
+        crate::scratch_db(&mut k, &name).await?;
+        k.query_drop(&create).await?;
+        k.close().await
+    })
+    .unwrap();
+}
+
+/// The server id of the client's one connection.
+async fn connection_id(c: &Client) -> u64 {
+    c.exec_one("SELECT CONNECTION_ID() + ?", (0,))
+        .await
         .unwrap()
+        .get::<u64>(0)
+        .unwrap()
+}
+
+/// Kills connection `id` from a connection of its own after `ms`.
+async fn kill_after(id: u64, ms: u64) {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    tokio::task::spawn_blocking(move || {
+        mysql_uring::start(async move {
+            let mut k = crate::conn().await?;
+            k.query_drop(&format!("KILL {id}")).await?;
+            k.close().await
+        })
+    })
+    .await
+    .unwrap()
+    .unwrap();
 }
 
 /// The core's ring submissions so far.
@@ -81,15 +111,10 @@ fn calls_share_round_trips_and_each_gets_its_own_row() {
 #[test]
 fn every_kind_of_call_and_failure_stays_with_its_caller() {
     let (c, _rt) = client(crate::opts(), 8);
-    mysql_uring::start(async {
-        let mut k = crate::conn().await?;
-        crate::scratch_db(&mut k, "multiplex_kinds").await?;
-        k.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))")
-            .await?;
-        k.query_drop("INSERT INTO t VALUES (1, 'one')").await?;
-        k.close().await
-    })
-    .unwrap();
+    scratch_table(
+        "multiplex_kinds",
+        "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)) AS SELECT 1 AS id, 'one' AS v",
+    );
     tokio_rt().block_on(async {
         let sql = |s: &str| s.replace("TBL", "it_multiplex_kinds.t");
         // All issued at once: on one connection they queue up and run in
@@ -183,20 +208,9 @@ fn a_caller_that_goes_away_leaves_the_others_their_rows() {
 #[test]
 fn a_connection_lost_midway_makes_every_sent_call_outcome_unknown() {
     let (c, _rt) = client(crate::opts(), 8);
-    mysql_uring::start(async {
-        let mut k = crate::conn().await?;
-        crate::scratch_db(&mut k, "multiplex_lost").await?;
-        k.query_drop("CREATE TABLE t (id INT PRIMARY KEY)").await?;
-        k.close().await
-    })
-    .unwrap();
+    scratch_table("multiplex_lost", "CREATE TABLE t (id INT PRIMARY KEY)");
     tokio_rt().block_on(async {
-        let id = c
-            .exec_one("SELECT CONNECTION_ID() + ?", (0,))
-            .await
-            .unwrap()
-            .get::<u64>(0)
-            .unwrap();
+        let id = connection_id(&c).await;
         // While a first call holds the connection, a batch queues behind
         // it: a long call, then a write and a read.
         let first = c.exec_first("SELECT SLEEP(?)", (0.3,));
@@ -204,19 +218,7 @@ fn a_connection_lost_midway_makes_every_sent_call_outcome_unknown() {
         let head = c.exec_first("SELECT SLEEP(?)", (5,));
         let write = c.exec_drop("INSERT INTO it_multiplex_lost.t VALUES (?)", (1,));
         let read = c.exec_first("SELECT ?", (1,));
-        let killer = async {
-            tokio::time::sleep(Duration::from_millis(800)).await;
-            tokio::task::spawn_blocking(move || {
-                mysql_uring::start(async move {
-                    let mut k = crate::conn().await?;
-                    k.query_drop(&format!("KILL {id}")).await?;
-                    k.close().await
-                })
-            })
-            .await
-            .unwrap()
-            .unwrap();
-        };
+        let killer = kill_after(id, 800);
         let (first, head, write, read, ()) = tokio::join!(first, head, write, read, killer);
         first.unwrap();
         // The head's own reply may say it was killed; the calls behind it
@@ -248,21 +250,12 @@ fn a_call_run_on_its_own_after_the_batch_is_outcome_unknown_when_the_connection_
     // once the batch's replies are read. Its execute is written then, so
     // a connection lost while it runs leaves its outcome unknown.
     let (c, _rt) = client(crate::opts(), 4);
-    mysql_uring::start(async {
-        let mut k = crate::conn().await?;
-        crate::scratch_db(&mut k, "multiplex_alone").await?;
-        k.query_drop("CREATE TABLE t (id INT PRIMARY KEY, b LONGBLOB)")
-            .await?;
-        k.close().await
-    })
-    .unwrap();
+    scratch_table(
+        "multiplex_alone",
+        "CREATE TABLE t (id INT PRIMARY KEY, b LONGBLOB)",
+    );
     tokio_rt().block_on(async {
-        let id = c
-            .exec_one("SELECT CONNECTION_ID() + ?", (0,))
-            .await
-            .unwrap()
-            .get::<u64>(0)
-            .unwrap();
+        let id = connection_id(&c).await;
         let first = c.exec_first("SELECT SLEEP(?)", (0.3,));
         tokio::time::sleep(Duration::from_millis(50)).await;
         let quick = c.exec_first("SELECT ? + 1", (1,));
@@ -271,19 +264,7 @@ fn a_call_run_on_its_own_after_the_batch_is_outcome_unknown_when_the_connection_
             "INSERT INTO it_multiplex_alone.t SELECT ?, ? FROM DUAL WHERE SLEEP(3) = 0",
             (1, blob.as_slice()),
         );
-        let killer = async {
-            tokio::time::sleep(Duration::from_millis(1300)).await;
-            tokio::task::spawn_blocking(move || {
-                mysql_uring::start(async move {
-                    let mut k = crate::conn().await?;
-                    k.query_drop(&format!("KILL {id}")).await?;
-                    k.close().await
-                })
-            })
-            .await
-            .unwrap()
-            .unwrap();
-        };
+        let killer = kill_after(id, 1300);
         let (first, quick, alone, ()) = tokio::join!(first, quick, alone, killer);
         first.unwrap();
         assert_eq!(quick.unwrap().unwrap().get::<i64>(0).unwrap(), 2);

@@ -468,6 +468,57 @@ fn insert_sql(id: i64, len: usize) -> String {
     )
 }
 
+/// Records the stages of a pipeline or a multiplexed batch: INSERTs
+/// (id > 0) to the ledger, echoes (`SELECT id + plus`) checked. The first
+/// error is the step's.
+fn stage_results(
+    ledger: &RefCell<Ledger>,
+    stages: &[(i64, usize)],
+    results: Vec<mysql_uring::Result<mysql_uring::StageOutput>>,
+    how: &str,
+    plus: i64,
+) -> mysql_uring::Result<()> {
+    let mut first_err = None;
+    for (&(id, len), r) in stages.iter().zip(results) {
+        match r {
+            Ok(out) if id > 0 => {
+                ledger.borrow_mut().acked.insert(id, payload(id, len));
+                if out.outcome.affected_rows != 1 {
+                    ledger.borrow_mut().problem(
+                        "wrong-result",
+                        format!("{how} INSERT {id} affected {}", out.outcome.affected_rows),
+                    );
+                }
+            }
+            Ok(out) => {
+                let got: Vec<i64> = out
+                    .rows
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect::<Result<_, _>>()?;
+                if got != [id + plus] {
+                    ledger.borrow_mut().problem(
+                        "wrong-result",
+                        format!("{how} SELECT {id} + {plus} returned {got:?}"),
+                    );
+                }
+            }
+            Err(e) => {
+                if id > 0 {
+                    let mut l = ledger.borrow_mut();
+                    if e.is_commit_unknown() {
+                        l.unknown.insert(id, payload(id, len));
+                    } else {
+                        l.failed.insert(id);
+                    }
+                }
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
 /// One step. Wrong results go to the ledger's problems; errors are returned.
 async fn run_step(
     c: &mut Connection,
@@ -590,45 +641,7 @@ async fn run_step(
                 })
                 .collect();
             let results = mysql_uring::sim::exec_multiplexed(c, &plans).await;
-            let mut first_err = None;
-            for (&(id, len), r) in stages.iter().zip(results) {
-                match r {
-                    Ok(out) if id > 0 => {
-                        ledger.borrow_mut().acked.insert(id, payload(id, len));
-                        if out.outcome.affected_rows != 1 {
-                            wrong(format!(
-                                "multiplexed INSERT {id} affected {}",
-                                out.outcome.affected_rows
-                            ));
-                        }
-                    }
-                    Ok(out) => {
-                        let got: Vec<i64> = out
-                            .rows
-                            .iter()
-                            .map(|r| r.get(0))
-                            .collect::<Result<_, _>>()?;
-                        if got != [id + 1] {
-                            wrong(format!("multiplexed SELECT {id} + 1 returned {got:?}"));
-                        }
-                    }
-                    Err(e) => {
-                        let mut l = ledger.borrow_mut();
-                        if id > 0 {
-                            if e.is_commit_unknown() {
-                                l.unknown.insert(id, payload(id, len));
-                            } else {
-                                l.failed.insert(id);
-                            }
-                        }
-                        drop(l);
-                        first_err.get_or_insert(e);
-                    }
-                }
-            }
-            if let Some(e) = first_err {
-                return Err(e);
-            }
+            stage_results(ledger, stages, results, "multiplexed", 1)?;
         }
         Step::Pipeline { stages } => {
             let mut p = c.pipeline();
@@ -640,45 +653,7 @@ async fn run_step(
                 };
             }
             let results = p.run().await?;
-            let mut first_err = None;
-            for (&(id, len), r) in stages.iter().zip(results) {
-                match r {
-                    Ok(out) if id > 0 => {
-                        ledger.borrow_mut().acked.insert(id, payload(id, len));
-                        if out.outcome.affected_rows != 1 {
-                            wrong(format!(
-                                "pipelined INSERT {id} affected {}",
-                                out.outcome.affected_rows
-                            ));
-                        }
-                    }
-                    Ok(out) => {
-                        let got: Vec<i64> = out
-                            .rows
-                            .iter()
-                            .map(|r| r.get(0))
-                            .collect::<Result<_, _>>()?;
-                        if got != [id] {
-                            wrong(format!("pipelined SELECT {id} returned {got:?}"));
-                        }
-                    }
-                    Err(e) => {
-                        let mut l = ledger.borrow_mut();
-                        if id > 0 {
-                            if e.is_commit_unknown() {
-                                l.unknown.insert(id, payload(id, len));
-                            } else {
-                                l.failed.insert(id);
-                            }
-                        }
-                        drop(l);
-                        first_err.get_or_insert(e);
-                    }
-                }
-            }
-            if let Some(e) = first_err {
-                return Err(e);
-            }
+            stage_results(ledger, stages, results, "pipelined", 0)?;
         }
         Step::Sleep(ms) => {
             let rows = c
