@@ -449,11 +449,14 @@ impl Connection {
         }
     }
 
-    /// True when the connection can no longer be used: closed, broken, or
-    /// the server closed or reset it (the ring sees that even while the
-    /// connection sits idle, so a pool never hands such a connection out).
+    /// True when the connection can no longer be used: closed, broken, the
+    /// server closed or reset it (the ring sees that even while the
+    /// connection sits idle, so a pool never hands such a connection out),
+    /// or an exchange nobody can resume was cut short (a `change_user` or a
+    /// `LOAD DATA LOCAL` whose future was dropped midway): its next command
+    /// would fail with [`ErrorKind::Broken`].
     pub fn is_broken(&self) -> bool {
-        self.chan.is_broken() || self.chan.peer_gone()
+        self.chan.is_broken() || self.chan.peer_gone() || !self.session.recoverable()
     }
 
     /// True once the server closed or reset the connection (nothing more

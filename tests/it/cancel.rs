@@ -346,9 +346,16 @@ fn interrupted_exchanges_close_the_connection_with_a_clear_error() {
             let finished = cut_after(c.change_user(user, pass, None), n)
                 .await
                 .is_some();
+            // Whoever holds the connection (a pool, a batch runner, a
+            // program) can tell it is done for before using it again.
+            let broken = c.is_broken();
             match c.query("SELECT 1").await {
-                Ok(rows) => assert_eq!(rows[0].get::<i64>(0)?, 1),
+                Ok(rows) => {
+                    assert!(!broken, "is_broken() said unusable, yet it worked");
+                    assert_eq!(rows[0].get::<i64>(0)?, 1)
+                }
                 Err(e) => {
+                    assert!(broken, "is_broken() said usable, then: {e}");
                     assert_eq!(e.kind(), ErrorKind::Broken, "{e}");
                     assert!(e.to_string().contains("change_user was interrupted"), "{e}");
                 }
