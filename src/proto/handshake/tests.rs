@@ -66,6 +66,26 @@ fn parse_response(p: &[u8]) -> (u32, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>) {
     (c, user, auth, db, plugin)
 }
 
+/// A handshake for bob/pw that has read a greeting offering `plugin`:
+/// the handshake, what it wrote, and its step.
+fn greeted(plugin: &str, with_db: bool) -> (Handshake, Vec<u8>, Step) {
+    let mut hs = Handshake::new(opts("bob", "pw"));
+    let mut out = Vec::new();
+    let step = hs
+        .on_packet(&hello_packet(plugin, &SCRAMBLE, with_db), &mut out)
+        .unwrap();
+    (hs, out, step)
+}
+
+/// The server's final OK ends the handshake.
+fn assert_done(hs: &mut Handshake) {
+    let mut out = Vec::new();
+    assert_eq!(
+        hs.on_packet(&[0, 0, 0, 2, 0, 0, 0], &mut out).unwrap(),
+        Step::Done
+    );
+}
+
 #[test]
 fn parses_mariadb_hello() {
     let h = parse_hello(&hello_packet("mysql_native_password", &SCRAMBLE, true)).unwrap();
@@ -88,14 +108,7 @@ fn truncated_hello_never_panics() {
 
 #[test]
 fn native_password_flow() {
-    let mut hs = Handshake::new(opts("bob", "pw"));
-    let mut out = Vec::new();
-    let step = hs
-        .on_packet(
-            &hello_packet("mysql_native_password", &SCRAMBLE, true),
-            &mut out,
-        )
-        .unwrap();
+    let (mut hs, out, step) = greeted("mysql_native_password", true);
     assert_eq!(step, Step::Send);
     let (c, user, auth, db, plugin) = parse_response(&out);
     assert_eq!(user, b"bob");
@@ -108,10 +121,7 @@ fn native_password_flow() {
         "CLIENT_MYSQL must be clear for MariaDB"
     );
     assert_ne!(c & caps::DEPRECATE_EOF, 0);
-    assert_eq!(
-        hs.on_packet(&[0, 0, 0, 2, 0, 0, 0], &mut out).unwrap(),
-        Step::Done
-    );
+    assert_done(&mut hs);
 }
 
 #[test]
@@ -146,22 +156,13 @@ fn change_user_payload_and_flow() {
     switch.push(0);
     assert_eq!(hs.on_packet(&switch, &mut out).unwrap(), Step::Send);
     assert_eq!(out, auth::scramble_native(b"secret", &[7u8; 20]));
-    assert_eq!(
-        hs.on_packet(&[0, 0, 0, 2, 0, 0, 0], &mut out).unwrap(),
-        Step::Done
-    );
+    assert_done(&mut hs);
     assert!(!format!("{hs:?}").contains("secret"));
 }
 
 #[test]
 fn auth_switch_to_native() {
-    let mut hs = Handshake::new(opts("bob", "pw"));
-    let mut out = Vec::new();
-    hs.on_packet(
-        &hello_packet("caching_sha2_password", &SCRAMBLE, false),
-        &mut out,
-    )
-    .unwrap();
+    let (mut hs, mut out, _) = greeted("caching_sha2_password", false);
     let new_scramble = *b"ABCDEFGHIJKLMNOPQRST";
     let mut switch = vec![0xFE];
     switch.extend_from_slice(b"mysql_native_password\0");
@@ -169,40 +170,22 @@ fn auth_switch_to_native() {
     switch.push(0);
     assert_eq!(hs.on_packet(&switch, &mut out).unwrap(), Step::Send);
     assert_eq!(out, auth::scramble_native(b"pw", &new_scramble));
-    assert_eq!(
-        hs.on_packet(&[0, 0, 0, 2, 0, 0, 0], &mut out).unwrap(),
-        Step::Done
-    );
+    assert_done(&mut hs);
 }
 
 #[test]
 fn caching_sha2_fast_path() {
-    let mut hs = Handshake::new(opts("bob", "pw"));
-    let mut out = Vec::new();
-    hs.on_packet(
-        &hello_packet("caching_sha2_password", &SCRAMBLE, false),
-        &mut out,
-    )
-    .unwrap();
+    let (mut hs, mut out, _) = greeted("caching_sha2_password", false);
     let (_, _, auth, _, plugin) = parse_response(&out);
     assert_eq!(plugin, b"caching_sha2_password");
     assert_eq!(auth, auth::scramble_sha256(b"pw", &SCRAMBLE));
     assert_eq!(hs.on_packet(&[0x01, 0x03], &mut out).unwrap(), Step::Read);
-    assert_eq!(
-        hs.on_packet(&[0, 0, 0, 2, 0, 0, 0], &mut out).unwrap(),
-        Step::Done
-    );
+    assert_done(&mut hs);
 }
 
 #[test]
 fn caching_sha2_full_auth_needs_secure_transport() {
-    let mut hs = Handshake::new(opts("bob", "pw"));
-    let mut out = Vec::new();
-    hs.on_packet(
-        &hello_packet("caching_sha2_password", &SCRAMBLE, false),
-        &mut out,
-    )
-    .unwrap();
+    let (mut hs, mut out, _) = greeted("caching_sha2_password", false);
     assert!(matches!(
         hs.on_packet(&[0x01, 0x04], &mut out),
         Err(HandshakeError::Auth(_))
@@ -223,13 +206,7 @@ fn caching_sha2_full_auth_needs_secure_transport() {
 
 #[test]
 fn clear_password_refused_over_plain_tcp() {
-    let mut hs = Handshake::new(opts("bob", "pw"));
-    let mut out = Vec::new();
-    hs.on_packet(
-        &hello_packet("mysql_native_password", &SCRAMBLE, false),
-        &mut out,
-    )
-    .unwrap();
+    let (mut hs, mut out, _) = greeted("mysql_native_password", false);
     let switch = b"\xFEmysql_clear_password\0";
     assert!(matches!(
         hs.on_packet(switch, &mut out),
